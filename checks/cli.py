@@ -1,0 +1,188 @@
+"""multifd-check: the command line of DESIGN.md.
+
+Exit codes: 0 every property holds (matrix: every entry as expected); 1 a property is
+violated (matrix: an entry is not as expected); 2 bad usage or bad input; 3 a resource
+bound was hit before a verdict.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from model.config import FLUSH_MODES, TRANSPORTS, Config, ConfigError
+from model.variants import CATALOGUE, VariantError, get_variant
+
+from . import matrix as matrix_mod
+from .counterexample import render, result_json
+from .explorer import default_progress
+from .properties import REGISTRY, property_doc
+from .verify import verify
+
+__all__ = ["main"]
+
+EXIT_PASS, EXIT_VIOLATION, EXIT_USAGE, EXIT_BOUND = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _parser():
+    p = _Parser(prog="multifd-check",
+                description="Model-check QEMU multifd migration synchronization.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="check one variant at one configuration")
+    run.add_argument("--variant", default="seed", help="a name from `multifd-check variants`")
+    run.add_argument("--transport", choices=TRANSPORTS, default="socket")
+    run.add_argument("--channels", type=_positive, default=2, help="multifd-channels (N)")
+    run.add_argument("--pages", type=_positive, default=2, help="guest pages (P)")
+    run.add_argument("--rounds", type=_positive, help="dirty rounds (R); default 2 live, 1 not")
+    run.add_argument("--flush", choices=FLUSH_MODES, default="per-round",
+                     help="per-section: multifd-flush-after-each-section=on")
+    live = run.add_mutually_exclusive_group()
+    live.add_argument("--live", dest="live", action="store_true", default=True)
+    live.add_argument("--no-live", dest="live", action="store_false")
+    run.add_argument("--faults", default="", help="fault layers (not modelled yet: issue 4)")
+    run.add_argument("--no-symmetry", action="store_true",
+                     help="accepted; symmetry reduction is not implemented yet")
+    run.add_argument("--fine-grained", action="store_true",
+                     help="one step per row: no transaction reduction")
+    run.add_argument("--max-states", type=_positive, help="stop after K states (exit 3)")
+    run.add_argument("--max-memory", type=_positive, metavar="MB",
+                     help="stop when the process uses more (default: 3/4 of the machine)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--out", metavar="DIR", help="also write the report and JSON into DIR")
+
+    var = sub.add_parser("variants", help="list the variant catalogue")
+    var.add_argument("--json", action="store_true")
+
+    mat = sub.add_parser("matrix", help="check every variant at its configurations")
+    mat.add_argument("--jobs", type=_positive, help="parallel processes (default: all cores)")
+    mat.add_argument("--json", action="store_true")
+    mat.add_argument("--out", metavar="DIR", help="also write matrix.json into DIR")
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return {"run": cmd_run, "variants": cmd_variants, "matrix": cmd_matrix}[args.command](args)
+    except (UsageError, ConfigError, VariantError) as e:
+        print(f"multifd-check: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("multifd-check: error: out of memory; bound the run with --max-states",
+              file=sys.stderr)
+        return EXIT_BOUND
+    except KeyboardInterrupt:
+        print("multifd-check: interrupted", file=sys.stderr)
+        return 130
+
+
+def _config(args) -> Config:
+    rounds = args.rounds if args.rounds is not None else (2 if args.live else 1)
+    return Config(transport=args.transport, channels=args.channels, pages=args.pages,
+                  rounds=rounds, flush=args.flush, live=args.live)
+
+
+def _default_memory_mb() -> int:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+    return int(total * 3 / 4) // (1 << 20)
+
+
+def cmd_run(args) -> int:
+    if args.faults:
+        raise UsageError("--faults: fault layers are not modelled yet (issue 4)")
+    config = _config(args)
+    variant = get_variant(args.variant)
+    progress = None if args.quiet else default_progress
+    system, result = verify(config, variant, max_states=args.max_states,
+                            max_memory_mb=args.max_memory or _default_memory_mb(),
+                            progress=progress, transactions=not args.fine_grained)
+    docs = {name: property_doc(name) for name in REGISTRY}
+    text = render(system, result, docs)
+    data = result_json(system, result)
+    print(json.dumps(data, indent=2) if args.json else text, end="\n" if args.json else "")
+    if not args.quiet:
+        print(f"{result.states:,} states in {result.seconds:.2f} s", file=sys.stderr)
+    if args.out:
+        _write_outputs(args.out, f"{variant.name}-{_slug(config)}", text, data)
+    if result.verdict == "violation":
+        return EXIT_VIOLATION
+    return EXIT_BOUND if result.verdict == "inconclusive" else EXIT_PASS
+
+
+def _slug(config: Config) -> str:
+    return (f"{config.transport}-n{config.channels}-p{config.pages}-r{config.rounds}-"
+            f"{config.flush}-{'live' if config.live else 'nonlive'}")
+
+
+def _write_outputs(directory, stem, text, data) -> None:
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, stem + ".txt"), "w") as f:
+            f.write(text)
+        with open(os.path.join(directory, stem + ".json"), "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+    except OSError as e:
+        raise UsageError(f"--out {directory}: {e.strerror}") from None
+
+
+def cmd_variants(args) -> int:
+    rows = [{"name": v.name, "stands_for": v.stands_for, "description": v.description,
+             "expected": v.expected, "breaks": list(v.breaks),
+             "flush_modes": list(v.flush_modes)} for v in CATALOGUE]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_PASS
+    for r in rows:
+        print(f"{r['name']:<20} {r['expected']}")
+        print(f"{'':<20} {r['stands_for']}")
+        print(f"{'':<20} {r['description']}")
+    return EXIT_PASS
+
+
+def cmd_matrix(args) -> int:
+    began = time.monotonic()
+    on_result = None if args.json else (lambda r: print(matrix_mod.entry_line(r), flush=True))
+    results = matrix_mod.run_matrix(jobs=args.jobs, on_result=on_result)
+    seconds = time.monotonic() - began
+    summary = matrix_mod.summary_line(results, seconds)
+    if args.json:
+        print(json.dumps({"results": results, "summary": summary}, indent=2))
+    else:
+        print(summary)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "matrix.json"), "w") as f:
+            json.dump({"results": results}, f, indent=2)
+            f.write("\n")
+    return EXIT_PASS if all(r["ok"] for r in results) else EXIT_VIOLATION
+
+
+if __name__ == "__main__":
+    sys.exit(main())

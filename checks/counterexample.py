@@ -1,0 +1,140 @@
+"""Counterexamples as numbered stories, as JSON, and as replay scripts.
+
+A step reads: its number, the thread, the QEMU functions it ran through, the actions
+(the rows of the thread's table, joined by " > " inside a transaction), and only the
+variables that changed. The story ends with the broken property and its docstring, and
+a replay script: the list of "thread: action" lines that `replay()` turns back into the
+same states, which a test can paste in.
+"""
+
+import textwrap
+
+__all__ = ["steps", "render", "result_json", "replay", "script", "ReplayError"]
+
+WIDTH = 100
+
+
+class ReplayError(ValueError):
+    """A replay script names a step that is not enabled; one line for the user."""
+
+
+def steps(system, result, name: str) -> list:
+    """The violation of `name` as dicts: step, thread, action, qemu, changes."""
+    trace = result.trace(name)
+    out = []
+    for number, ((label, state), (_, before)) in enumerate(zip(trace[1:], trace), start=1):
+        thread, action, qemu = label
+        out.append({"step": number, "thread": thread, "action": action, "qemu": qemu,
+                    "changes": system.changes(before, state)})
+    return out
+
+
+def script(step_list: list) -> list:
+    """The replay form of a counterexample: ["thread: action", ...]."""
+    return [f"{s['thread']}: {s['action']}" for s in step_list]
+
+
+def replay(system, lines: list) -> list:
+    """The states a replay script walks through, from the initial state."""
+    state = system.initial_states()[0]
+    states = [state]
+    for number, line in enumerate(lines, start=1):
+        thread, _, action = line.partition(": ")
+        nxt = [s for (t, a, _), s in system.successors(state) if t == thread and a == action]
+        if not nxt:
+            raise ReplayError(f"replay step {number}: {line!r} is not enabled here")
+        state = nxt[0]
+        states.append(state)
+    return states
+
+
+def _compact(action: str) -> str:
+    """'a > b > b > c' -> 'a > b x2 > c'."""
+    parts, out = action.split(" > "), []
+    for part in parts:
+        if out and out[-1][0] == part:
+            out[-1][1] += 1
+        else:
+            out.append([part, 1])
+    return " > ".join(p if n == 1 else f"{p} x{n}" for p, n in out)
+
+
+def _wrap(text: str, indent: str) -> list:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False) or [indent]
+
+
+def _render_step(s: dict, loop_start: bool) -> list:
+    lines = ["     -- the cycle starts here --"] if loop_start else []
+    lines.append(f"{s['step']:>4}. {s['thread']:<8} {s['qemu']}")
+    lines += _wrap(_compact(s["action"]), " " * 15)
+    lines += _wrap("; ".join(s["changes"]) or "(nothing visible changes)", " " * 15 + "| ")
+    return lines
+
+
+def _header(system, result) -> list:
+    v, cfg = system.variant, system.config
+    return [f"variant {v.name} ({v.stands_for})", f"config  {cfg.label()}",
+            f"verdict {result.verdict.upper()}: {result.states:,} states, "
+            f"{result.transitions:,} transitions, depth {result.depth}"]
+
+
+def render(system, result, docs: dict) -> str:
+    """The run as text: header, then the headline violation as a story (if any).
+
+    Nothing in it depends on timing, so the same run prints the same bytes."""
+    lines = _header(system, result)
+    if result.bound:
+        lines.append(f"stopped early: {result.bound}")
+    if result.verdict != "violation":
+        return "\n".join(lines) + "\n"
+    others = [n for n in result.violations if n != result.property]
+    if others:
+        lines.append(f"also broken: {', '.join(others)}")
+    lines += [""] + _story(system, result, result.property, docs)
+    return "\n".join(lines) + "\n"
+
+
+def _story(system, result, name: str, docs: dict) -> list:
+    violation = result.violations[name]
+    if not violation.path:
+        return [f"never satisfied in {result.states:,} states: {name}"] + \
+            _wrap(docs[name], "  ")
+    story = steps(system, result, name)
+    lines = [f"shortest counterexample to {name}: {len(story)} steps", ""]
+    loop_at = violation.loop_at
+    for s in story:
+        lines += _render_step(s, loop_at is not None and s["step"] == loop_at + 1)
+    if loop_at is not None:
+        lines.append(f"     -- step {len(story)} is back where step {loop_at + 1} started: "
+                     "the cycle repeats forever --")
+    final = result.trace(name)[-1][1]
+    lines += [""] + _ending(system, final, name) + [f"broken: {name}"] + _wrap(docs[name], "  ")
+    lines += ["", "replay:"] + [f"  {line}" for line in script(story)]
+    return lines
+
+
+def _ending(system, final, name) -> list:
+    """For a hang: where every thread that has not finished is."""
+    if name not in ("no_deadlock", "end_always_reachable"):
+        return []
+    lines = ["where the threads are:"]
+    for thread in system.threads:
+        pcs = final[thread.pc_index]
+        pc = pcs[thread.t] if thread.per_channel else pcs
+        lines.append(f"  {thread.name:<8} {system.state_name(thread.role, pc)}")
+    return lines + [""]
+
+
+def result_json(system, result) -> dict:
+    """The JSON object of DESIGN.md's command-line contract."""
+    out = {"variant": system.variant.name, "config": system.config.as_dict(),
+           "verdict": result.verdict, "property": result.property,
+           "violations": list(result.violations), "states": result.states,
+           "transitions": result.transitions, "depth": result.depth,
+           "seconds": round(result.seconds, 3), "bound": result.bound,
+           "counterexample": [], "loop_at": None}
+    if result.property and result.violations[result.property].path:
+        out["counterexample"] = steps(system, result, result.property)
+        out["loop_at"] = result.violations[result.property].loop_at
+    return out

@@ -1,0 +1,318 @@
+"""A breadth-first explorer of finite state spaces; it knows nothing of multifd.
+
+A model offers three things (as Stateright's do):
+
+    initial_states() -> list of states        (hashable, immutable)
+    successors(state) -> list of (label, next state), in a deterministic order
+    is_proper_end(state) -> bool              (a state where stopping is correct)
+
+Properties are checked as the graph is built:
+
+* `always`: a state predicate that must hold in every reachable state; the breadth-first
+  order makes the first violating state found one with a shortest path.
+* `sometimes`: a state predicate that must hold in some reachable state; one never
+  satisfied makes the run vacuous, and so failed.
+* `deadlock`: a state with no successors that is not a proper end.
+* `eventually`: from every reachable state a proper end stays reachable. States that can
+  reach neither a proper end nor a deadlock are trapped in cycles (a livelock); the
+  counterexample is a lasso, a shortest path to the first trapped state and then a cycle.
+
+>>> class Counter:
+...     def initial_states(self): return [0]
+...     def successors(self, s): return [(("t", "inc", ""), s + 1)] if s < 3 else []
+...     def is_proper_end(self, s): return s == 3
+>>> result = explore(Counter(), [Property("small", "always", lambda s: s < 3, "s stays below 3")])
+>>> result.verdict, result.property, [s for _, s in result.trace("small")]
+('violation', 'small', [0, 1, 2, 3])
+"""
+
+import gc
+import resource
+import sys
+import time
+from array import array
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+__all__ = ["Property", "Result", "Violation", "explore", "KINDS"]
+
+KINDS = ("always", "sometimes", "deadlock", "eventually")
+
+
+@dataclass(frozen=True)
+class Property:
+    """A named property. `predicate` is a state predicate (always, sometimes kinds)."""
+
+    name: str
+    kind: str
+    predicate: Optional[Callable] = None
+    doc: str = ""
+    headline: bool = True     # headline (what the design is for) or structural
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"property {self.name}: kind must be one of {KINDS}")
+
+
+@dataclass
+class Violation:
+    """Where a property broke: a path of state ids; a lasso loops back to `loop_at`."""
+
+    property: Property
+    path: list                     # state ids from an initial state to the violation
+    loop_at: Optional[int] = None  # index in `path` the last state steps back to (lasso)
+
+    @property
+    def length(self) -> int:
+        return len(self.path) - 1 + (1 if self.loop_at is not None else 0)
+
+
+@dataclass
+class Result:
+    verdict: str                      # "pass", "violation" or "inconclusive"
+    property: Optional[str]           # the headline broken property, or None
+    violations: dict                  # property name -> Violation (vacuous: empty path)
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+    bound: Optional[str] = None       # why the run stopped early
+    graph: "Graph" = field(default=None, repr=False)
+
+    def trace(self, name: str) -> list:
+        """The violation of `name` as [(label or None, state), ...] from an initial state;
+        a lasso ends with the step back into its cycle."""
+        v = self.violations[name]
+        back = [v.path[v.loop_at]] if v.loop_at is not None else []
+        return self.graph.steps(v.path + back)
+
+
+class Graph:
+    """The explored graph: states by id, BFS parents, the label of each tree edge, and
+    every edge in compressed form (succ[start[i]:start[i+1]] are the successors of i)."""
+
+    def __init__(self):
+        self.index = {}
+        self.states = []
+        self.parent = array("l")
+        self.label = array("l")
+        self.depth = array("l")
+        self.labels = []
+        self._label_ids = {}
+        self.succ = array("l")
+        self.start = array("l", [0])
+
+    def add(self, state, parent: int, label) -> int:
+        sid = len(self.states)
+        self.index[state] = sid
+        self.states.append(state)
+        self.parent.append(parent)
+        self.label.append(self._label_id(label))
+        self.depth.append(0 if parent < 0 else self.depth[parent] + 1)
+        return sid
+
+    def _label_id(self, label) -> int:
+        if label is None:
+            return -1
+        lid = self._label_ids.get(label)
+        if lid is None:
+            lid = self._label_ids[label] = len(self.labels)
+            self.labels.append(label)
+        return lid
+
+    def successors_of(self, sid: int):
+        return self.succ[self.start[sid]:self.start[sid + 1]]
+
+    def path_to(self, sid: int) -> list:
+        path = []
+        while sid >= 0:
+            path.append(sid)
+            sid = self.parent[sid]
+        return path[::-1]
+
+    def edge_label(self, a: int, b: int, model_successors=None):
+        """The label of edge a -> b (the tree label when b's parent is a)."""
+        if self.parent[b] == a:
+            return self.labels[self.label[b]]
+        for label, state in model_successors(self.states[a]):
+            if self.index.get(state) == b:
+                return label
+        raise KeyError((a, b))
+
+    def steps(self, path: list) -> list:
+        out = [(None, self.states[path[0]])]
+        for a, b in zip(path, path[1:]):
+            out.append((self.edge_label(a, b, self.model_successors), self.states[b]))
+        return out
+
+
+def explore(model, properties, max_states: Optional[int] = None,
+            max_memory_mb: Optional[int] = None, progress: Optional[Callable] = None,
+            interval: float = 3.0) -> Result:
+    """Walk every reachable state breadth-first and check `properties` on the way."""
+    run = _Run(model, properties, max_states, max_memory_mb, progress, interval)
+    gc_was_on = gc.isenabled()
+    gc.disable()   # the states are immutable tuples: the cyclic collector only costs time
+    try:
+        return run.result()
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+class _Run:
+    def __init__(self, model, properties, max_states, max_memory_mb, progress, interval):
+        self.model = model
+        self.props = list(properties)
+        self.always = [p for p in self.props if p.kind == "always"]
+        self.sometimes = [p for p in self.props if p.kind == "sometimes"]
+        self.max_states = max_states
+        self.max_memory_kb = max_memory_mb * 1024 if max_memory_mb else None
+        self.progress = progress
+        self.interval = interval
+        self.graph = Graph()
+        self.graph.model_successors = model.successors
+        self.found = {}          # property name -> Violation
+        self.witnessed = set()   # sometimes properties seen to hold
+        self.deadlock = next((p for p in self.props if p.kind == "deadlock"), None)
+        self.dead_ends = []      # deadlocked state ids
+
+    def result(self) -> Result:
+        began = time.monotonic()
+        bound = self._search(began)
+        if bound is None:
+            self._check_eventually()
+            self._check_sometimes()
+        return self._verdict(bound, time.monotonic() - began)
+
+    def _check_state(self, sid: int, state) -> None:
+        for prop in self.always:
+            if prop.name not in self.found and not prop.predicate(state):
+                self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
+        for prop in self.sometimes:
+            if prop.name not in self.witnessed and prop.predicate(state):
+                self.witnessed.add(prop.name)
+
+    def _search(self, began: float) -> Optional[str]:
+        g = self.graph
+        for state in self.model.initial_states():
+            if state not in g.index:
+                self._check_state(g.add(state, -1, None), state)
+        head, next_report = 0, began + self.interval
+        while head < len(g.states):
+            sid, state = head, g.states[head]
+            head += 1
+            self._expand(sid, state)
+            if self.max_states and len(g.states) > self.max_states:
+                return f"max-states {self.max_states} reached"
+            if head % 1024 == 0:
+                now = time.monotonic()
+                if self.max_memory_kb and _rss_kb() > self.max_memory_kb:
+                    return f"memory bound {self.max_memory_kb // 1024} MB reached"
+                if self.progress and now >= next_report:
+                    self.progress(_progress_line(g, head, now - began))
+                    next_report = now + self.interval
+        return None
+
+    def _expand(self, sid: int, state) -> None:
+        g = self.graph
+        successors = self.model.successors(state)
+        for label, nxt in successors:
+            nid = g.index.get(nxt)
+            if nid is None:
+                nid = g.add(nxt, sid, label)
+                self._check_state(nid, nxt)
+            g.succ.append(nid)
+        g.start.append(len(g.succ))
+        if not successors and not self.model.is_proper_end(state):
+            self.dead_ends.append(sid)
+            if self.deadlock and self.deadlock.name not in self.found:
+                self.found[self.deadlock.name] = Violation(self.deadlock, g.path_to(sid))
+
+    def _check_eventually(self) -> None:
+        prop = next((p for p in self.props if p.kind == "eventually"), None)
+        if prop is None:
+            return
+        g = self.graph
+        ends = [i for i, s in enumerate(g.states) if self.model.is_proper_end(s)]
+        reach = _backward_closure(g, ends)
+        if all(reach):
+            return
+        reach_dead = _backward_closure(g, self.dead_ends)
+        trapped = next((i for i in range(len(g.states)) if not reach[i] and not reach_dead[i]),
+                       None)
+        if trapped is not None:
+            self.found[prop.name] = _lasso(g, prop, trapped)
+
+    def _check_sometimes(self) -> None:
+        for prop in self.sometimes:
+            if prop.name not in self.witnessed:
+                self.found[prop.name] = Violation(prop, [])
+
+    def _verdict(self, bound: Optional[str], seconds: float) -> Result:
+        g = self.graph
+        order = {p.name: i for i, p in enumerate(self.props)}
+        broken = sorted(self.found.values(),
+                        key=lambda v: (not v.path, v.length, order[v.property.name]))
+        violations = {v.property.name: v for v in broken}
+        verdict = "violation" if broken else ("inconclusive" if bound else "pass")
+        return Result(verdict=verdict, property=broken[0].property.name if broken else None,
+                      violations=violations, states=len(g.states), transitions=len(g.succ),
+                      depth=max(g.depth) if g.depth else 0, seconds=seconds, bound=bound,
+                      graph=g)
+
+
+def _backward_closure(g: Graph, targets: list) -> bytearray:
+    """Mark every state from which some target is reachable."""
+    n = len(g.states)
+    start, succ = g.start, g.succ
+    indeg = array("l", bytes(8 * (n + 1)))
+    for v in succ:
+        indeg[v + 1] += 1
+    for i in range(n):
+        indeg[i + 1] += indeg[i]
+    rev, fill = array("l", bytes(8 * len(succ))), array("l", indeg)
+    for u in range(len(start) - 1):
+        for k in range(start[u], start[u + 1]):
+            v = succ[k]
+            rev[fill[v]] = u
+            fill[v] += 1
+    mark = bytearray(n)
+    todo = list(targets)
+    for t in todo:
+        mark[t] = 1
+    while todo:
+        v = todo.pop()
+        for k in range(indeg[v], indeg[v + 1]):
+            u = rev[k]
+            if not mark[u]:
+                mark[u] = 1
+                todo.append(u)
+    return mark
+
+
+def _lasso(g: Graph, prop: Property, trapped: int) -> Violation:
+    """A shortest path to `trapped`, then first successors until a state repeats."""
+    path = g.path_to(trapped)
+    seen = {trapped: len(path) - 1}
+    current = trapped
+    while True:
+        current = g.successors_of(current)[0]
+        if current in seen:
+            return Violation(prop, path, loop_at=seen[current])
+        seen[current] = len(path)
+        path.append(current)
+
+
+def _rss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _progress_line(g: Graph, done: int, elapsed: float) -> str:
+    rate = len(g.states) / elapsed if elapsed > 0 else 0.0
+    return (f"explored {len(g.states):,} states ({rate:,.0f}/s), queue {len(g.states) - done:,}, "
+            f"depth {g.depth[done - 1]}")
+
+
+def default_progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,145 @@
+"""The named properties of multifd synchronization, each quoting the QEMU rule it checks.
+
+Every predicate takes the configuration and a state. The first docstring line is the
+claim; the rest is the rule from QEMU it stands for (protocol notes §3). `REGISTRY`
+lists them with their kind (always, sometimes, deadlock, eventually), whether they are
+headline (what the seed design is for) or structural, and where they apply.
+"""
+
+from functools import partial
+from typing import Callable, NamedTuple
+
+from model import recv
+from model.system import final_memory
+from model.transports import packet_has_page
+
+from .explorer import Property
+
+__all__ = ["REGISTRY", "properties_for", "property_doc", "PROPERTY_NAMES"]
+
+
+def no_stale_overwrite(cfg, s) -> bool:
+    """A round-k copy of a page never lands in guest RAM after its round k+1 copy.
+
+    Seed commit 9d01778af8e3: "With mapped-ram we want to maintain the sync on the sending
+    side because that provides ordering between the rounds of dirty pages when migrating
+    live." On sockets the recv threads park at each SYNC packet until
+    multifd_recv_sync_main() releases them, so a later round cannot overtake.
+    """
+    return not s.stale_landed
+
+
+def memory_matches_source_at_vm_start(cfg, s) -> bool:
+    """When the VM starts, every page holds the source's last version of it.
+
+    ram.c (1a6e217c35): "we sync once and for all here to make sure all tasks we queued
+    to multifd threads are completed, so that all the ramblocks (including all the guest
+    memory pages within) are fully loaded after this sync returns."
+    """
+    return not s.vm_running or s.ram == final_memory(cfg)
+
+
+def no_channel_io_at_cleanup(cfg, s) -> bool:
+    """No recv thread reads or is parked, and no page is unread, once the VM starts.
+
+    Seed commit 9d01778af8e3: "we only need to synchronize the channels at the end of
+    migration to avoid doing cleanup before the channels have finished their IO." Checked
+    from vm_start() on, through multifd_recv_cleanup() freeing the channels.
+    """
+    if not (s.vm_running or s.recv_freed):
+        return True
+    for t, pc in enumerate(s.recv_pc):
+        if pc == recv.RECEIVING or (pc == recv.PARKED and not s.recv_sem_sync[t]):
+            return False
+    return not any(packet_has_page(p) for socket in s.sockets for p in socket)
+
+
+def threads_joined_before_free(cfg, s) -> bool:
+    """Channel state is freed only after every thread that can touch it was joined.
+
+    migration.c (4ce5622908): "RAM state cleanup needs to happen after multifd cleanup,
+    because multifd threads can use some of its states"; multifd_send_shutdown() and
+    multifd_recv_cleanup() join every thread before multifd_*_cleanup_channel().
+    """
+    if s.send_freed and not all(s.send_joined):
+        return False
+    return not (s.recv_freed and not all(s.recv_joined))
+
+
+def no_deadlock(cfg, s) -> bool:
+    """Every wait has its post: no state where no thread can move short of the end.
+
+    multifd.c, multifd_recv_state->sem_sync: "This is always posted by the recv threads,
+    the migration thread uses it to wait for recv threads to finish assigned tasks."
+    Every multifd_send_sync_main() and multifd_recv_sync_main() returns (invariant I3).
+    """
+    return True   # decided by the explorer: a state without successors
+
+
+def end_always_reachable(cfg, s) -> bool:
+    """From every reachable state, both sides can still finish: no livelock.
+
+    713f762a31 "migration: fix migrate_cancel leads live_migration thread endless loop":
+    a loop that can spin forever without progress is a hang as real as a blocked wait.
+    """
+    return True   # decided by the explorer on the explored graph
+
+
+def sync_round_completes(cfg, s) -> bool:
+    """Sometimes: multifd_recv_sync_main() releases a channel parked at a SYNC packet.
+
+    multifd.c, multifd_recv_sync_main(): after N waits on the shared sem_sync, it posts
+    each channel's p->sem_sync, on which the recv thread parked after the SYNC packet.
+    """
+    return not s.recv_exiting and any(
+        pc == recv.PARKED and s.recv_sem_sync[t] for t, pc in enumerate(s.recv_pc))
+
+
+def page_rewritten_in_later_round(cfg, s) -> bool:
+    """Sometimes: a page dirtied again is received again (round 2 or later lands).
+
+    ram.c, migration_bitmap_sync_precopy(): pages dirtied since the last pass are sent
+    again in the next round.
+    """
+    return any(version >= 2 for version in s.ram)
+
+
+class Entry(NamedTuple):
+    predicate: Callable
+    kind: str
+    headline: bool
+    applies: Callable   # config -> bool
+
+
+def _always(cfg):
+    return True
+
+
+REGISTRY = {
+    "no_stale_overwrite": Entry(no_stale_overwrite, "always", True, _always),
+    "memory_matches_source_at_vm_start": Entry(memory_matches_source_at_vm_start, "always",
+                                               True, _always),
+    "no_channel_io_at_cleanup": Entry(no_channel_io_at_cleanup, "always", True, _always),
+    "threads_joined_before_free": Entry(threads_joined_before_free, "always", False, _always),
+    "no_deadlock": Entry(no_deadlock, "deadlock", True, _always),
+    "end_always_reachable": Entry(end_always_reachable, "eventually", True, _always),
+    "sync_round_completes": Entry(sync_round_completes, "sometimes", False, _always),
+    "page_rewritten_in_later_round": Entry(page_rewritten_in_later_round, "sometimes", False,
+                                           lambda cfg: cfg.rounds >= 2),
+}
+PROPERTY_NAMES = tuple(REGISTRY)
+
+
+def property_doc(name: str) -> str:
+    return " ".join(REGISTRY[name].predicate.__doc__.split())
+
+
+def properties_for(cfg) -> list:
+    """The properties that apply to `cfg`, bound to it, in registry order."""
+    out = []
+    for name, entry in REGISTRY.items():
+        if entry.applies(cfg):
+            predicate = partial(entry.predicate, cfg) if entry.kind in ("always", "sometimes") \
+                else None
+            out.append(Property(name, entry.kind, predicate, property_doc(name), entry.headline))
+    return out

@@ -1,0 +1,19 @@
+"""One verification: a configuration and a variant in, a verdict with its evidence out."""
+
+from model.config import Config
+from model.system import System
+from model.variants import Variant
+
+from .explorer import explore
+from .properties import properties_for
+
+__all__ = ["verify"]
+
+
+def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=None,
+           progress=None, transactions=True):
+    """Explore the model of `variant` at `config`; return (system, result)."""
+    system = System(config, variant, transactions=transactions)
+    result = explore(system, properties_for(config), max_states=max_states,
+                     max_memory_mb=max_memory_mb, progress=progress)
+    return system, result

@@ -1,0 +1,122 @@
+"""How a thread role is declared, and how the declaration is compiled for the explorer.
+
+A role is declared the `transitions` way: a list of states and a table of rows
+`[trigger, source, dest]` with named `conditions` (guards) and `after` callbacks
+(effects). The same rows build a `transitions.Machine` (auto_transitions=False), which
+draws the diagrams, and are compiled once per configuration into plain tuples the
+explorer walks: triggers are never fired on live machine objects.
+
+Guards and effects are plain functions of the configuration, the global state, the
+thread's channel index and the picked channel:
+
+    def guard(cfg, s, t, c) -> bool
+    def effect(cfg, s, t, c) -> State
+
+A row whose `prepare` is ["pick_channel"] stands for QEMU's scan for a channel (a busy
+loop over the channels, round-robin in multifd_send_pages()); the model lets any
+channel be picked, an over-approximation, and the row fans out over c = 0..N-1.
+Elsewhere c is None.
+
+Transactions (Lipton's reduction). A sequence of one thread's steps of the form
+R* N? L* can run as one atomic step without changing what the other threads can
+observe: R, right movers, are semaphore waits, blocking reads, joins and the reads of a
+monotonic flag that find it set; L, left movers, are semaphore posts, writes to a FIFO
+and the reads of a monotonic flag (`exiting`) that find it clear; N is at most one other
+shared access (a store others read, a guest RAM write, vm_start()). `waits` names the
+states where a transaction must start: where a right mover or a non-mover follows a
+left mover. With transactions on, a step fires a row and the thread runs on through the
+rows of every state that is not in `waits` until it reaches one, blocks, or repeats a
+state (a spin); see System in system.py. The fine-grained steps stay available with
+transactions off, and the tests check both give the same verdicts.
+"""
+
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Callable, Mapping, NamedTuple
+
+from transitions import Machine
+
+from .config import Config
+
+__all__ = ["Role", "row", "CompiledRow", "compile_role", "build_machine", "PICK"]
+
+PICK = "pick_channel"
+
+
+def row(trigger: str, source: str, dest: str, *, when=(), unless=(), do=(), pick=False,
+        qemu: str) -> dict:
+    """One transition row, in `transitions`' own format, plus the QEMU function it models."""
+    return {"trigger": trigger, "source": source, "dest": dest,
+            "conditions": list(when), "unless": list(unless), "after": list(_names(do)),
+            "prepare": [PICK] if pick else [], "qemu": qemu}
+
+
+def _names(value) -> tuple:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@dataclass(frozen=True)
+class Role:
+    """A thread role: its states, its transition table and the functions the table names."""
+
+    name: str                         # e.g. "send"
+    doc: str                          # which QEMU function, at which commit
+    states: tuple                     # control states; the first is the initial one
+    rows: tuple                       # the transition table (dicts made by row())
+    functions: Mapping[str, Callable] = field(repr=False)   # guards and effects by name
+    pc_field: str = ""                # the State field holding the program counter
+    per_channel: bool = False         # one thread per channel, or a single thread
+    thread: str = ""                  # thread name in traces: "mig", "send[{t}]"
+    waits: tuple = ()                 # states where the thread may block (see below)
+
+    def with_rows(self, rows, functions=None) -> "Role":
+        merged = dict(self.functions)
+        merged.update(functions or {})
+        return replace(self, rows=tuple(rows), functions=merged)
+
+
+class CompiledRow(NamedTuple):
+    trigger: str
+    source: str
+    dest: int
+    guards: tuple          # ((bound guard, wanted truth value), ...)
+    effects: tuple         # bound effects, applied in order
+    pick: bool             # fans out over the channels
+    qemu: str
+
+
+def build_machine(role: Role) -> Machine:
+    """The `transitions` machine declared by the role's table (for diagrams and review)."""
+    validate_role(role)
+    rows = [{k: v for k, v in r.items() if k != "qemu"} for r in role.rows]
+    return Machine(model=None, states=list(role.states), transitions=rows,
+                   initial=role.states[0], auto_transitions=False)
+
+
+def validate_role(role: Role) -> None:
+    """Raise ValueError naming the row that refers to an unknown state or function."""
+    known = set(role.states)
+    for r in role.rows:
+        where = f"{role.name} row {r['trigger']!r} from {r['source']}"
+        for end in (r["source"], r["dest"]):
+            if end not in known:
+                raise ValueError(f"{where}: unknown state {end!r}")
+        for name in r["conditions"] + r["unless"] + r["after"]:
+            if not callable(role.functions.get(name)):
+                raise ValueError(f"{where}: no guard or effect named {name!r}")
+
+
+def compile_role(role: Role, config: Config) -> tuple:
+    """Per control state, the rows leaving it, with functions bound to `config`."""
+    validate_role(role)
+    index = {name: i for i, name in enumerate(role.states)}
+    table = [[] for _ in role.states]
+    for r in role.rows:
+        bind = lambda name: partial(role.functions[name], config)  # noqa: E731
+        guards = tuple((bind(n), True) for n in r["conditions"]) + \
+            tuple((bind(n), False) for n in r["unless"])
+        effects = tuple(bind(n) for n in r["after"])
+        table[index[r["source"]]].append(CompiledRow(
+            r["trigger"], r["source"], index[r["dest"]], guards, effects,
+            PICK in r["prepare"], r["qemu"]))
+    return tuple(tuple(rows) for rows in table)

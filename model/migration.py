@@ -1,0 +1,294 @@
+"""Source migration thread: the RAM side of migration_thread(), at the seed design.
+
+Abstracts, at QEMU 9d01778af8e3 (ram.c) with the multifd.c of a49d15a38d:
+ram_save_setup(), ram_save_iterate() / find_dirty_block(), ram_save_complete(),
+multifd_send_pages() (one page per job), multifd_send_sync_main(), and the
+migrate_fd_cleanup() -> multifd_send_shutdown() that follows (run here by the same
+actor; in QEMU the main loop runs it after joining the migration thread).
+
+Shape of a run (protocol notes §2.1), R dirty rounds of P pages:
+
+    setup:     MEM_SIZE, SYNC, [per-round: MULTIFD_FLUSH], EOS
+    round r:   queue P pages; at the scan wrap [per-round: SYNC, MULTIFD_FLUSH];
+               [per-section: SYNC]; EOS; then the bitmap sync re-dirties every page
+    complete:  SYNC, [per-round: MULTIFD_FLUSH], EOS, QEMU_VM_EOF
+    cleanup:   exiting := 1; post each p->sem and shut each channel down; join; free
+
+Left out: the MultiFDInit_t handshake and channel creation (all channels exist from the
+start), the fill buffer (each job is one page, so the flush at the top of
+multifd_send_sync_main() finds it empty), the `exiting` check at the top of
+multifd_send_pages() (only faults set `exiting` before cleanup), zero pages, and what
+happens after a failed sync (SYNC_FAILED has no way out until faults are modelled).
+"""
+
+from .machine import Role, row
+from .state import add, put
+from .transports import EOF_PACKET, EOS, MEM_SIZE, MULTIFD_FLUSH, VM_EOF, page_packet
+from . import send
+
+__all__ = ["ROLE", "STATES", "CALLERS"]
+
+STATES = (
+    "SETUP",            # ram_save_setup(): about to write the block list
+    "SYNC_REQUEST",     # multifd_send_sync_main() phase A: request a sync per channel
+    "SYNC_COLLECT",     # phase B loop top: multifd_send_should_exit() check
+    "SYNC_WAIT_READY",  # phase B: qemu_sem_wait(&multifd_send_state->channels_ready)
+    "SYNC_WAIT_SYNC",   # phase B: qemu_sem_wait(&p->sem_sync)
+    "SYNC_FAILED",      # multifd_send_sync_main() returned -1
+    "SETUP_SYNCED",     # ram_save_setup() after its sync
+    "SETUP_FLUSHED",    # ram_save_setup() after MULTIFD_FLUSH
+    "ITERATE",          # ram_find_and_save_block(): next dirty page, or the scan wraps
+    "PICK",             # multifd_send_pages(): busy loop for a channel with no pending job
+    "WRAP_SYNCED",      # find_dirty_block() after the wrap sync
+    "ROUND_END",        # ram_save_iterate() at its out: label
+    "SECTION_SYNCED",   # ram_save_iterate() after the per-section sync
+    "ROUND_DONE",       # between iterations: migration_bitmap_sync_precopy() or complete
+    "COMPLETE_SYNCED",  # ram_save_complete() after its sync
+    "COMPLETE_FLUSHED",  # ram_save_complete() after MULTIFD_FLUSH
+    "COMPLETED",        # qemu_savevm_state_complete_precopy(): RAM done
+    "CLEANUP",          # migrate_fd_cleanup() -> multifd_send_shutdown()
+    "SHUTDOWN",         # multifd_send_terminate_threads(): post each p->sem
+    "JOIN",             # multifd_send_terminate_threads(): join each send thread
+    "DONE",             # multifd_send_cleanup_state() freed everything
+)
+
+# Who called multifd_send_sync_main(), so that the sync returns to the right place.
+CALLERS = ("setup", "wrap", "section", "complete")
+SETUP, WRAP, SECTION, COMPLETE = range(len(CALLERS))
+
+# Where a transaction starts (machine.py): before a wait that follows a post, and before
+# `exiting := 1`, which other threads read.
+WAITS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN")
+
+TRANSITIONS = [
+    # -- ram_save_setup()
+    row("put_mem_size", "SETUP", "SYNC_REQUEST", do=["put_mem_size", "call_from_setup"],
+        qemu="ram_save_setup"),
+    row("put_flush", "SETUP_SYNCED", "SETUP_FLUSHED", when=["per_round"], do="put_flush",
+        qemu="ram_save_setup"),
+    row("put_eos", "SETUP_SYNCED", "ITERATE", unless=["per_round"],
+        do=["put_eos", "start_round"], qemu="ram_save_setup"),
+    row("put_eos", "SETUP_FLUSHED", "ITERATE", do=["put_eos", "start_round"],
+        qemu="ram_save_setup"),
+    # -- multifd_send_sync_main(), phase A: for each channel, request a sync
+    row("sync_sees_exiting", "SYNC_REQUEST", "SYNC_FAILED",
+        when=["channels_left", "send_exiting"], qemu="multifd_send_sync_main"),
+    row("request_sync", "SYNC_REQUEST", "SYNC_REQUEST", when=["channels_left"],
+        unless=["send_exiting"], do="request_sync", qemu="multifd_send_sync_main"),
+    row("start_collect", "SYNC_REQUEST", "SYNC_COLLECT", unless=["channels_left"],
+        do="restart_loop", qemu="multifd_send_sync_main"),
+    # -- phase B: for each channel, wait channels_ready, then its sem_sync
+    row("sync_sees_exiting", "SYNC_COLLECT", "SYNC_FAILED",
+        when=["channels_left", "send_exiting"], qemu="multifd_send_sync_main"),
+    row("pass_exiting_check", "SYNC_COLLECT", "SYNC_WAIT_READY", when=["channels_left"],
+        unless=["send_exiting"], qemu="multifd_send_sync_main"),
+    row("wait_channels_ready", "SYNC_WAIT_READY", "SYNC_WAIT_SYNC", when=["channel_ready"],
+        do="take_channel_ready", qemu="multifd_send_sync_main"),
+    row("wait_sem_sync", "SYNC_WAIT_SYNC", "SYNC_COLLECT", when=["sem_sync_posted"],
+        do="take_sem_sync", qemu="multifd_send_sync_main"),
+    # -- return from multifd_send_sync_main() to its caller
+    row("return_to_setup", "SYNC_COLLECT", "SETUP_SYNCED",
+        when=["called_from_setup"], unless=["channels_left"], qemu="ram_save_setup"),
+    row("return_to_wrap", "SYNC_COLLECT", "WRAP_SYNCED",
+        when=["called_from_wrap"], unless=["channels_left"], qemu="find_dirty_block"),
+    row("return_to_section", "SYNC_COLLECT", "SECTION_SYNCED",
+        when=["called_from_section"], unless=["channels_left"], qemu="ram_save_iterate"),
+    row("return_to_complete", "SYNC_COLLECT", "COMPLETE_SYNCED",
+        when=["called_from_complete"], unless=["channels_left"], qemu="ram_save_complete"),
+    # -- ram_save_iterate(): queue each dirty page (multifd_queue_page -> multifd_send_pages)
+    row("wait_channels_ready", "ITERATE", "PICK", when=["pages_left", "channel_ready"],
+        do="take_channel_ready", qemu="multifd_send_pages"),
+    row("queue_page", "PICK", "ITERATE", when=["channel_idle"], do="queue_page", pick=True,
+        qemu="multifd_send_pages"),
+    row("spin_for_idle_channel", "PICK", "PICK", when=["all_channels_busy"],
+        qemu="multifd_send_pages"),
+    # -- find_dirty_block(): the scan walks off the last block
+    row("wrap_sync", "ITERATE", "SYNC_REQUEST", when=["per_round"], unless=["pages_left"],
+        do="call_from_wrap", qemu="find_dirty_block"),
+    row("put_flush", "WRAP_SYNCED", "ROUND_END", do="put_flush", qemu="find_dirty_block"),
+    row("wrap", "ITERATE", "ROUND_END", unless=["pages_left", "per_round"],
+        qemu="find_dirty_block"),
+    # -- ram_save_iterate(), out: label
+    row("section_sync", "ROUND_END", "SYNC_REQUEST", unless=["per_round"],
+        do="call_from_section", qemu="ram_save_iterate"),
+    row("put_eos", "ROUND_END", "ROUND_DONE", when=["per_round"], do="put_eos",
+        qemu="ram_save_iterate"),
+    row("put_eos", "SECTION_SYNCED", "ROUND_DONE", do="put_eos", qemu="ram_save_iterate"),
+    # -- between iterations: the bitmap sync re-dirties every page; or complete
+    row("bitmap_sync", "ROUND_DONE", "ITERATE", when=["rounds_left"], do="start_round",
+        qemu="migration_bitmap_sync_precopy"),
+    row("complete_sync", "ROUND_DONE", "SYNC_REQUEST", unless=["rounds_left"],
+        do="call_from_complete", qemu="ram_save_complete"),
+    # -- ram_save_complete()
+    row("put_flush", "COMPLETE_SYNCED", "COMPLETE_FLUSHED", when=["per_round"],
+        do="put_flush", qemu="ram_save_complete"),
+    row("put_eos", "COMPLETE_SYNCED", "COMPLETED", unless=["per_round"], do="put_eos",
+        qemu="ram_save_complete"),
+    row("put_eos", "COMPLETE_FLUSHED", "COMPLETED", do="put_eos", qemu="ram_save_complete"),
+    row("put_vm_eof", "COMPLETED", "CLEANUP", do="put_vm_eof",
+        qemu="qemu_savevm_state_complete_precopy"),
+    # -- migrate_fd_cleanup() -> multifd_send_shutdown() -> multifd_send_terminate_threads()
+    row("set_exiting", "CLEANUP", "SHUTDOWN", do="set_exiting",
+        qemu="multifd_send_terminate_threads"),
+    row("kick_channel", "SHUTDOWN", "SHUTDOWN", when=["channels_left"], do="kick_channel",
+        qemu="multifd_send_terminate_threads"),
+    row("start_joins", "SHUTDOWN", "JOIN", unless=["channels_left"], do="restart_loop",
+        qemu="multifd_send_terminate_threads"),
+    row("join_send_thread", "JOIN", "JOIN", when=["channels_left", "send_thread_exited"],
+        do="join_send_thread", qemu="multifd_send_terminate_threads"),
+    row("free_send_state", "JOIN", "DONE", unless=["channels_left"], do="free_send_state",
+        qemu="multifd_send_cleanup_state"),
+]
+
+
+# -- guards ------------------------------------------------------------------------------
+
+def per_round(cfg, s, t, c):
+    return cfg.per_round
+
+
+def channels_left(cfg, s, t, c):
+    return s.mig_i < cfg.channels
+
+
+def send_exiting(cfg, s, t, c):
+    return s.send_exiting == 1
+
+
+def channel_ready(cfg, s, t, c):
+    return s.channels_ready > 0
+
+
+def sem_sync_posted(cfg, s, t, c):
+    return s.send_sem_sync[s.mig_i] > 0
+
+
+def pages_left(cfg, s, t, c):
+    return s.mig_page < cfg.pages
+
+
+def rounds_left(cfg, s, t, c):
+    return s.mig_round < cfg.rounds
+
+
+def channel_idle(cfg, s, t, c):
+    return not s.pending_job[c]
+
+
+def all_channels_busy(cfg, s, t, c):
+    """The busy loop over the channels finds none with pending_job clear (it spins)."""
+    return all(s.pending_job)
+
+
+def send_thread_exited(cfg, s, t, c):
+    return s.send_pc[s.mig_i] == send.EXITED
+
+
+def called_from_setup(cfg, s, t, c):
+    return s.mig_caller == SETUP
+
+
+def called_from_wrap(cfg, s, t, c):
+    return s.mig_caller == WRAP
+
+
+def called_from_section(cfg, s, t, c):
+    return s.mig_caller == SECTION
+
+
+def called_from_complete(cfg, s, t, c):
+    return s.mig_caller == COMPLETE
+
+
+# -- effects -----------------------------------------------------------------------------
+
+def put_mem_size(cfg, s, t, c):
+    return s.replace(stream=s.stream + (MEM_SIZE,))
+
+
+def put_flush(cfg, s, t, c):
+    return s.replace(stream=s.stream + (MULTIFD_FLUSH,))
+
+
+def put_eos(cfg, s, t, c):
+    return s.replace(stream=s.stream + (EOS,))
+
+
+def put_vm_eof(cfg, s, t, c):
+    return s.replace(stream=s.stream + (VM_EOF,))
+
+
+def _call_sync(s, caller):
+    return s.replace(mig_caller=caller, mig_i=0)
+
+
+def call_from_setup(cfg, s, t, c):
+    return _call_sync(s, SETUP)
+
+
+def call_from_wrap(cfg, s, t, c):
+    return _call_sync(s, WRAP)
+
+
+def call_from_section(cfg, s, t, c):
+    return _call_sync(s, SECTION)
+
+
+def call_from_complete(cfg, s, t, c):
+    return _call_sync(s, COMPLETE)
+
+
+def restart_loop(cfg, s, t, c):
+    return s.replace(mig_i=0)
+
+
+def request_sync(cfg, s, t, c):
+    """p->pending_sync = true; qemu_sem_post(&p->sem)."""
+    i = s.mig_i
+    return s.replace(pending_sync=put(s.pending_sync, i, 1),
+                      send_sem=add(s.send_sem, i, 1), mig_i=i + 1)
+
+
+def take_channel_ready(cfg, s, t, c):
+    return s.replace(channels_ready=s.channels_ready - 1)
+
+
+def take_sem_sync(cfg, s, t, c):
+    i = s.mig_i
+    return s.replace(send_sem_sync=add(s.send_sem_sync, i, -1), mig_i=i + 1)
+
+
+def start_round(cfg, s, t, c):
+    return s.replace(mig_round=s.mig_round + 1, mig_page=0)
+
+
+def queue_page(cfg, s, t, c):
+    """Swap the page into p->pages; store_release(pending_job, true); post p->sem."""
+    job = page_packet(s.mig_page, s.mig_round)
+    return s.replace(send_job=put(s.send_job, c, job), pending_job=put(s.pending_job, c, 1),
+                      send_sem=add(s.send_sem, c, 1), mig_page=s.mig_page + 1)
+
+
+def set_exiting(cfg, s, t, c):
+    return s.replace(send_exiting=1, mig_i=0)
+
+
+def kick_channel(cfg, s, t, c):
+    """qemu_sem_post(&p->sem); qio_channel_shutdown(p->c): the peer reads EOF."""
+    i = s.mig_i
+    return s.replace(send_sem=add(s.send_sem, i, 1),
+                      sockets=put(s.sockets, i, s.sockets[i] + (EOF_PACKET,)), mig_i=i + 1)
+
+
+def join_send_thread(cfg, s, t, c):
+    i = s.mig_i
+    return s.replace(send_joined=put(s.send_joined, i, 1), mig_i=i + 1)
+
+
+def free_send_state(cfg, s, t, c):
+    return s.replace(send_freed=1)
+
+
+ROLE = Role(name="migration", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
+            functions=dict(globals()), pc_field="mig_pc", per_channel=False, thread="mig",
+            waits=WAITS)

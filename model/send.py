@@ -1,0 +1,107 @@
+"""Send channel thread: multifd_send_thread(), one per channel, socket (packet) mode.
+
+Abstracts multifd_send_thread() at QEMU 9d01778af8e3 (unchanged for sync purposes in
+a49d15a38d and v9.0.0), protocol notes §2.2:
+
+    S1 TOP:      qemu_sem_post(&multifd_send_state->channels_ready)
+    S2 IDLE:     qemu_sem_wait(&p->sem)
+    S3 DISPATCH: if exiting: exit; if pending_job: S4; else (pending_sync): S5
+    S4 JOB:      write the page packet; store_release(pending_job, false)
+    S5 SYNC:     write a packet with MULTIFD_FLAG_SYNC; pending_sync = false;
+                 qemu_sem_post(&p->sem_sync)
+
+Left out: the MultiFDInit_t packet written at thread start, write errors (SERR,
+multifd_send_kick_main), zero-copy, compression and TLS.
+"""
+
+from .machine import Role, row
+from .state import NO_JOB, add, put
+from .transports import SYNC_FLAG
+
+__all__ = ["ROLE", "STATES", "EXITED"]
+
+STATES = (
+    "TOP",        # loop top: about to post channels_ready
+    "IDLE",       # qemu_sem_wait(&p->sem)
+    "DISPATCH",   # woken: check exiting, then pending_job, then pending_sync
+    "JOB_SENT",   # page packet written; about to clear pending_job
+    "SYNC_SENT",  # SYNC packet written; about to clear pending_sync and post sem_sync
+    "EXITED",     # returned from multifd_send_thread(); waits to be joined
+)
+EXITED = STATES.index("EXITED")
+
+# Where a transaction starts (machine.py): the wait for work, after the posts.
+WAITS = ("IDLE",)
+
+TRANSITIONS = [
+    row("post_channels_ready", "TOP", "IDLE", do="post_channels_ready",
+        qemu="multifd_send_thread"),
+    row("wait_sem", "IDLE", "DISPATCH", when=["sem_posted"], do="take_sem",
+        qemu="multifd_send_thread"),
+    row("see_exiting", "DISPATCH", "EXITED", when=["exiting"], qemu="multifd_send_thread"),
+    row("write_page_packet", "DISPATCH", "JOB_SENT", when=["job_pending"], unless=["exiting"],
+        do="write_page_packet", qemu="multifd_send_thread"),
+    row("clear_pending_job", "JOB_SENT", "TOP", do="clear_pending_job",
+        qemu="multifd_send_thread"),
+    row("write_sync_packet", "DISPATCH", "SYNC_SENT", when=["sync_pending"],
+        unless=["exiting", "job_pending"], do="write_sync_packet", qemu="multifd_send_thread"),
+    row("post_sem_sync", "SYNC_SENT", "TOP", do="post_sem_sync", qemu="multifd_send_thread"),
+]
+
+
+# -- guards ------------------------------------------------------------------------------
+
+def sem_posted(cfg, s, t, c):
+    return s.send_sem[t] > 0
+
+
+def exiting(cfg, s, t, c):
+    return s.send_exiting == 1
+
+
+def job_pending(cfg, s, t, c):
+    return s.pending_job[t] == 1
+
+
+def sync_pending(cfg, s, t, c):
+    return s.pending_sync[t] == 1
+
+
+# -- effects -----------------------------------------------------------------------------
+
+def post_channels_ready(cfg, s, t, c):
+    return s.replace(channels_ready=s.channels_ready + 1)
+
+
+def take_sem(cfg, s, t, c):
+    return s.replace(send_sem=add(s.send_sem, t, -1))
+
+
+def _write(s, t, packet):
+    return s.replace(sockets=put(s.sockets, t, s.sockets[t] + (packet,)))
+
+
+def write_page_packet(cfg, s, t, c):
+    """qio_channel_writev_full_all(): the packet carrying p->pages."""
+    return _write(s, t, s.send_job[t])
+
+
+def clear_pending_job(cfg, s, t, c):
+    return s.replace(send_job=put(s.send_job, t, NO_JOB), pending_job=put(s.pending_job, t, 0))
+
+
+def write_sync_packet(cfg, s, t, c):
+    """p->flags = MULTIFD_FLAG_SYNC; qio_channel_write_all() of an empty packet."""
+    return _write(s, t, SYNC_FLAG)
+
+
+def post_sem_sync(cfg, s, t, c):
+    """p->pending_sync = false; qemu_sem_post(&p->sem_sync)."""
+    return s.replace(pending_sync=put(s.pending_sync, t, 0),
+                      send_sem_sync=add(s.send_sem_sync, t, 1))
+
+
+ROLE = Role(name="send", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
+            functions=dict(globals()), pc_field="send_pc", per_channel=True,
+            thread="send[{t}]",
+            waits=WAITS)

@@ -1,0 +1,203 @@
+"""The product of all threads: what the explorer walks, for one configuration and variant.
+
+Threads, in the fixed order successors come out in: the source migration thread `mig`,
+the send threads `send[0..N-1]`, the destination load thread `load`, the recv threads
+`recv[0..N-1]`. A step is one row of one thread's compiled table whose guards hold; its
+label is (thread, action, QEMU function).
+
+With transactions on (the default), a step is a transaction: a row fired from any state,
+followed by the rows the same thread can fire from each state that is not one of its
+waits, until it reaches a wait or can go no further (machine.py says why that is sound).
+Its label then joins the actions and QEMU functions with " > ".
+"""
+
+from typing import NamedTuple
+
+from .config import Config
+from .machine import compile_role
+from .state import NO_JOB, NO_PACKET, State
+from .transports import RECORD_NAMES, packet_name
+from .variants import SEED, Variant, apply_variant
+from . import load, migration
+
+__all__ = ["System", "initial_state", "final_memory"]
+
+
+class Thread(NamedTuple):
+    name: str           # "mig", "send[0]", ...
+    role: str           # "migration", "send", "load", "recv"
+    t: int              # channel index (0 for the single threads)
+    table: tuple        # compiled rows per control state
+    pc_index: int       # position of the role's pc field in State
+    per_channel: bool
+    waits: tuple        # per control state: may the thread block there
+
+
+def initial_state(config: Config) -> State:
+    """Every thread at its first state, every semaphore at 0, nothing written."""
+    n, zeros = config.channels, (0,) * config.channels
+    return State(
+        mig_pc=0, mig_round=0, mig_page=0, mig_i=0, mig_caller=0,
+        send_pc=zeros, send_sem=zeros, send_sem_sync=zeros, pending_job=zeros,
+        pending_sync=zeros, send_job=(NO_JOB,) * n, channels_ready=0, send_exiting=0,
+        send_joined=zeros, send_freed=0,
+        stream=(), sockets=((),) * n, sock_shut=zeros,
+        load_pc=0, load_i=0,
+        recv_pc=zeros, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros, sem_sync=0,
+        recv_exiting=0, recv_joined=zeros, recv_freed=0,
+        ram=(0,) * config.pages, vm_running=0, stale_landed=0)
+
+
+def final_memory(config: Config) -> tuple:
+    """The source's last version of every page: each page is dirtied in every round."""
+    return (config.rounds,) * config.pages
+
+
+class System:
+    """One configuration and one variant, compiled: the model the explorer checks."""
+
+    # A transaction longer than this is a loop with no wait in it: a modelling error.
+    MAX_TRANSACTION = 10_000
+
+    def __init__(self, config: Config, variant: Variant = SEED, transactions: bool = True):
+        self.config = config
+        self.variant = variant
+        self.transactions = transactions
+        self.roles = apply_variant(variant)
+        self.threads = tuple(self._threads())
+        self._channels = tuple(range(config.channels))
+        self._labels = {}
+
+    def _threads(self):
+        fields = State._fields
+        for role_name, count in (("migration", 1), ("send", self.config.channels),
+                                 ("load", 1), ("recv", self.config.channels)):
+            role = self.roles[role_name]
+            table = compile_role(role, self.config)
+            waits = tuple(name in role.waits for name in role.states)
+            for t in range(count):
+                yield Thread(role.thread.format(t=t), role_name, t, table,
+                             fields.index(role.pc_field), role.per_channel, waits)
+
+    def initial_states(self) -> list:
+        return [initial_state(self.config)]
+
+    def is_proper_end(self, s: State) -> bool:
+        """Both sides finished: the source freed its channels, the destination its own."""
+        return s.mig_pc == MIG_DONE and s.load_pc == load.DONE
+
+    def successors(self, s: State) -> list:
+        """Every enabled step as (label, next state), in thread order, then row order."""
+        out = []
+        for thread in self.threads:
+            for r, c in self._enabled(s, thread):
+                self._run_on(thread, ((r, c),), s, self._fire(s, thread, r, c), out)
+        return out
+
+    def _pc(self, s, thread):
+        return s[thread.pc_index][thread.t] if thread.per_channel else s[thread.pc_index]
+
+    def _enabled(self, s, thread):
+        rows = thread.table[self._pc(s, thread)]
+        if not rows:
+            return rows
+        t, channels = thread.t, self._channels
+        return [(r, c) for r in rows for c in (channels if r.pick else _NO_PICK)
+                if all(guard(s, t, c) == want for guard, want in r.guards)]
+
+    def _run_on(self, thread, chain, before, s, out):
+        """Emit `s`, or, inside a transaction, every way the thread can go on from it.
+
+        A transaction ends at a wait, where the thread is blocked, or where the last row
+        changed nothing (a spin, which must stay a visible step)."""
+        more = [] if not self.transactions or s == before or \
+            thread.waits[self._pc(s, thread)] else self._enabled(s, thread)
+        if not more:
+            out.append((self._label(thread, chain), s))
+            return
+        if len(chain) > self.MAX_TRANSACTION:
+            raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
+                               f"{self._label(thread, chain[-5:])[1]}")
+        for r, c in more:
+            self._run_on(thread, chain + ((r, c),), s, self._fire(s, thread, r, c), out)
+
+    def _fire(self, s, thread, r, c):
+        for effect in r.effects:
+            s = effect(s, thread.t, c)
+        values = list(s)
+        if thread.per_channel:
+            pcs = values[thread.pc_index]
+            values[thread.pc_index] = pcs[:thread.t] + (r.dest,) + pcs[thread.t + 1:]
+        else:
+            values[thread.pc_index] = r.dest
+        return tuple.__new__(State, values)
+
+    def _label(self, thread, chain):
+        key = (thread.name, chain)
+        label = self._labels.get(key)
+        if label is None:
+            actions = [r.trigger if c is None else f"{r.trigger}(channel {c})" for r, c in chain]
+            functions = []
+            for r, _ in chain:
+                if not functions or functions[-1] != r.qemu:
+                    functions.append(r.qemu)
+            label = self._labels[key] = (thread.name, " > ".join(actions), " > ".join(functions))
+        return label
+
+    def changes(self, before: State, after: State) -> list:
+        """The variables a step changed, as `name: old -> new` lines."""
+        lines = []
+        for name, old, new in zip(State._fields, before, after):
+            if old != new:
+                lines.extend(_describe(self, name, old, new))
+        return lines
+
+    def state_name(self, role: str, pc: int) -> str:
+        return self.roles[role].states[pc]
+
+
+MIG_DONE = migration.STATES.index("DONE")
+_NO_PICK = (None,)
+
+_PC_ROLES = {"mig_pc": "migration", "send_pc": "send", "load_pc": "load", "recv_pc": "recv"}
+_FIFOS = {"stream": lambda r: RECORD_NAMES.get(r, hex(r)), "sockets": packet_name}
+_PACKETS = {"send_job": NO_JOB, "recv_packet": NO_PACKET}
+
+
+def _value(system, name, value):
+    if name in _PC_ROLES:
+        return system.state_name(_PC_ROLES[name], value)
+    if name in _PACKETS:
+        return "-" if value == _PACKETS[name] else packet_name(value)
+    if name == "mig_caller":
+        return migration.CALLERS[value]
+    if name == "ram":
+        return f"r{value}"
+    return str(value)
+
+
+def _describe_fifo(name, old, new, show):
+    if new[:len(old)] == old and len(new) > len(old):
+        return [f"{name} += {', '.join(show(x) for x in new[len(old):])}"]
+    if old[len(old) - len(new):] == new and len(old) > len(new):
+        return [f"{name} -= {', '.join(show(x) for x in old[:len(old) - len(new)])} (read)"]
+    return [f"{name}: [{', '.join(map(show, old))}] -> [{', '.join(map(show, new))}]"]
+
+
+def _describe(system, name, old, new):
+    """`name: old -> new` lines; per index for per-channel and per-page tuples, and as
+    `+= written` / `-= read` for the FIFOs (the main stream and each socket)."""
+    if name == "stream":
+        return _describe_fifo(name, old, new, _FIFOS[name])
+    if not isinstance(old, tuple):
+        return [f"{name}: {_value(system, name, old)} -> {_value(system, name, new)}"]
+    lines = []
+    for i, (o, n) in enumerate(zip(old, new)):
+        if o == n:
+            continue
+        label = f"{name}[p{i}]" if name == "ram" else f"{name}[{i}]"
+        if name == "sockets":
+            lines.extend(_describe_fifo(label, o, n, packet_name))
+        else:
+            lines.append(f"{label}: {_value(system, name, o)} -> {_value(system, name, n)}")
+    return lines

@@ -1,0 +1,80 @@
+"""The command line: verdicts, exit codes, JSON, one-line errors, determinism."""
+
+import json
+
+import pytest
+
+from checks.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_seed_passes_with_json(capsys):
+    """`run --variant seed ... --json` gives verdict pass and exit 0."""
+    code, out, _ = run(capsys, "run", "--variant", "seed", "--transport", "socket",
+                       "--channels", "2", "--pages", "1", "--rounds", "2", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["verdict"] == "pass" and data["property"] is None
+    assert set(data) >= {"variant", "config", "verdict", "property", "states", "transitions",
+                         "depth", "seconds", "counterexample"}
+
+
+def test_violation_names_property_and_exits_1(capsys):
+    """A breaking variant gives verdict violation, the property, the steps, exit 1."""
+    code, out, _ = run(capsys, "run", "--variant", "no-recv-park", "--channels", "2",
+                       "--pages", "1", "--rounds", "2", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["verdict"] == "violation"
+    assert data["property"] == "no_stale_overwrite"
+    assert all({"thread", "action", "changes"} <= set(s) for s in data["counterexample"])
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--channels", "0"], "at least 1"),
+    (["run", "--variant", "nope"], "unknown variant"),
+    (["run", "--no-live", "--rounds", "2"], "non-live"),
+    (["run", "--transport", "file"], "not modelled yet"),
+    (["run", "--flush", "often"], "invalid choice"),
+    (["run", "--bogus"], "unrecognized"),
+    (["run", "--faults", "send-write-error"], "not modelled yet"),
+    ([], "required"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
+    """Bad usage or input: one line on stderr, exit 2, no traceback."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_max_states_bound_exits_3(capsys):
+    """A run stopped by --max-states before any violation is inconclusive, exit 3."""
+    code, out, _ = run(capsys, "run", "--max-states", "50", "--json")
+    assert code == 3 and json.loads(out)["verdict"] == "inconclusive"
+
+
+def test_same_command_same_bytes(capsys):
+    """The same command prints the same counterexample, byte for byte."""
+    argv = ["run", "--variant", "no-wrap-sync", "--pages", "1", "--quiet"]
+    first = run(capsys, *argv)
+    second = run(capsys, *argv)
+    assert first == second and first[0] == 1
+
+
+def test_variants_lists_the_catalogue(capsys):
+    """`variants --json` lists each variant with its commit and expectation."""
+    code, out, _ = run(capsys, "variants", "--json")
+    rows = json.loads(out)
+    assert code == 0 and rows[0]["name"] == "seed" and rows[0]["expected"] == "pass"
+    assert all(r["stands_for"] and r["description"] for r in rows)
+
+
+def test_out_dir_gets_report_and_json(capsys, tmp_path):
+    """--out writes the text report and the JSON beside each other."""
+    code, _, _ = run(capsys, "run", "--variant", "stuck-pending-job", "--channels", "1",
+                     "--no-live", "--quiet", "--out", str(tmp_path))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert code == 1 and [n.rsplit(".", 1)[1] for n in names] == ["json", "txt"]
