@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from model.config import FLUSH_MODES, TRANSPORTS, Config, ConfigError
+from model.config import FLUSH_MODES, TRANSPORTS, Config, ConfigError, parse_zero_pages
 from model.variants import CATALOGUE, VariantError, get_variant
 
 from . import matrix as matrix_mod
@@ -52,7 +52,8 @@ def _parser():
 
     run = sub.add_parser("run", help="check one variant at one configuration")
     run.add_argument("--variant", default="seed", help="a name from `multifd-check variants`")
-    run.add_argument("--transport", choices=TRANSPORTS, default="socket")
+    run.add_argument("--transport", choices=TRANSPORTS, default="socket",
+                     help="socket (packets) or file (mapped-ram)")
     run.add_argument("--channels", type=_positive, default=2, help="multifd-channels (N)")
     run.add_argument("--pages", type=_positive, default=2, help="guest pages (P)")
     run.add_argument("--rounds", type=_positive, help="dirty rounds (R); default 2 live, 1 not")
@@ -61,6 +62,9 @@ def _parser():
     live = run.add_mutually_exclusive_group()
     live.add_argument("--live", dest="live", action="store_true", default=True)
     live.add_argument("--no-live", dest="live", action="store_false")
+    run.add_argument("--zero-pages", metavar="P@R,...",
+                     help="file: pages that are zero in a round (default: the last page "
+                          "in the last round; '' for none)")
     run.add_argument("--faults", default="", help="fault layers (not modelled yet: issue 4)")
     run.add_argument("--no-symmetry", action="store_true",
                      help="accepted; symmetry reduction is not implemented yet")
@@ -101,8 +105,9 @@ def main(argv=None) -> int:
 
 def _config(args) -> Config:
     rounds = args.rounds if args.rounds is not None else (2 if args.live else 1)
+    zero = None if args.zero_pages is None else parse_zero_pages(args.zero_pages)
     return Config(transport=args.transport, channels=args.channels, pages=args.pages,
-                  rounds=rounds, flush=args.flush, live=args.live)
+                  rounds=rounds, flush=args.flush, live=args.live, zero_pages=zero)
 
 
 def _default_memory_mb() -> int:
@@ -136,8 +141,9 @@ def cmd_run(args) -> int:
 
 
 def _slug(config: Config) -> str:
+    zero = "".join(f"-z{p}at{r}" for p, r in config.zero_pages)
     return (f"{config.transport}-n{config.channels}-p{config.pages}-r{config.rounds}-"
-            f"{config.flush}-{'live' if config.live else 'nonlive'}")
+            f"{config.flush}-{'live' if config.live else 'nonlive'}{zero}")
 
 
 def _write_outputs(directory, stem, text, data) -> None:
@@ -155,7 +161,8 @@ def _write_outputs(directory, stem, text, data) -> None:
 def cmd_variants(args) -> int:
     rows = [{"name": v.name, "stands_for": v.stands_for, "description": v.description,
              "expected": v.expected, "breaks": list(v.breaks),
-             "flush_modes": list(v.flush_modes)} for v in CATALOGUE]
+             "flush_modes": list(v.flush_modes), "transports": list(v.transports)}
+            for v in CATALOGUE]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_PASS

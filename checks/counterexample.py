@@ -79,11 +79,27 @@ def _header(system, result) -> list:
             f"{result.transitions:,} transitions, depth {result.depth}"]
 
 
+def end_counts(system, result) -> dict:
+    """How many proper end states of each kind the run reached (completed, failed)."""
+    counts = {}
+    for sid in result.ends:
+        kind = system.end_kind(result.graph.states[sid])
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _ends_text(system, result) -> str:
+    counts = end_counts(system, result)
+    if not counts:
+        return "no proper end reached"
+    return ", ".join(f"{n:,} {kind}" for kind, n in counts.items()) + " (proper end states)"
+
+
 def render(system, result, docs: dict) -> str:
     """The run as text: header, then the headline violation as a story (if any).
 
     Nothing in it depends on timing, so the same run prints the same bytes."""
-    lines = _header(system, result)
+    lines = _header(system, result) + [f"ends    {_ends_text(system, result)}"]
     if result.bound:
         lines.append(f"stopped early: {result.bound}")
     if result.verdict != "violation":
@@ -133,6 +149,7 @@ def result_json(system, result) -> dict:
            "violations": list(result.violations), "states": result.states,
            "transitions": result.transitions, "depth": result.depth,
            "seconds": round(result.seconds, 3), "bound": result.bound,
+           "ends": end_counts(system, result),
            "counterexample": [], "loop_at": None}
     if result.property and result.violations[result.property].path:
         out["counterexample"] = steps(system, result, result.property)

@@ -78,6 +78,7 @@ class Result:
     seconds: float
     bound: Optional[str] = None       # why the run stopped early
     graph: "Graph" = field(default=None, repr=False)
+    ends: list = field(default_factory=list)   # ids of the proper end states reached
 
     def trace(self, name: str) -> list:
         """The violation of `name` as [(label or None, state), ...] from an initial state;
@@ -176,6 +177,7 @@ class _Run:
         self.witnessed = set()   # sometimes properties seen to hold
         self.deadlock = next((p for p in self.props if p.kind == "deadlock"), None)
         self.dead_ends = []      # deadlocked state ids
+        self.ends = []           # proper end state ids
 
     def result(self) -> Result:
         began = time.monotonic()
@@ -224,7 +226,9 @@ class _Run:
                 self._check_state(nid, nxt)
             g.succ.append(nid)
         g.start.append(len(g.succ))
-        if not successors and not self.model.is_proper_end(state):
+        if self.model.is_proper_end(state):
+            self.ends.append(sid)
+        elif not successors:
             self.dead_ends.append(sid)
             if self.deadlock and self.deadlock.name not in self.found:
                 self.found[self.deadlock.name] = Violation(self.deadlock, g.path_to(sid))
@@ -234,8 +238,7 @@ class _Run:
         if prop is None:
             return
         g = self.graph
-        ends = [i for i, s in enumerate(g.states) if self.model.is_proper_end(s)]
-        reach = _backward_closure(g, ends)
+        reach = _backward_closure(g, self.ends)
         if all(reach):
             return
         reach_dead = _backward_closure(g, self.dead_ends)
@@ -259,7 +262,7 @@ class _Run:
         return Result(verdict=verdict, property=broken[0].property.name if broken else None,
                       violations=violations, states=len(g.states), transitions=len(g.succ),
                       depth=max(g.depth) if g.depth else 0, seconds=seconds, bound=bound,
-                      graph=g)
+                      graph=g, ends=self.ends)
 
 
 def _backward_closure(g: Graph, targets: list) -> bytearray:

@@ -9,9 +9,9 @@ headline (what the seed design is for) or structural, and where they apply.
 from functools import partial
 from typing import Callable, NamedTuple
 
-from model import recv
+from model import load, recv
 from model.system import final_memory
-from model.transports import packet_has_page
+from model.transports import MEM_SIZE, packet_has_page
 
 from .explorer import Property
 
@@ -19,7 +19,8 @@ __all__ = ["REGISTRY", "properties_for", "property_doc", "PROPERTY_NAMES"]
 
 
 def no_stale_overwrite(cfg, s) -> bool:
-    """A round-k copy of a page never lands in guest RAM after its round k+1 copy.
+    """A round-k copy of a page never lands (in guest RAM, or at its fixed file offset)
+    after its round k+1 copy (I2).
 
     Seed commit 9d01778af8e3: "With mapped-ram we want to maintain the sync on the sending
     side because that provides ordering between the rounds of dirty pages when migrating
@@ -40,7 +41,8 @@ def memory_matches_source_at_vm_start(cfg, s) -> bool:
 
 
 def no_channel_io_at_cleanup(cfg, s) -> bool:
-    """No recv thread reads or is parked, and no page is unread, once the VM starts.
+    """No recv thread reads or is parked, and no page or read job is left, once the VM
+    starts (I1).
 
     Seed commit 9d01778af8e3: "we only need to synchronize the channels at the end of
     migration to avoid doing cleanup before the channels have finished their IO." Checked
@@ -48,10 +50,66 @@ def no_channel_io_at_cleanup(cfg, s) -> bool:
     """
     if not (s.vm_running or s.recv_freed):
         return True
-    for t, pc in enumerate(s.recv_pc):
-        if pc == recv.RECEIVING or (pc == recv.PARKED and not s.recv_sem_sync[t]):
-            return False
+    return _no_recv_io(s) and not any(
+        pc == recv.PARKED and not s.recv_sem_sync[t] for t, pc in enumerate(s.recv_pc))
+
+
+def _no_recv_io(s) -> bool:
+    """No read in flight, no read job queued, no page packet unread."""
+    if any(pc in (recv.RECEIVING, recv.READING) for pc in s.recv_pc) or any(
+            s.recv_pending_job):
+        return False
     return not any(packet_has_page(p) for socket in s.sockets for p in socket)
+
+
+def no_read_in_flight_after_mem_size(cfg, s) -> bool:
+    """When the load thread leaves the MEM_SIZE record, no read job is queued or in
+    flight (I1, mapped-ram).
+
+    ram.c (1a6e217c35), after MEM_SIZE: "we sync once and for all here to make sure all
+    tasks we queued to multifd threads are completed, so that all the ramblocks
+    (including all the guest memory pages within) are fully loaded after this sync
+    returns."
+    """
+    if s.load_pc not in _AFTER_MEM_SIZE or MEM_SIZE in s.stream:
+        return True
+    return _no_recv_io(s)
+
+
+def file_matches_source(cfg, s) -> bool:
+    """Once the bitmap is saved, the file holds the source's last round: a page's bit is
+    set exactly when its last content is data, and then its offset holds that data (I2).
+
+    8fa1a21c6e "Fix clearing of mapped-ram zero pages": "the stale data in the file would
+    be restored on the destination" when a page turns zero and its bit stays set.
+    """
+    if not s.bmap_saved:
+        return True
+    last = cfg.rounds
+    for page in range(cfg.pages):
+        data = not cfg.is_zero(page, last)
+        if s.bmap[page] != data or (data and s.file_data[page] != last):
+            return False
+    return True
+
+
+def bitmap_untouched_after_save(cfg, s) -> bool:
+    """No channel updates file_bmap after ram_save_file_bmap() wrote and freed it (I5).
+
+    ram.c (f427d90b98), ram_save_complete(): "Free the bitmap here to catch any
+    synchronization issues with multifd channels. No channels should be sending pages
+    after we've written the bitmap to file."
+    """
+    return not s.bmap_after_save
+
+
+def unexpected_flag_is_error(cfg, s) -> bool:
+    """A record mapped-ram forbids (MULTIFD_FLUSH) makes the load fail, not go on (I4).
+
+    Seed commit 9d01778af8e3: "Also emit an error if any other unexpected flags are found
+    on the stream." ram_load_precopy(): error_report("Unexpected RAM flags: %d").
+    """
+    return not s.invalid_record_read or s.load_error
 
 
 def threads_joined_before_free(cfg, s) -> bool:
@@ -86,13 +144,24 @@ def end_always_reachable(cfg, s) -> bool:
 
 
 def sync_round_completes(cfg, s) -> bool:
-    """Sometimes: multifd_recv_sync_main() releases a channel parked at a SYNC packet.
+    """Sometimes: a sync round gets through to the recv threads.
 
-    multifd.c, multifd_recv_sync_main(): after N waits on the shared sem_sync, it posts
-    each channel's p->sem_sync, on which the recv thread parked after the SYNC packet.
+    multifd.c, multifd_recv_sync_main(): socket: after N waits on the shared sem_sync it
+    posts each channel's p->sem_sync, on which the recv thread parked at the SYNC packet;
+    file: a recv thread woken with no job posts the shared sem_sync.
     """
+    if cfg.mapped_ram:
+        return s.sem_sync > 0
     return not s.recv_exiting and any(
         pc == recv.PARKED and s.recv_sem_sync[t] for t, pc in enumerate(s.recv_pc))
+
+
+def vm_starts(cfg, s) -> bool:
+    """Sometimes: the destination completes and starts the VM.
+
+    process_incoming_migration_bh(): vm_start() after the load succeeded.
+    """
+    return s.vm_running == 1
 
 
 def page_rewritten_in_later_round(cfg, s) -> bool:
@@ -115,15 +184,29 @@ def _always(cfg):
     return True
 
 
+def _file(cfg):
+    return cfg.mapped_ram
+
+
+_AFTER_MEM_SIZE = {load.STATES.index(name) for name in
+                   ("READ_RECORD", "SHUTDOWN", "VM_START", "CLEANUP", "DONE")}
+
+
 REGISTRY = {
     "no_stale_overwrite": Entry(no_stale_overwrite, "always", True, _always),
     "memory_matches_source_at_vm_start": Entry(memory_matches_source_at_vm_start, "always",
                                                True, _always),
     "no_channel_io_at_cleanup": Entry(no_channel_io_at_cleanup, "always", True, _always),
+    "no_read_in_flight_after_mem_size": Entry(no_read_in_flight_after_mem_size, "always",
+                                              True, _file),
+    "file_matches_source": Entry(file_matches_source, "always", True, _file),
+    "bitmap_untouched_after_save": Entry(bitmap_untouched_after_save, "always", True, _file),
+    "unexpected_flag_is_error": Entry(unexpected_flag_is_error, "always", True, _file),
     "threads_joined_before_free": Entry(threads_joined_before_free, "always", False, _always),
     "no_deadlock": Entry(no_deadlock, "deadlock", True, _always),
     "end_always_reachable": Entry(end_always_reachable, "eventually", True, _always),
     "sync_round_completes": Entry(sync_round_completes, "sometimes", False, _always),
+    "vm_starts": Entry(vm_starts, "sometimes", False, _always),
     "page_rewritten_in_later_round": Entry(page_rewritten_in_later_round, "sometimes", False,
                                            lambda cfg: cfg.rounds >= 2),
 }

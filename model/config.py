@@ -5,11 +5,17 @@ QEMU's knobs (protocol notes §6) reduced to what the synchronization depends on
 `multifd-flush-after-each-section` compat property (per-section when on, per-round when
 off), whether the guest runs during the migration, and two bounds the model adds: the
 number of guest pages P and of dirty rounds R.
+
+Page contents: on a socket every page holds data in every round. In a mapped-ram file a
+page can be zero in some rounds (zero-page-detection=multifd: the channel clears its
+bitmap bit and writes nothing); `zero_pages` lists the (page, round) pairs that are zero.
+By default the last page turns zero in the last round (P >= 2), so the bitmap logic of
+multifd_set_file_bitmap() is exercised.
 """
 
 from dataclasses import dataclass
 
-__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "LIMITS"]
+__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "LIMITS", "parse_zero_pages"]
 
 TRANSPORTS = ("socket", "file")
 FLUSH_MODES = ("per-round", "per-section")
@@ -33,9 +39,24 @@ class Config:
     rounds: int = 2             # dirty rounds (passes of the dirty scan); 1 when not live
     flush: str = "per-round"    # multifd-flush-after-each-section off (per-round) / on
     live: bool = True           # the guest runs (and dirties memory) while migrating
+    zero_pages: tuple = None    # file: (page, round) pairs whose content is zero
 
     def __post_init__(self):
         validate(self)
+        if self.zero_pages is None:
+            default = ((self.pages - 1, self.rounds),) if (
+                self.transport == "file" and self.pages >= 2) else ()
+            object.__setattr__(self, "zero_pages", default)
+        object.__setattr__(self, "zero_pages", tuple(sorted(set(self.zero_pages))))
+        validate_zero_pages(self)
+
+    @property
+    def mapped_ram(self) -> bool:
+        """The file: transport with the mapped-ram capability (multifd_use_packets() false)."""
+        return self.transport == "file"
+
+    def is_zero(self, page: int, round_: int) -> bool:
+        return (page, round_) in self.zero_pages
 
     @property
     def per_round(self) -> bool:
@@ -45,13 +66,14 @@ class Config:
     def label(self) -> str:
         """A short, stable name: `socket N=2 P=2 R=2 per-round live`."""
         liveness = "live" if self.live else "non-live"
+        zero = "".join(f" zero=p{p}@r{r}" for p, r in self.zero_pages)
         return (f"{self.transport} N={self.channels} P={self.pages} R={self.rounds} "
-                f"{self.flush} {liveness}")
+                f"{self.flush} {liveness}{zero}")
 
     def as_dict(self) -> dict:
         return {"transport": self.transport, "channels": self.channels,
                 "pages": self.pages, "rounds": self.rounds, "flush": self.flush,
-                "live": self.live}
+                "live": self.live, "zero_pages": [list(z) for z in self.zero_pages]}
 
 
 def validate(config: Config) -> None:
@@ -69,6 +91,24 @@ def validate(config: Config) -> None:
     if not config.live and config.rounds != 1:
         raise ConfigError(f"a non-live migration has one dirty round, got rounds={config.rounds} "
                           "(drop --rounds or use --live)")
-    if config.transport == "file":
-        raise ConfigError("the file (mapped-ram) transport is not modelled yet "
-                          "(issue 3); use --transport socket")
+
+
+def validate_zero_pages(config: Config) -> None:
+    if config.zero_pages and config.transport != "file":
+        raise ConfigError("zero pages are modelled for the file transport only "
+                          "(on a socket every page carries data)")
+    for page, round_ in config.zero_pages:
+        if not (0 <= page < config.pages and 1 <= round_ <= config.rounds):
+            raise ConfigError(f"zero page p{page}@r{round_} is outside pages 0..{config.pages - 1}"
+                              f" and rounds 1..{config.rounds}")
+
+
+def parse_zero_pages(text: str) -> tuple:
+    """`"1@2,0@1"` -> ((1, 2), (0, 1)): page@round pairs; `""` -> no zero page."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        page, sep, round_ = item.partition("@")
+        if not sep or not page.isdigit() or not round_.isdigit():
+            raise ConfigError(f"zero page {item!r}: expected PAGE@ROUND, like 1@2")
+        pairs.append((int(page), int(round_)))
+    return tuple(pairs)

@@ -1,78 +1,141 @@
 """Destination load thread: process_incoming_migration_co() and its bottom half.
 
 Abstracts, at QEMU 9d01778af8e3 with the multifd.c of a49d15a38d (protocol notes §2.3,
-§2.6): ram_load_precopy() reading the main stream in order; multifd_recv_sync_main()
-(socket mode: N waits on the shared sem_sync, then a post of each channel's sem_sync);
+§2.6): ram_load_precopy() reading the main stream in order, multifd_recv_sync_main(),
 and on QEMU_VM_EOF the success path of process_incoming_migration_bh():
-multifd_recv_shutdown() (exiting, post each p->sem_sync, shut each channel down),
-vm_start(), then migration_incoming_state_destroy() -> multifd_recv_cleanup() (join each
-recv thread, then free).
+multifd_recv_shutdown() (exiting; post each channel; shut it down), vm_start(), then
+migration_incoming_state_destroy() -> multifd_recv_cleanup() (join each recv thread,
+then free). An error ("Unexpected RAM flags") takes the `fail:` path instead: the same
+shutdown and cleanup, without vm_start().
 
-Left out: device state, the packet_num bookkeeping, the failure path (`fail:`) of
-process_incoming_migration_co(), and records other than those the sync depends on.
+Per record, with M = mapped-ram:
+
+    MEM_SIZE       parse_ramblocks(); M: parse the bitmap and hand each set page to an
+                   idle recv channel as a read job (multifd_recv(), a busy loop over the
+                   channels), then multifd_recv_sync_main()
+    MULTIFD_FLUSH  M: invalid, an error; else multifd_recv_sync_main()
+    EOS            per-section and not M: multifd_recv_sync_main(); else nothing
+    QEMU_VM_EOF    the end of the stream: the success path
+
+multifd_recv_sync_main(): socket: N waits on the shared sem_sync, then a post of each
+channel's sem_sync; file: a post of each channel's sem, then N waits on sem_sync.
+
+For a file, the destination starts once the source has finished writing it (the
+migration is asynchronous): the load thread starts at START and opens the file then.
+The seed's parent differs in four guards (variant `parent`): no sync after MEM_SIZE,
+FLUSH valid for mapped-ram, a sync on EOS in per-section mode, and a file-mode
+multifd_recv_sync_main() that returns at once.
+
+Left out: device state, the packet_num bookkeeping, other records and their checks.
 """
 
 from .machine import Role, row
 from .state import add, put
-from .transports import EOS, MEM_SIZE, MULTIFD_FLUSH, VM_EOF
-from . import recv
+from .transports import EOS, MEM_SIZE, MULTIFD_FLUSH, VM_EOF, page_packet
+from . import migration, recv
 
-__all__ = ["ROLE", "STATES", "DONE"]
+__all__ = ["ROLE", "STATES", "DONE", "START"]
 
 STATES = (
+    "START",          # file: the destination has not started; the file is being written
     "READ_RECORD",    # ram_load_precopy(): qemu_get_be64() of the next record
+    "PARSE",          # parse_ramblocks() -> read_ramblock_mapped_ram(): next bitmap bit
+    "PICK_CHANNEL",   # multifd_recv(): busy loop for a channel with no pending job
+    "RECV_SYNC",      # multifd_recv_sync_main() entry
+    "FILE_SYNC_POST",  # multifd_recv_sync_main(), file: qemu_sem_post(&p->sem) per channel
     "SYNC_WAIT",      # multifd_recv_sync_main(): qemu_sem_wait(&multifd_recv_state->sem_sync)
-    "SYNC_RELEASE",   # multifd_recv_sync_main(): qemu_sem_post(&p->sem_sync) per channel
+    "SYNC_RELEASE",   # multifd_recv_sync_main(), socket: qemu_sem_post(&p->sem_sync)
     "SHUTDOWN",       # multifd_recv_terminate_threads(): post and shut down each channel
     "VM_START",       # process_incoming_migration_bh(): about to call vm_start()
-    "VM_RUNNING",     # vm_start() returned; migration_incoming_state_destroy() next
-    "DONE",           # multifd_recv_cleanup() joined and freed every channel
+    "CLEANUP",        # multifd_recv_cleanup(): join each recv thread
+    "DONE",           # multifd_recv_cleanup() freed every channel
 )
 DONE = STATES.index("DONE")
-VM_RUNNING = STATES.index("VM_RUNNING")
 SYNC_RELEASE = STATES.index("SYNC_RELEASE")
+READ_RECORD = STATES.index("READ_RECORD")
 
-# Where a transaction starts (machine.py): before a read or a join that follows a post,
-# and before vm_start(), which the properties observe.
-WAITS = ("READ_RECORD", "VM_START", "VM_RUNNING")
+# A socket destination reads as the source writes; a file one starts afterwards.
+START = {"socket": "READ_RECORD", "file": "START"}
+
+# Where a transaction starts (machine.py): before a read, a busy pick or a join that
+# follows a post, and before vm_start(), which the properties observe.
+WAITS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
 
 TRANSITIONS = [
+    row("open_file", "START", "READ_RECORD", when=["source_finished"],
+        qemu="file_start_incoming_migration"),
     # -- ram_load_precopy(): one record at a time
     row("read_mem_size", "READ_RECORD", "READ_RECORD", when=["next_is_mem_size"],
+        unless=["mapped_ram"], do="take_record", qemu="ram_load_precopy"),
+    row("read_mem_size", "READ_RECORD", "PARSE", when=["next_is_mem_size", "mapped_ram"],
+        do=["take_record", "restart_loop"], qemu="ram_load_precopy"),
+    row("read_flush", "READ_RECORD", "RECV_SYNC", when=["next_is_flush"],
+        unless=["flush_invalid"], do="take_record", qemu="ram_load_precopy"),
+    row("read_unexpected_flag", "READ_RECORD", "SHUTDOWN", when=["next_is_flush", "flush_invalid"],
+        do=["take_record", "fail_load", "set_exiting"], qemu="ram_load_precopy"),
+    row("read_eos", "READ_RECORD", "RECV_SYNC", when=["next_is_eos", "syncs_on_eos"],
         do="take_record", qemu="ram_load_precopy"),
-    row("read_flush", "READ_RECORD", "SYNC_WAIT", when=["next_is_flush"],
-        do=["take_record", "restart_loop"], qemu="ram_load_precopy"),
-    row("read_eos", "READ_RECORD", "SYNC_WAIT", when=["next_is_eos", "syncs_on_eos"],
-        do=["take_record", "restart_loop"], qemu="ram_load_precopy"),
     row("read_eos", "READ_RECORD", "READ_RECORD", when=["next_is_eos"],
         unless=["syncs_on_eos"], do="take_record", qemu="ram_load_precopy"),
     row("read_vm_eof", "READ_RECORD", "SHUTDOWN", when=["next_is_vm_eof"],
         do=["take_record", "set_exiting"], qemu="qemu_loadvm_state_main"),
-    # -- multifd_recv_sync_main(), socket mode
+    # -- parse_ramblocks(), mapped-ram: a read job per set bit, then sync
+    row("skip_clear_page", "PARSE", "PARSE", when=["pages_left"], unless=["page_in_bitmap"],
+        do="next_page", qemu="read_ramblock_mapped_ram"),
+    row("find_channel", "PARSE", "PICK_CHANNEL", when=["pages_left", "page_in_bitmap"],
+        qemu="read_ramblock_mapped_ram"),
+    row("queue_read_job", "PICK_CHANNEL", "PARSE", when=["recv_channel_idle"], pick=True,
+        do="queue_read_job", qemu="multifd_recv"),
+    row("spin_for_idle_channel", "PICK_CHANNEL", "PICK_CHANNEL", when=["recv_channels_busy"],
+        qemu="multifd_recv"),
+    row("sync_after_mem_size", "PARSE", "RECV_SYNC", when=["syncs_after_mem_size"],
+        unless=["pages_left"], qemu="ram_load_precopy"),
+    row("parse_done", "PARSE", "READ_RECORD", unless=["pages_left", "syncs_after_mem_size"],
+        qemu="ram_load_precopy"),
+    # -- multifd_recv_sync_main()
+    row("sync_socket_channels", "RECV_SYNC", "SYNC_WAIT", unless=["mapped_ram"],
+        do="restart_loop", qemu="multifd_recv_sync_main"),
+    row("sync_file_channels", "RECV_SYNC", "FILE_SYNC_POST", when=["mapped_ram", "file_sync_works"],
+        do="restart_loop", qemu="multifd_recv_sync_main"),
+    row("return_at_once", "RECV_SYNC", "READ_RECORD", when=["mapped_ram"],
+        unless=["file_sync_works"], qemu="multifd_recv_sync_main"),
+    row("post_channel_sem", "FILE_SYNC_POST", "FILE_SYNC_POST", when=["channels_left"],
+        do="post_channel_sem", qemu="multifd_recv_sync_main"),
+    row("start_waits", "FILE_SYNC_POST", "SYNC_WAIT", unless=["channels_left"],
+        do="restart_loop", qemu="multifd_recv_sync_main"),
     row("wait_sem_sync", "SYNC_WAIT", "SYNC_WAIT", when=["channels_left", "sem_sync_posted"],
         do="take_sem_sync", qemu="multifd_recv_sync_main"),
-    row("start_release", "SYNC_WAIT", "SYNC_RELEASE", unless=["channels_left"],
+    row("start_release", "SYNC_WAIT", "SYNC_RELEASE", unless=["channels_left", "mapped_ram"],
         do="restart_loop", qemu="multifd_recv_sync_main"),
+    row("file_sync_done", "SYNC_WAIT", "READ_RECORD", when=["mapped_ram"],
+        unless=["channels_left"], qemu="multifd_recv_sync_main"),
     row("release_channel", "SYNC_RELEASE", "SYNC_RELEASE", when=["channels_left"],
         do="release_channel", qemu="multifd_recv_sync_main"),
     row("sync_done", "SYNC_RELEASE", "READ_RECORD", unless=["channels_left"],
         qemu="multifd_recv_sync_main"),
-    # -- process_incoming_migration_bh(): shutdown, vm_start, cleanup
+    # -- process_incoming_migration_bh() (or the fail: path): shutdown, vm_start, cleanup
     row("kick_channel", "SHUTDOWN", "SHUTDOWN", when=["channels_left"], do="kick_channel",
         qemu="multifd_recv_terminate_threads"),
-    row("kicks_done", "SHUTDOWN", "VM_START", unless=["channels_left"],
+    row("kicks_done", "SHUTDOWN", "VM_START", unless=["channels_left", "load_failed"],
         qemu="multifd_recv_terminate_threads"),
-    row("vm_start", "VM_START", "VM_RUNNING", do=["vm_start", "restart_loop"],
+    row("fail_migration", "SHUTDOWN", "CLEANUP", when=["load_failed"], unless=["channels_left"],
+        do="restart_loop", qemu="process_incoming_migration_co"),
+    row("vm_start", "VM_START", "CLEANUP", do=["vm_start", "restart_loop"],
         qemu="process_incoming_migration_bh"),
-    row("join_recv_thread", "VM_RUNNING", "VM_RUNNING",
+    row("join_recv_thread", "CLEANUP", "CLEANUP",
         when=["channels_left", "recv_thread_exited"], do="join_recv_thread",
         qemu="multifd_recv_cleanup"),
-    row("free_recv_state", "VM_RUNNING", "DONE", unless=["channels_left"],
+    row("free_recv_state", "CLEANUP", "DONE", unless=["channels_left"],
         do="free_recv_state", qemu="multifd_recv_cleanup"),
 ]
 
 
 # -- guards ------------------------------------------------------------------------------
+
+def source_finished(cfg, s, t, c):
+    """The file is complete: the source migration ended before the destination starts."""
+    return s.mig_pc == migration.DONE
+
 
 def _next_is(s, record):
     return bool(s.stream) and s.stream[0] == record
@@ -94,9 +157,48 @@ def next_is_vm_eof(cfg, s, t, c):
     return _next_is(s, VM_EOF)
 
 
+def mapped_ram(cfg, s, t, c):
+    return cfg.mapped_ram
+
+
+def flush_invalid(cfg, s, t, c):
+    """Seed: mapped-ram adds MULTIFD_FLUSH (with HOOK, PAGE, XBZRLE, ZERO) to invalid_flags."""
+    return cfg.mapped_ram
+
+
 def syncs_on_eos(cfg, s, t, c):
-    """migrate_multifd_flush_after_each_section(): the legacy per-section sync."""
-    return not cfg.per_round
+    """Seed: `migrate_multifd_flush_after_each_section() && !migrate_mapped_ram()`."""
+    return not cfg.per_round and not cfg.mapped_ram
+
+
+def syncs_after_mem_size(cfg, s, t, c):
+    """Seed: `case RAM_SAVE_FLAG_MEM_SIZE: ... if (migrate_mapped_ram()) multifd_recv_sync_main()`."""
+    return True
+
+
+def file_sync_works(cfg, s, t, c):
+    """a49d15a38d: multifd_recv_sync_main() syncs file channels (the seed returned early)."""
+    return True
+
+
+def load_failed(cfg, s, t, c):
+    return s.load_error == 1
+
+
+def pages_left(cfg, s, t, c):
+    return s.load_i < cfg.pages
+
+
+def page_in_bitmap(cfg, s, t, c):
+    return s.bmap[s.load_i] == 1
+
+
+def recv_channel_idle(cfg, s, t, c):
+    return not s.recv_pending_job[c]
+
+
+def recv_channels_busy(cfg, s, t, c):
+    return all(s.recv_pending_job)
 
 
 def channels_left(cfg, s, t, c):
@@ -114,11 +216,35 @@ def recv_thread_exited(cfg, s, t, c):
 # -- effects -----------------------------------------------------------------------------
 
 def take_record(cfg, s, t, c):
-    return s.replace(stream=s.stream[1:])
+    record = s.stream[0]
+    invalid = cfg.mapped_ram and record == MULTIFD_FLUSH
+    return s.replace(stream=s.stream[1:],
+                     invalid_record_read=s.invalid_record_read or int(invalid))
+
+
+def fail_load(cfg, s, t, c):
+    """error_report("Unexpected RAM flags: %d"); ret = -EINVAL."""
+    return s.replace(load_error=1)
 
 
 def restart_loop(cfg, s, t, c):
     return s.replace(load_i=0)
+
+
+def next_page(cfg, s, t, c):
+    return s.replace(load_i=s.load_i + 1)
+
+
+def queue_read_job(cfg, s, t, c):
+    """multifd_recv(): swap the job into p->data; store_release(pending_job); post p->sem."""
+    return s.replace(recv_packet=put(s.recv_packet, c, page_packet(s.load_i, 0)),
+                     recv_pending_job=put(s.recv_pending_job, c, 1),
+                     recv_sem=add(s.recv_sem, c, 1), load_i=s.load_i + 1)
+
+
+def post_channel_sem(cfg, s, t, c):
+    i = s.load_i
+    return s.replace(recv_sem=add(s.recv_sem, i, 1), load_i=i + 1)
 
 
 def take_sem_sync(cfg, s, t, c):
@@ -135,10 +261,13 @@ def set_exiting(cfg, s, t, c):
 
 
 def kick_channel(cfg, s, t, c):
-    """qemu_sem_post(&p->sem_sync); qio_channel_shutdown(p->c)."""
+    """Post p->sem (file) or p->sem_sync (socket); qio_channel_shutdown(p->c)."""
     i = s.load_i
-    return s.replace(recv_sem_sync=add(s.recv_sem_sync, i, 1),
-                      sock_shut=put(s.sock_shut, i, 1), load_i=i + 1)
+    if cfg.mapped_ram:
+        s = s.replace(recv_sem=add(s.recv_sem, i, 1))
+    else:
+        s = s.replace(recv_sem_sync=add(s.recv_sem_sync, i, 1))
+    return s.replace(sock_shut=put(s.sock_shut, i, 1), load_i=i + 1)
 
 
 def vm_start(cfg, s, t, c):
@@ -156,4 +285,4 @@ def free_recv_state(cfg, s, t, c):
 
 ROLE = Role(name="load", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
             functions=dict(globals()), pc_field="load_pc", per_channel=False, thread="load",
-            waits=WAITS)
+            waits=WAITS, start=START)

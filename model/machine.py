@@ -67,7 +67,11 @@ class Role:
     pc_field: str = ""                # the State field holding the program counter
     per_channel: bool = False         # one thread per channel, or a single thread
     thread: str = ""                  # thread name in traces: "mig", "send[{t}]"
-    waits: tuple = ()                 # states where the thread may block (see below)
+    waits: tuple = ()                 # states where a transaction starts (see above)
+    start: Mapping = field(default_factory=dict)   # transport -> first state, if not states[0]
+
+    def start_state(self, transport: str) -> int:
+        return self.states.index(self.start.get(transport, self.states[0]))
 
     def with_rows(self, rows, functions=None) -> "Role":
         merged = dict(self.functions)

@@ -6,13 +6,20 @@ multifd_send_pages() (one page per job), multifd_send_sync_main(), and the
 migrate_fd_cleanup() -> multifd_send_shutdown() that follows (run here by the same
 actor; in QEMU the main loop runs it after joining the migration thread).
 
-Shape of a run (protocol notes §2.1), R dirty rounds of P pages:
+Shape of a run (protocol notes §2.1), R dirty rounds of P pages. With M = mapped-ram,
+the seed's rules are: FLUSH records only for per-round sockets; the wrap sync when
+per-round or M; the per-section sync only without M.
 
-    setup:     MEM_SIZE, SYNC, [per-round: MULTIFD_FLUSH], EOS
-    round r:   queue P pages; at the scan wrap [per-round: SYNC, MULTIFD_FLUSH];
-               [per-section: SYNC]; EOS; then the bitmap sync re-dirties every page
-    complete:  SYNC, [per-round: MULTIFD_FLUSH], EOS, QEMU_VM_EOF
+    setup:     MEM_SIZE, SYNC, [per-round and not M: MULTIFD_FLUSH], EOS
+    round r:   queue P pages; at the scan wrap [per-round or M: SYNC,
+               [not M: MULTIFD_FLUSH]]; [per-section and not M: SYNC]; EOS;
+               then the bitmap sync re-dirties every page
+    complete:  SYNC, [M: ram_save_file_bmap()], [per-round and not M: MULTIFD_FLUSH],
+               EOS, QEMU_VM_EOF
     cleanup:   exiting := 1; post each p->sem and shut each channel down; join; free
+
+The ram.c before the seed (variant `parent`) differs only in those three guards:
+flush_record, syncs_at_wrap and syncs_per_section ignore mapped-ram.
 
 Left out: the MultiFDInit_t handshake and channel creation (all channels exist from the
 start), the fill buffer (each job is one page, so the flush at the top of
@@ -44,6 +51,7 @@ STATES = (
     "SECTION_SYNCED",   # ram_save_iterate() after the per-section sync
     "ROUND_DONE",       # between iterations: migration_bitmap_sync_precopy() or complete
     "COMPLETE_SYNCED",  # ram_save_complete() after its sync
+    "BITMAP_SAVED",     # ram_save_complete() after ram_save_file_bmap() (mapped-ram)
     "COMPLETE_FLUSHED",  # ram_save_complete() after MULTIFD_FLUSH
     "COMPLETED",        # qemu_savevm_state_complete_precopy(): RAM done
     "CLEANUP",          # migrate_fd_cleanup() -> multifd_send_shutdown()
@@ -51,6 +59,8 @@ STATES = (
     "JOIN",             # multifd_send_terminate_threads(): join each send thread
     "DONE",             # multifd_send_cleanup_state() freed everything
 )
+
+DONE = STATES.index("DONE")
 
 # Who called multifd_send_sync_main(), so that the sync returns to the right place.
 CALLERS = ("setup", "wrap", "section", "complete")
@@ -64,9 +74,9 @@ TRANSITIONS = [
     # -- ram_save_setup()
     row("put_mem_size", "SETUP", "SYNC_REQUEST", do=["put_mem_size", "call_from_setup"],
         qemu="ram_save_setup"),
-    row("put_flush", "SETUP_SYNCED", "SETUP_FLUSHED", when=["per_round"], do="put_flush",
+    row("put_flush", "SETUP_SYNCED", "SETUP_FLUSHED", when=["flush_record"], do="put_flush",
         qemu="ram_save_setup"),
-    row("put_eos", "SETUP_SYNCED", "ITERATE", unless=["per_round"],
+    row("put_eos", "SETUP_SYNCED", "ITERATE", unless=["flush_record"],
         do=["put_eos", "start_round"], qemu="ram_save_setup"),
     row("put_eos", "SETUP_FLUSHED", "ITERATE", do=["put_eos", "start_round"],
         qemu="ram_save_setup"),
@@ -103,15 +113,18 @@ TRANSITIONS = [
     row("spin_for_idle_channel", "PICK", "PICK", when=["all_channels_busy"],
         qemu="multifd_send_pages"),
     # -- find_dirty_block(): the scan walks off the last block
-    row("wrap_sync", "ITERATE", "SYNC_REQUEST", when=["per_round"], unless=["pages_left"],
+    row("wrap_sync", "ITERATE", "SYNC_REQUEST", when=["syncs_at_wrap"], unless=["pages_left"],
         do="call_from_wrap", qemu="find_dirty_block"),
-    row("put_flush", "WRAP_SYNCED", "ROUND_END", do="put_flush", qemu="find_dirty_block"),
-    row("wrap", "ITERATE", "ROUND_END", unless=["pages_left", "per_round"],
+    row("put_flush", "WRAP_SYNCED", "ROUND_END", when=["flush_record"], do="put_flush",
+        qemu="find_dirty_block"),
+    row("skip_flush", "WRAP_SYNCED", "ROUND_END", unless=["flush_record"],
+        qemu="find_dirty_block"),
+    row("wrap", "ITERATE", "ROUND_END", unless=["pages_left", "syncs_at_wrap"],
         qemu="find_dirty_block"),
     # -- ram_save_iterate(), out: label
-    row("section_sync", "ROUND_END", "SYNC_REQUEST", unless=["per_round"],
+    row("section_sync", "ROUND_END", "SYNC_REQUEST", when=["syncs_per_section"],
         do="call_from_section", qemu="ram_save_iterate"),
-    row("put_eos", "ROUND_END", "ROUND_DONE", when=["per_round"], do="put_eos",
+    row("put_eos", "ROUND_END", "ROUND_DONE", unless=["syncs_per_section"], do="put_eos",
         qemu="ram_save_iterate"),
     row("put_eos", "SECTION_SYNCED", "ROUND_DONE", do="put_eos", qemu="ram_save_iterate"),
     # -- between iterations: the bitmap sync re-dirties every page; or complete
@@ -120,9 +133,13 @@ TRANSITIONS = [
     row("complete_sync", "ROUND_DONE", "SYNC_REQUEST", unless=["rounds_left"],
         do="call_from_complete", qemu="ram_save_complete"),
     # -- ram_save_complete()
-    row("put_flush", "COMPLETE_SYNCED", "COMPLETE_FLUSHED", when=["per_round"],
+    row("save_file_bmap", "COMPLETE_SYNCED", "BITMAP_SAVED", when=["mapped_ram"],
+        do="save_file_bmap", qemu="ram_save_file_bmap"),
+    row("skip_file_bmap", "COMPLETE_SYNCED", "BITMAP_SAVED", unless=["mapped_ram"],
+        qemu="ram_save_complete"),
+    row("put_flush", "BITMAP_SAVED", "COMPLETE_FLUSHED", when=["flush_record"],
         do="put_flush", qemu="ram_save_complete"),
-    row("put_eos", "COMPLETE_SYNCED", "COMPLETED", unless=["per_round"], do="put_eos",
+    row("put_eos", "BITMAP_SAVED", "COMPLETED", unless=["flush_record"], do="put_eos",
         qemu="ram_save_complete"),
     row("put_eos", "COMPLETE_FLUSHED", "COMPLETED", do="put_eos", qemu="ram_save_complete"),
     row("put_vm_eof", "COMPLETED", "CLEANUP", do="put_vm_eof",
@@ -143,8 +160,23 @@ TRANSITIONS = [
 
 # -- guards ------------------------------------------------------------------------------
 
-def per_round(cfg, s, t, c):
-    return cfg.per_round
+def mapped_ram(cfg, s, t, c):
+    return cfg.mapped_ram
+
+
+def flush_record(cfg, s, t, c):
+    """Seed: `!migrate_multifd_flush_after_each_section() && !migrate_mapped_ram()`."""
+    return cfg.per_round and not cfg.mapped_ram
+
+
+def syncs_at_wrap(cfg, s, t, c):
+    """Seed: `!migrate_multifd_flush_after_each_section() || migrate_mapped_ram()`."""
+    return cfg.per_round or cfg.mapped_ram
+
+
+def syncs_per_section(cfg, s, t, c):
+    """Seed: `migrate_multifd_flush_after_each_section() && !migrate_mapped_ram()`."""
+    return not cfg.per_round and not cfg.mapped_ram
 
 
 def channels_left(cfg, s, t, c):
@@ -267,6 +299,11 @@ def queue_page(cfg, s, t, c):
     job = page_packet(s.mig_page, s.mig_round)
     return s.replace(send_job=put(s.send_job, c, job), pending_job=put(s.pending_job, c, 1),
                       send_sem=add(s.send_sem, c, 1), mig_page=s.mig_page + 1)
+
+
+def save_file_bmap(cfg, s, t, c):
+    """ram_save_file_bmap(): write file_bmap at block->bitmap_offset, then g_free() it."""
+    return s.replace(bmap_saved=1)
 
 
 def set_exiting(cfg, s, t, c):

@@ -1,12 +1,21 @@
-"""Recv channel thread: multifd_recv_thread(), one per channel, socket (packet) mode.
+"""Recv channel thread: multifd_recv_thread(), one per channel.
 
-Abstracts multifd_recv_thread() at QEMU 9d01778af8e3 (protocol notes §2.4):
+Abstracts multifd_recv_thread() at QEMU 9d01778af8e3, with the file mode of a49d15a38d
+(protocol notes §2.4). Socket (packets) mode:
 
     R1: if exiting: exit
         read a whole packet (qio_channel_read_all_eof); EOF or error: exit
         if it carries pages: ops->recv() reads them into guest RAM
         if flags & MULTIFD_FLAG_SYNC:
             qemu_sem_post(&multifd_recv_state->sem_sync); qemu_sem_wait(&p->sem_sync)
+
+File (mapped-ram) mode:
+
+    F1: qemu_sem_wait(&p->sem)
+        if exiting: exit                    (a queued job is dropped)
+        if !pending_job: qemu_sem_post(&multifd_recv_state->sem_sync); F1
+        multifd_file_recv_data(): pread() of the page into guest RAM
+        store_release(pending_job, false); F1
 
 Left out: the packet checks of multifd_recv_unfill_packet() (magic, sizes, ramblock),
 read errors and multifd_recv_terminate_threads() on error, receivedmap updates.
@@ -25,14 +34,22 @@ STATES = (
     "RECEIVING",  # packet header read; its pages being read into guest RAM
     "SYNCING",    # the packet carried MULTIFD_FLAG_SYNC: post the shared sem_sync
     "PARKED",     # qemu_sem_wait(&p->sem_sync) until multifd_recv_sync_main releases it
+    "FILE_IDLE",  # file: qemu_sem_wait(&p->sem)
+    "FILE_WOKEN",  # file: woken; check exiting, then pending_job
+    "READING",    # file: pread() of the job's page into guest RAM in flight
     "EXITED",     # returned from multifd_recv_thread(); waits to be joined
 )
 EXITED = STATES.index("EXITED")
 RECEIVING = STATES.index("RECEIVING")
 PARKED = STATES.index("PARKED")
+READING = STATES.index("READING")
 
-# Where a transaction starts (machine.py): each blocking read, and the park.
-WAITS = ("READ", "PARKED")
+# The first state by transport (multifd_recv_thread() takes the file branch from the start).
+START = {"socket": "TOP", "file": "FILE_IDLE"}
+
+# Where a transaction starts (machine.py): each blocking read, the park, the wait for
+# work, and the pread() (a visible in-flight step, for I1).
+WAITS = ("READ", "PARKED", "FILE_IDLE", "READING")
 
 TRANSITIONS = [
     row("see_exiting", "TOP", "EXITED", when=["exiting"], qemu="multifd_recv_thread"),
@@ -49,6 +66,16 @@ TRANSITIONS = [
     row("post_sem_sync", "SYNCING", "PARKED", do="post_sem_sync", qemu="multifd_recv_thread"),
     row("wait_sem_sync", "PARKED", "TOP", when=["released"], do="take_sem_sync",
         qemu="multifd_recv_thread"),
+    # -- file (mapped-ram) mode
+    row("wait_sem", "FILE_IDLE", "FILE_WOKEN", when=["work_posted"], do="take_sem",
+        qemu="multifd_recv_thread"),
+    row("see_exiting", "FILE_WOKEN", "EXITED", when=["exiting"], qemu="multifd_recv_thread"),
+    row("post_sem_sync", "FILE_WOKEN", "FILE_IDLE", unless=["exiting", "job_pending"],
+        do="post_sem_sync", qemu="multifd_recv_thread"),
+    row("start_pread", "FILE_WOKEN", "READING", when=["job_pending"], unless=["exiting"],
+        qemu="multifd_file_recv_data"),
+    row("finish_pread", "READING", "FILE_IDLE", do=["land_pread", "clear_pending_job"],
+        qemu="multifd_file_recv_data"),
 ]
 
 
@@ -86,6 +113,14 @@ def released(cfg, s, t, c):
     return s.recv_sem_sync[t] > 0
 
 
+def work_posted(cfg, s, t, c):
+    return s.recv_sem[t] > 0
+
+
+def job_pending(cfg, s, t, c):
+    return s.recv_pending_job[t] == 1
+
+
 # -- effects -----------------------------------------------------------------------------
 
 def take_packet(cfg, s, t, c):
@@ -111,7 +146,23 @@ def take_sem_sync(cfg, s, t, c):
     return s.replace(recv_sem_sync=add(s.recv_sem_sync, t, -1))
 
 
+def take_sem(cfg, s, t, c):
+    return s.replace(recv_sem=add(s.recv_sem, t, -1))
+
+
+def land_pread(cfg, s, t, c):
+    """The page's data, as the file holds it at its offset, is now in guest RAM."""
+    page = packet_page(s.recv_packet[t])
+    return s.replace(ram=put(s.ram, page, s.file_data[page]))
+
+
+def clear_pending_job(cfg, s, t, c):
+    """data->size = 0; store_release(&p->pending_job, false)."""
+    return s.replace(recv_packet=put(s.recv_packet, t, NO_PACKET),
+                     recv_pending_job=put(s.recv_pending_job, t, 0))
+
+
 ROLE = Role(name="recv", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
             functions=dict(globals()), pc_field="recv_pc", per_channel=True,
-            thread="recv[{t}]",
+            thread="recv[{t}]", start=START,
             waits=WAITS)

@@ -1,14 +1,18 @@
-"""Send channel thread: multifd_send_thread(), one per channel, socket (packet) mode.
+"""Send channel thread: multifd_send_thread(), one per channel.
 
 Abstracts multifd_send_thread() at QEMU 9d01778af8e3 (unchanged for sync purposes in
-a49d15a38d and v9.0.0), protocol notes §2.2:
+a49d15a38d and v9.0.0), with the mapped-ram write path of f427d90b98 and the zero-page
+bitmap clearing of 8fa1a21c6e (protocol notes §1.6, §2.2):
 
     S1 TOP:      qemu_sem_post(&multifd_send_state->channels_ready)
     S2 IDLE:     qemu_sem_wait(&p->sem)
     S3 DISPATCH: if exiting: exit; if pending_job: S4; else (pending_sync): S5
-    S4 JOB:      write the page packet; store_release(pending_job, false)
-    S5 SYNC:     write a packet with MULTIFD_FLAG_SYNC; pending_sync = false;
-                 qemu_sem_post(&p->sem_sync)
+    S4 JOB:      socket: write the page packet
+                 file:   multifd_set_file_bitmap() sets the page's bit (data) or clears
+                         it (zero page); then pwritev() at the page's fixed offset (data)
+                 store_release(pending_job, false)
+    S5 SYNC:     socket: write a packet with MULTIFD_FLAG_SYNC (file: nothing is written)
+                 pending_sync = false; qemu_sem_post(&p->sem_sync)
 
 Left out: the MultiFDInit_t packet written at thread start, write errors (SERR,
 multifd_send_kick_main), zero-copy, compression and TLS.
@@ -16,7 +20,7 @@ multifd_send_kick_main), zero-copy, compression and TLS.
 
 from .machine import Role, row
 from .state import NO_JOB, add, put
-from .transports import SYNC_FLAG
+from .transports import SYNC_FLAG, packet_page, packet_version
 
 __all__ = ["ROLE", "STATES", "EXITED"]
 
@@ -24,14 +28,16 @@ STATES = (
     "TOP",        # loop top: about to post channels_ready
     "IDLE",       # qemu_sem_wait(&p->sem)
     "DISPATCH",   # woken: check exiting, then pending_job, then pending_sync
-    "JOB_SENT",   # page packet written; about to clear pending_job
+    "PWRITE",     # file: pwritev() of the page at its fixed offset in flight
+    "JOB_SENT",   # page written; about to clear pending_job
     "SYNC_SENT",  # SYNC packet written; about to clear pending_sync and post sem_sync
     "EXITED",     # returned from multifd_send_thread(); waits to be joined
 )
 EXITED = STATES.index("EXITED")
 
-# Where a transaction starts (machine.py): the wait for work, after the posts.
-WAITS = ("IDLE",)
+# Where a transaction starts (machine.py): the wait for work, after the posts; and the
+# pwritev(), a second non-mover after the bitmap update.
+WAITS = ("IDLE", "PWRITE")
 
 TRANSITIONS = [
     row("post_channels_ready", "TOP", "IDLE", do="post_channels_ready",
@@ -39,12 +45,22 @@ TRANSITIONS = [
     row("wait_sem", "IDLE", "DISPATCH", when=["sem_posted"], do="take_sem",
         qemu="multifd_send_thread"),
     row("see_exiting", "DISPATCH", "EXITED", when=["exiting"], qemu="multifd_send_thread"),
-    row("write_page_packet", "DISPATCH", "JOB_SENT", when=["job_pending"], unless=["exiting"],
-        do="write_page_packet", qemu="multifd_send_thread"),
+    row("write_page_packet", "DISPATCH", "JOB_SENT", when=["job_pending"],
+        unless=["exiting", "mapped_ram"], do="write_page_packet", qemu="multifd_send_thread"),
+    row("set_file_bitmap", "DISPATCH", "PWRITE", when=["job_pending", "mapped_ram"],
+        unless=["exiting", "zero_page_job"], do="set_file_bitmap",
+        qemu="multifd_set_file_bitmap"),
+    row("clear_file_bitmap", "DISPATCH", "JOB_SENT",
+        when=["job_pending", "mapped_ram", "zero_page_job"], unless=["exiting"],
+        do="clear_file_bitmap", qemu="multifd_set_file_bitmap"),
+    row("pwrite_page", "PWRITE", "JOB_SENT", do="pwrite_page", qemu="file_write_ramblock_iov"),
     row("clear_pending_job", "JOB_SENT", "TOP", do="clear_pending_job",
         qemu="multifd_send_thread"),
     row("write_sync_packet", "DISPATCH", "SYNC_SENT", when=["sync_pending"],
-        unless=["exiting", "job_pending"], do="write_sync_packet", qemu="multifd_send_thread"),
+        unless=["exiting", "job_pending", "mapped_ram"], do="write_sync_packet",
+        qemu="multifd_send_thread"),
+    row("local_sync", "DISPATCH", "SYNC_SENT", when=["sync_pending", "mapped_ram"],
+        unless=["exiting", "job_pending"], qemu="multifd_send_thread"),
     row("post_sem_sync", "SYNC_SENT", "TOP", do="post_sem_sync", qemu="multifd_send_thread"),
 ]
 
@@ -67,6 +83,16 @@ def sync_pending(cfg, s, t, c):
     return s.pending_sync[t] == 1
 
 
+def mapped_ram(cfg, s, t, c):
+    return cfg.mapped_ram
+
+
+def zero_page_job(cfg, s, t, c):
+    """The page handed over is all zeroes in its round (zero-page-detection=multifd)."""
+    job = s.send_job[t]
+    return cfg.is_zero(packet_page(job), packet_version(job))
+
+
 # -- effects -----------------------------------------------------------------------------
 
 def post_channels_ready(cfg, s, t, c):
@@ -84,6 +110,29 @@ def _write(s, t, packet):
 def write_page_packet(cfg, s, t, c):
     """qio_channel_writev_full_all(): the packet carrying p->pages."""
     return _write(s, t, s.send_job[t])
+
+
+def _file_bitmap(s, page, bit):
+    """ramblock_set_file_bmap_atomic(); after ram_save_file_bmap() freed it, a use after free."""
+    if s.bmap_saved:
+        return s.replace(bmap_after_save=1)
+    return s.replace(bmap=put(s.bmap, page, bit))
+
+
+def set_file_bitmap(cfg, s, t, c):
+    return _file_bitmap(s, packet_page(s.send_job[t]), 1)
+
+
+def clear_file_bitmap(cfg, s, t, c):
+    return _file_bitmap(s, packet_page(s.send_job[t]), 0)
+
+
+def pwrite_page(cfg, s, t, c):
+    """qio_channel_pwritev() at pages_offset + offset: the page's data of its round."""
+    job = s.send_job[t]
+    page, version = packet_page(job), packet_version(job)
+    stale = s.stale_landed or s.file_data[page] > version
+    return s.replace(file_data=put(s.file_data, page, version), stale_landed=int(stale))
 
 
 def clear_pending_job(cfg, s, t, c):

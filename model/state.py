@@ -35,13 +35,20 @@ class State(NamedTuple):
     stream: tuple             # main migration stream: records written, not yet read
     sockets: tuple            # per channel: packets written by send, not yet read by recv
     sock_shut: tuple          # per channel: qio_channel_shutdown() by the destination
+    bmap: tuple               # mapped-ram block->file_bmap, per page (in the file once saved)
+    bmap_saved: int           # ram_save_file_bmap() wrote file_bmap into the file and freed it
+    file_data: tuple          # mapped-ram: per page, dirty round of the data at its offset
     # -- destination load thread: ram_load_precopy() -> multifd_recv_sync_main()
     load_pc: int              # where the load coroutine is (load.STATES)
-    load_i: int               # channel loop index in multifd_recv_sync_main / cleanup
+    load_i: int               # loop index: channel (syncs, cleanup) or page (bitmap parse)
+    load_error: int           # ram_load_precopy() failed with -EINVAL ("Unexpected RAM flags")
     # -- multifd_recv_state and the recv channels (MultiFDRecvParams)
     recv_pc: tuple            # where each multifd_recv_thread is (recv.STATES)
-    recv_packet: tuple        # the packet a recv thread is processing, or NO_PACKET
+    recv_packet: tuple        # the packet a recv thread is processing (socket), or the read
+                              # job in p->data (file: the page), or NO_PACKET
     recv_sem_sync: tuple      # p->sem_sync (recv): main releases a parked channel
+    recv_sem: tuple           # p->sem (recv, file): "sem where to wait for more work"
+    recv_pending_job: tuple   # p->pending_job (recv, file): a read job owns p->data
     sem_sync: int             # multifd_recv_state->sem_sync: posted by recv threads
     recv_exiting: int         # multifd_recv_state->exiting
     recv_joined: tuple        # qemu_thread_join() returned for the recv thread
@@ -50,7 +57,9 @@ class State(NamedTuple):
     ram: tuple                # per page: dirty round of the copy that landed (0: none)
     vm_running: int           # vm_start() ran
     # -- ghost variable (not in QEMU): evidence a property needs
-    stale_landed: int         # a round-k copy landed over a round k+1 copy
+    stale_landed: int         # a round-k copy landed (RAM or file offset) over round k+1's
+    bmap_after_save: int      # a channel touched file_bmap after ram_save_file_bmap()
+    invalid_record_read: int  # the load thread read a record mapped-ram forbids
 
     def replace(self, **changes):
         """A copy with `changes` (namedtuple's _replace, three times faster: hot loop)."""

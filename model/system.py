@@ -33,24 +33,30 @@ class Thread(NamedTuple):
     waits: tuple        # per control state: may the thread block there
 
 
-def initial_state(config: Config) -> State:
+def initial_state(config: Config, roles: dict) -> State:
     """Every thread at its first state, every semaphore at 0, nothing written."""
-    n, zeros = config.channels, (0,) * config.channels
+    n, zeros, pages = config.channels, (0,) * config.channels, (0,) * config.pages
+    start = {name: role.start_state(config.transport) for name, role in roles.items()}
     return State(
-        mig_pc=0, mig_round=0, mig_page=0, mig_i=0, mig_caller=0,
-        send_pc=zeros, send_sem=zeros, send_sem_sync=zeros, pending_job=zeros,
+        mig_pc=start["migration"], mig_round=0, mig_page=0, mig_i=0, mig_caller=0,
+        send_pc=(start["send"],) * n, send_sem=zeros, send_sem_sync=zeros, pending_job=zeros,
         pending_sync=zeros, send_job=(NO_JOB,) * n, channels_ready=0, send_exiting=0,
         send_joined=zeros, send_freed=0,
         stream=(), sockets=((),) * n, sock_shut=zeros,
-        load_pc=0, load_i=0,
-        recv_pc=zeros, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros, sem_sync=0,
+        bmap=pages, bmap_saved=0, file_data=pages,
+        load_pc=start["load"], load_i=0, load_error=0,
+        recv_pc=(start["recv"],) * n, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros,
+        recv_sem=zeros, recv_pending_job=zeros, sem_sync=0,
         recv_exiting=0, recv_joined=zeros, recv_freed=0,
-        ram=(0,) * config.pages, vm_running=0, stale_landed=0)
+        ram=pages, vm_running=0,
+        stale_landed=0, bmap_after_save=0, invalid_record_read=0)
 
 
 def final_memory(config: Config) -> tuple:
-    """The source's last version of every page: each page is dirtied in every round."""
-    return (config.rounds,) * config.pages
+    """The source's last version of every page: each page is dirtied in every round, and
+    a page that is zero in the last round reads as zero (0: no data landed)."""
+    last = config.rounds
+    return tuple(0 if config.is_zero(p, last) else last for p in range(config.pages))
 
 
 class System:
@@ -80,11 +86,15 @@ class System:
                              fields.index(role.pc_field), role.per_channel, waits)
 
     def initial_states(self) -> list:
-        return [initial_state(self.config)]
+        return [initial_state(self.config, self.roles)]
 
     def is_proper_end(self, s: State) -> bool:
         """Both sides finished: the source freed its channels, the destination its own."""
-        return s.mig_pc == MIG_DONE and s.load_pc == load.DONE
+        return s.mig_pc == migration.DONE and s.load_pc == load.DONE
+
+    def end_kind(self, s: State) -> str:
+        """How a proper end ended: the VM started, or the load failed with an error."""
+        return "failed" if s.load_error else "completed"
 
     def successors(self, s: State) -> list:
         """Every enabled step as (label, next state), in thread order, then row order."""
@@ -156,12 +166,12 @@ class System:
         return self.roles[role].states[pc]
 
 
-MIG_DONE = migration.STATES.index("DONE")
 _NO_PICK = (None,)
 
 _PC_ROLES = {"mig_pc": "migration", "send_pc": "send", "load_pc": "load", "recv_pc": "recv"}
 _FIFOS = {"stream": lambda r: RECORD_NAMES.get(r, hex(r)), "sockets": packet_name}
 _PACKETS = {"send_job": NO_JOB, "recv_packet": NO_PACKET}
+_PER_PAGE = ("ram", "bmap", "file_data")
 
 
 def _value(system, name, value):
@@ -171,7 +181,7 @@ def _value(system, name, value):
         return "-" if value == _PACKETS[name] else packet_name(value)
     if name == "mig_caller":
         return migration.CALLERS[value]
-    if name == "ram":
+    if name in ("ram", "file_data"):
         return f"r{value}"
     return str(value)
 
@@ -195,7 +205,7 @@ def _describe(system, name, old, new):
     for i, (o, n) in enumerate(zip(old, new)):
         if o == n:
             continue
-        label = f"{name}[p{i}]" if name == "ram" else f"{name}[{i}]"
+        label = f"{name}[p{i}]" if name in _PER_PAGE else f"{name}[{i}]"
         if name == "sockets":
             lines.extend(_describe_fifo(label, o, n, packet_name))
         else:

@@ -70,7 +70,9 @@ def packet_name(packet: int) -> str:
     if packet == EOF_PACKET:
         return "EOF"
     parts = []
-    if packet_has_page(packet):
+    if packet_has_page(packet) and packet_version(packet) == 0:
+        parts.append(f"READ_JOB(p{packet_page(packet)})")   # a mapped-ram read job
+    elif packet_has_page(packet):
         parts.append(f"PAGE(p{packet_page(packet)},r{packet_version(packet)})")
     if packet_is_sync(packet):
         parts.append("SYNC")

@@ -1,15 +1,16 @@
 """The variant catalogue: the seed design, and small named changes of it.
 
-A variant is a list of edits to the thread tables (a row dropped, changed or added),
-the QEMU commit or the hypothesis it stands for, and its expected verdict: `breaks`
-names the properties a run must find violated (empty: every property must hold).
-`flush_modes` says where the variant means something; elsewhere it equals the seed.
+A variant is a list of edits to the thread tables (a row dropped, changed or added) and
+of guard or effect functions replaced by name, the QEMU commit or the hypothesis it
+stands for, and its expected verdict: `breaks` names the properties a run must find
+violated (empty: every property must hold). `flush_modes` and `transports` say where the
+variant means something; elsewhere it may equal the seed.
 """
 
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from .config import FLUSH_MODES
+from .config import FLUSH_MODES, TRANSPORTS
 from .machine import Role, row
 from . import load, migration, recv, send
 
@@ -58,6 +59,7 @@ class Variant:
     edits: tuple = ()
     functions: Mapping[str, Mapping[str, Callable]] = field(default_factory=dict)
     flush_modes: tuple = FLUSH_MODES
+    transports: tuple = TRANSPORTS
 
     @property
     def expected(self) -> str:
@@ -121,6 +123,7 @@ NO_RECV_PARK = Variant(
                 "reads on, without waiting for multifd_recv_sync_main() to release it",
     breaks=("no_stale_overwrite",),
     edits=(Change("recv", "post_sem_sync", "SYNCING", to={"dest": "TOP"}),),
+    transports=("socket",),
 )
 
 NO_WRAP_SYNC = Variant(
@@ -132,7 +135,6 @@ NO_WRAP_SYNC = Variant(
     breaks=("no_stale_overwrite",),
     edits=(Drop("migration", "wrap_sync", "ITERATE"),
            Change("migration", "wrap", "ITERATE", to={"unless": ["pages_left"]})),
-    flush_modes=("per-round",),
 )
 
 B4_EOS_WITHOUT_SYNC = Variant(
@@ -143,8 +145,10 @@ B4_EOS_WITHOUT_SYNC = Variant(
                 "without the per-section sync; the destination still syncs on that EOS",
     breaks=("no_deadlock",),
     edits=(Add("migration", row("skip_sync_to_out", "ROUND_END", "ROUND_DONE",
-                                unless=["per_round"], do="put_eos", qemu="ram_save_iterate")),),
+                                when=["syncs_per_section"], do="put_eos",
+                                qemu="ram_save_iterate")),),
     flush_modes=("per-section",),
+    transports=("socket",),
 )
 
 FREE_BEFORE_JOIN = Variant(
@@ -155,7 +159,7 @@ FREE_BEFORE_JOIN = Variant(
     breaks=("threads_joined_before_free",),
     edits=(Change("load", "vm_start", "VM_START",
                   to={"do": ["vm_start", "restart_loop", "free_recv_state"]}),
-           Change("load", "free_recv_state", "VM_RUNNING", to={"do": []})),
+           Change("load", "free_recv_state", "CLEANUP", to={"do": []})),
 )
 
 NO_RECV_SYNC = Variant(
@@ -167,8 +171,9 @@ NO_RECV_SYNC = Variant(
                 "recv threads wait until multifd_recv_shutdown() wakes them",
     breaks=("memory_matches_source_at_vm_start", "no_channel_io_at_cleanup"),
     edits=(Change("load", "read_flush", "READ_RECORD", to={"dest": "READ_RECORD"}),
-           Change("load", "read_eos", "READ_RECORD", dest="SYNC_WAIT",
+           Change("load", "read_eos", "READ_RECORD", dest="RECV_SYNC",
                   to={"dest": "READ_RECORD"})),
+    transports=("socket",),
 )
 
 STUCK_PENDING_JOB = Variant(
@@ -180,10 +185,85 @@ STUCK_PENDING_JOB = Variant(
                 "spins over busy channels forever",
     breaks=("end_always_reachable",),
     edits=(Change("send", "clear_pending_job", "JOB_SENT", to={"do": []}),),
+    transports=("socket",),
+)
+
+
+def _per_round(cfg, s, t, c):
+    return cfg.per_round
+
+
+def _per_section(cfg, s, t, c):
+    return not cfg.per_round
+
+
+def _never(cfg, s, t, c):
+    return False
+
+
+# ram.c before the seed: the sync points ignore mapped-ram (protocol notes §0.1, §3 I1).
+_PARENT_SOURCE = {"flush_record": _per_round, "syncs_at_wrap": _per_round,
+                  "syncs_per_section": _per_section}
+# ... and its destination: no sync after MEM_SIZE, FLUSH valid, EOS syncs per section,
+# and the parent's multifd.c, whose multifd_recv_sync_main() returns at once for files.
+_PARENT_DESTINATION = {"syncs_after_mem_size": _never, "flush_invalid": _never,
+                       "syncs_on_eos": _per_section, "file_sync_works": _never}
+
+PARENT = Variant(
+    name="parent",
+    stands_for="2dd7ee7a51bc migration/multifd: Add incoming QIOChannelFile support "
+               "(the seed's parent: ram.c and the file-mode recv sync before the seed)",
+    description="mapped-ram source writes MULTIFD_FLUSH into the file and syncs per "
+                "section when asked; the destination never waits for its read jobs",
+    breaks=("no_read_in_flight_after_mem_size",),
+    functions={"migration": _PARENT_SOURCE, "load": _PARENT_DESTINATION},
+    transports=("file",),
+)
+
+PARENT_FILE_SEED_DEST = Variant(
+    name="parent-file-seed-dest",
+    stands_for="9d01778af8e3 (the seed) loading a file a parent (2dd7ee7a51bc) source wrote",
+    description="the parent source writes MULTIFD_FLUSH into the mapped-ram file; the seed "
+                "destination must fail with 'Unexpected RAM flags', never hang or start "
+                "the VM",
+    breaks=("vm_starts",),
+    functions={"migration": _PARENT_SOURCE},
+    flush_modes=("per-round",),
+    transports=("file",),
+)
+
+
+def _set_bit_only(cfg, s, t, c):
+    """8fa1a21c6e's bug: the clearing loop ran from pages->num to zero_num, i.e. never."""
+    return s
+
+
+B11_ZERO_PAGE_BITMAP = Variant(
+    name="b11-zero-page-bitmap",
+    stands_for="8fa1a21c6edc migration/multifd: Fix clearing of mapped-ram zero pages "
+               "(the code before the fix)",
+    description="multifd_set_file_bitmap() never clears the bit of a zero page, so a page "
+                "that turns zero keeps its stale data in the file",
+    breaks=("file_matches_source",),
+    functions={"send": {"clear_file_bitmap": _set_bit_only}},
+    transports=("file",),
+)
+
+NO_SYNC_BEFORE_BITMAP = Variant(
+    name="no-sync-before-bitmap",
+    stands_for="hypothesis: ram_save_complete() may write the bitmap with no sync after "
+               "the last pages (no wrap sync, no final sync; 1d457daf86 keeps the wrap's)",
+    description="the channels may still update file_bmap after ram_save_file_bmap() "
+                "wrote and freed it",
+    breaks=("bitmap_untouched_after_save",),
+    edits=NO_WRAP_SYNC.edits + (Change("migration", "complete_sync", "ROUND_DONE",
+                                       to={"dest": "COMPLETE_SYNCED", "do": []}),),
+    transports=("file",),
 )
 
 CATALOGUE = (SEED, NO_RECV_PARK, NO_WRAP_SYNC, B4_EOS_WITHOUT_SYNC, FREE_BEFORE_JOIN,
-             NO_RECV_SYNC, STUCK_PENDING_JOB)
+             NO_RECV_SYNC, STUCK_PENDING_JOB, PARENT, PARENT_FILE_SEED_DEST,
+             B11_ZERO_PAGE_BITMAP, NO_SYNC_BEFORE_BITMAP)
 
 
 def get_variant(name: str) -> Variant:

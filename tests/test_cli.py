@@ -37,7 +37,8 @@ def test_violation_names_property_and_exits_1(capsys):
     (["run", "--channels", "0"], "at least 1"),
     (["run", "--variant", "nope"], "unknown variant"),
     (["run", "--no-live", "--rounds", "2"], "non-live"),
-    (["run", "--transport", "file"], "not modelled yet"),
+    (["run", "--zero-pages", "0@1"], "file transport only"),
+    (["run", "--transport", "file", "--zero-pages", "x"], "expected PAGE@ROUND"),
     (["run", "--flush", "often"], "invalid choice"),
     (["run", "--bogus"], "unrecognized"),
     (["run", "--faults", "send-write-error"], "not modelled yet"),
@@ -78,3 +79,15 @@ def test_out_dir_gets_report_and_json(capsys, tmp_path):
                      "--no-live", "--quiet", "--out", str(tmp_path))
     names = sorted(p.name for p in tmp_path.iterdir())
     assert code == 1 and [n.rsplit(".", 1)[1] for n in names] == ["json", "txt"]
+
+
+def test_mapped_ram_seed_passes_and_parent_breaks_i1(capsys):
+    """File transport: the seed passes; the parent violates I1 (exit 1)."""
+    argv = ["run", "--transport", "file", "--channels", "2", "--pages", "2", "--rounds", "2",
+            "--json"]
+    code, out, _ = run(capsys, *argv, "--variant", "seed")
+    assert code == 0 and json.loads(out)["verdict"] == "pass"
+    code, out, _ = run(capsys, *argv, "--variant", "parent")
+    data = json.loads(out)
+    assert code == 1 and data["property"] == "no_read_in_flight_after_mem_size"
+    assert data["ends"] == {"completed": 3}

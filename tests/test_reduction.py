@@ -6,12 +6,14 @@ from checks.verify import verify
 from model.config import Config
 from model.variants import CATALOGUE, get_variant
 
-SMALL = [Config(channels=1, pages=2, rounds=2, flush=f) for f in ("per-round", "per-section")]
-CASES = [(v, c) for v in CATALOGUE for c in SMALL if c.flush in v.flush_modes]
+SMALL = [Config(transport=t, channels=1 if t == "socket" else 2, pages=2, rounds=2, flush=f)
+         for t in ("socket", "file") for f in ("per-round", "per-section")]
+CASES = [(v, c) for v in CATALOGUE for c in SMALL
+         if c.flush in v.flush_modes and c.transport in v.transports]
 
 
 @pytest.mark.parametrize("variant, config", CASES,
-                         ids=[f"{v.name}-{c.flush}" for v, c in CASES])
+                         ids=[f"{v.name}-{c.transport}-{c.flush}" for v, c in CASES])
 def test_same_verdict_with_and_without_transactions(variant, config):
     """Same verdict and same broken properties; never more states with the reduction."""
     _, reduced = verify(config, variant)
