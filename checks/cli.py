@@ -8,10 +8,12 @@ bound was hit before a verdict.
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 
-from model.config import FLUSH_MODES, TRANSPORTS, Config, ConfigError, parse_zero_pages
+from model.config import (FAULTS, FLUSH_MODES, TRANSPORTS, Config, ConfigError,
+                          parse_zero_pages)
 from model.variants import CATALOGUE, VariantError, get_variant
 
 from . import matrix as matrix_mod
@@ -65,7 +67,8 @@ def _parser():
     run.add_argument("--zero-pages", metavar="P@R,...",
                      help="file: pages that are zero in a round (default: the last page "
                           "in the last round; '' for none)")
-    run.add_argument("--faults", default="", help="fault layers (not modelled yet: issue 4)")
+    run.add_argument("--faults", default="", metavar="LAYER,...",
+                     help="fault layers: " + ", ".join(FAULTS) + " (one fault per run)")
     run.add_argument("--no-symmetry", action="store_true",
                      help="accepted; symmetry reduction is not implemented yet")
     run.add_argument("--fine-grained", action="store_true",
@@ -88,6 +91,7 @@ def _parser():
 
 
 def main(argv=None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `| head` ends us quietly
     try:
         args = _parser().parse_args(argv)
         return {"run": cmd_run, "variants": cmd_variants, "matrix": cmd_matrix}[args.command](args)
@@ -106,8 +110,10 @@ def main(argv=None) -> int:
 def _config(args) -> Config:
     rounds = args.rounds if args.rounds is not None else (2 if args.live else 1)
     zero = None if args.zero_pages is None else parse_zero_pages(args.zero_pages)
+    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     return Config(transport=args.transport, channels=args.channels, pages=args.pages,
-                  rounds=rounds, flush=args.flush, live=args.live, zero_pages=zero)
+                  rounds=rounds, flush=args.flush, live=args.live, zero_pages=zero,
+                  faults=faults)
 
 
 def _default_memory_mb() -> int:
@@ -119,8 +125,6 @@ def _default_memory_mb() -> int:
 
 
 def cmd_run(args) -> int:
-    if args.faults:
-        raise UsageError("--faults: fault layers are not modelled yet (issue 4)")
     config = _config(args)
     variant = get_variant(args.variant)
     progress = None if args.quiet else default_progress
@@ -141,7 +145,8 @@ def cmd_run(args) -> int:
 
 
 def _slug(config: Config) -> str:
-    zero = "".join(f"-z{p}at{r}" for p, r in config.zero_pages)
+    zero = "".join(f"-z{p}at{r}" for p, r in config.zero_pages) + \
+        "".join(f"-{f}" for f in config.faults)
     return (f"{config.transport}-n{config.channels}-p{config.pages}-r{config.rounds}-"
             f"{config.flush}-{'live' if config.live else 'nonlive'}{zero}")
 

@@ -30,13 +30,16 @@ class Entry:
         return get_variant(self.variant).breaks + self.breaks
 
 
-def _cfg(channels, pages, rounds, flush, live=True, transport="socket"):
+def _cfg(channels, pages, rounds, flush, live=True, transport="socket", faults=()):
     return Config(transport=transport, channels=channels, pages=pages, rounds=rounds,
-                  flush=flush, live=live)
+                  flush=flush, live=live, faults=faults)
 
 
-def _file(channels, pages, rounds, flush, live=True):
-    return _cfg(channels, pages, rounds, flush, live, transport="file")
+def _file(channels, pages, rounds, flush, live=True, faults=()):
+    return _cfg(channels, pages, rounds, flush, live, transport="file", faults=faults)
+
+
+_SEND_ERR, _READ_ERR, _SHORT = ("send-write-error",), ("recv-read-error",), ("short-read",)
 
 
 MATRIX = (
@@ -72,6 +75,36 @@ MATRIX = (
     Entry("no-wrap-sync", _file(2, 2, 2, "per-round"), 434),
     Entry("b11-zero-page-bitmap", _file(2, 2, 2, "per-round"), 257),
     Entry("no-sync-before-bitmap", _file(2, 2, 1, "per-round", live=False), 560),
+    # QEMU versions after the seed
+    Entry("qemu-9.1", _cfg(2, 1, 2, "per-round"), 15841),
+    Entry("qemu-10.0", _cfg(2, 1, 2, "per-round"), 11241),
+    Entry("qemu-10.0", _cfg(2, 1, 2, "per-section"), 12822),
+    Entry("qemu-10.0", _file(2, 2, 2, "per-round"), 220),
+    # faults: P1 (and P1a, P1b) on the destination, P2 on the source, and their fixes
+    Entry("seed", _file(2, 2, 2, "per-round", faults=_READ_ERR), 244, breaks=("no_deadlock",)),
+    Entry("seed", _file(2, 3, 1, "per-round", live=False, faults=_READ_ERR), 264,
+          breaks=("no_deadlock", "errors_carry_their_cause")),
+    Entry("seed", _file(2, 2, 2, "per-round", faults=_SHORT), 238,
+          breaks=("errors_carry_their_cause",)),
+    Entry("qemu-10.0", _file(2, 2, 2, "per-round", faults=_READ_ERR), 232,
+          breaks=("no_deadlock",)),
+    Entry("p1b-fix", _file(2, 3, 1, "per-round", live=False, faults=_READ_ERR), 264),
+    Entry("p1-fix-recv-exit-posts", _file(2, 3, 1, "per-round", live=False, faults=_READ_ERR), 406),
+    Entry("p1-fix-sync-checks-exiting", _file(2, 3, 1, "per-round", live=False,
+                                              faults=_READ_ERR), 293),
+    Entry("p1-fix-skip-sync-on-parse-error", _file(2, 3, 1, "per-round", live=False,
+                                                   faults=_READ_ERR), 271),
+    Entry("p1-fix", _file(3, 3, 1, "per-round", live=False, faults=_READ_ERR), 1919),
+    Entry("p1-fix", _file(2, 2, 2, "per-round", faults=_READ_ERR), 267),
+    Entry("p1-fix", _cfg(2, 1, 1, "per-round", live=False, faults=_READ_ERR), 14428),
+    Entry("seed", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 20431,
+          breaks=("no_deadlock",)),
+    Entry("qemu-10.0", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 12295,
+          breaks=("no_deadlock",)),
+    Entry("p2-fix-exit-kicks", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 19801),
+    Entry("p2-fix-kick-all", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 20515),
+    Entry("p2-fix", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 19571),
+    Entry("p2-fix", _cfg(2, 1, 2, "per-section", faults=_SEND_ERR), 48833),
 )
 
 

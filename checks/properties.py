@@ -42,16 +42,19 @@ def memory_matches_source_at_vm_start(cfg, s) -> bool:
 
 def no_channel_io_at_cleanup(cfg, s) -> bool:
     """No recv thread reads or is parked, and no page or read job is left, once the VM
-    starts (I1).
+    starts (I1); after a failed load, nothing reads once the channels are freed.
 
     Seed commit 9d01778af8e3: "we only need to synchronize the channels at the end of
     migration to avoid doing cleanup before the channels have finished their IO." Checked
-    from vm_start() on, through multifd_recv_cleanup() freeing the channels.
+    from vm_start() on, through multifd_recv_cleanup() freeing the channels. Data left
+    unread after a failure is discarded, which is fine.
     """
-    if not (s.vm_running or s.recv_freed):
-        return True
-    return _no_recv_io(s) and not any(
-        pc == recv.PARKED and not s.recv_sem_sync[t] for t, pc in enumerate(s.recv_pc))
+    if s.vm_running:
+        return _no_recv_io(s) and not any(
+            pc == recv.PARKED and not s.recv_sem_sync[t] for t, pc in enumerate(s.recv_pc))
+    if s.recv_freed:
+        return not any(pc in (recv.RECEIVING, recv.READING) for pc in s.recv_pc)
+    return True
 
 
 def _no_recv_io(s) -> bool:
@@ -69,9 +72,9 @@ def no_read_in_flight_after_mem_size(cfg, s) -> bool:
     ram.c (1a6e217c35), after MEM_SIZE: "we sync once and for all here to make sure all
     tasks we queued to multifd threads are completed, so that all the ramblocks
     (including all the guest memory pages within) are fully loaded after this sync
-    returns."
+    returns." A load that failed drops its queued jobs: nothing more is loaded.
     """
-    if s.load_pc not in _AFTER_MEM_SIZE or MEM_SIZE in s.stream:
+    if s.load_error or s.load_pc not in _AFTER_MEM_SIZE or MEM_SIZE in s.stream:
         return True
     return _no_recv_io(s)
 
@@ -110,6 +113,16 @@ def unexpected_flag_is_error(cfg, s) -> bool:
     on the stream." ram_load_precopy(): error_report("Unexpected RAM flags: %d").
     """
     return not s.invalid_record_read or s.load_error
+
+
+def errors_carry_their_cause(cfg, s) -> bool:
+    """Every error path reports an Error someone set: none prepends to a NULL Error.
+
+    include/qapi/error.h, error_prepend(): "Prepend some text to @errp's human-readable
+    error message"; util/error.c then reads (*errp)->msg, so *errp must hold an Error.
+    P1a (a short pread) and P1b (multifd_recv() returning false) break it.
+    """
+    return not s.uncaused_error
 
 
 def threads_joined_before_free(cfg, s) -> bool:
@@ -188,6 +201,10 @@ def _file(cfg):
     return cfg.mapped_ram
 
 
+def _faulty(cfg):
+    return bool(cfg.faults)
+
+
 _AFTER_MEM_SIZE = {load.STATES.index(name) for name in
                    ("READ_RECORD", "SHUTDOWN", "VM_START", "CLEANUP", "DONE")}
 
@@ -202,6 +219,7 @@ REGISTRY = {
     "file_matches_source": Entry(file_matches_source, "always", True, _file),
     "bitmap_untouched_after_save": Entry(bitmap_untouched_after_save, "always", True, _file),
     "unexpected_flag_is_error": Entry(unexpected_flag_is_error, "always", True, _file),
+    "errors_carry_their_cause": Entry(errors_carry_their_cause, "always", True, _faulty),
     "threads_joined_before_free": Entry(threads_joined_before_free, "always", False, _always),
     "no_deadlock": Entry(no_deadlock, "deadlock", True, _always),
     "end_always_reachable": Entry(end_always_reachable, "eventually", True, _always),

@@ -15,10 +15,20 @@ multifd_set_file_bitmap() is exercised.
 
 from dataclasses import dataclass
 
-__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "LIMITS", "parse_zero_pages"]
+__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "LIMITS", "FAULTS",
+           "parse_zero_pages"]
 
 TRANSPORTS = ("socket", "file")
 FLUSH_MODES = ("per-round", "per-section")
+
+# Fault layers (--faults): each names a real failure and where it can strike. A run gets
+# one fault at most, at any step where its layer allows it.
+FAULTS = {
+    "send-write-error": "a send channel's write (packet or pwritev) fails",
+    "recv-read-error": "a recv channel's read (packet or pread) fails with an error",
+    "short-read": "a mapped-ram pread returns fewer bytes than asked, with no error",
+}
+PLANNED_FAULTS = ("cancel", "channel-create-error", "recv-eof")
 
 # Bounds of the encoding (a page version fits in 4 bits) and of good sense: the state
 # space is exponential in each of them.
@@ -40,6 +50,7 @@ class Config:
     flush: str = "per-round"    # multifd-flush-after-each-section off (per-round) / on
     live: bool = True           # the guest runs (and dirties memory) while migrating
     zero_pages: tuple = None    # file: (page, round) pairs whose content is zero
+    faults: tuple = ()          # fault layers, names from FAULTS
 
     def __post_init__(self):
         validate(self)
@@ -48,7 +59,12 @@ class Config:
                 self.transport == "file" and self.pages >= 2) else ()
             object.__setattr__(self, "zero_pages", default)
         object.__setattr__(self, "zero_pages", tuple(sorted(set(self.zero_pages))))
+        object.__setattr__(self, "faults", tuple(sorted(set(self.faults))))
         validate_zero_pages(self)
+        validate_faults(self)
+
+    def fault(self, name: str) -> bool:
+        return name in self.faults
 
     @property
     def mapped_ram(self) -> bool:
@@ -67,13 +83,15 @@ class Config:
         """A short, stable name: `socket N=2 P=2 R=2 per-round live`."""
         liveness = "live" if self.live else "non-live"
         zero = "".join(f" zero=p{p}@r{r}" for p, r in self.zero_pages)
+        faults = f" faults={'+'.join(self.faults)}" if self.faults else ""
         return (f"{self.transport} N={self.channels} P={self.pages} R={self.rounds} "
-                f"{self.flush} {liveness}{zero}")
+                f"{self.flush} {liveness}{zero}{faults}")
 
     def as_dict(self) -> dict:
         return {"transport": self.transport, "channels": self.channels,
                 "pages": self.pages, "rounds": self.rounds, "flush": self.flush,
-                "live": self.live, "zero_pages": [list(z) for z in self.zero_pages]}
+                "live": self.live, "zero_pages": [list(z) for z in self.zero_pages],
+                "faults": list(self.faults)}
 
 
 def validate(config: Config) -> None:
@@ -91,6 +109,16 @@ def validate(config: Config) -> None:
     if not config.live and config.rounds != 1:
         raise ConfigError(f"a non-live migration has one dirty round, got rounds={config.rounds} "
                           "(drop --rounds or use --live)")
+
+
+def validate_faults(config: Config) -> None:
+    for name in config.faults:
+        if name in PLANNED_FAULTS:
+            raise ConfigError(f"fault {name!r} is not modelled yet (issue 4)")
+        if name not in FAULTS:
+            raise ConfigError(f"unknown fault {name!r} (known: {', '.join(FAULTS)})")
+    if "short-read" in config.faults and not config.mapped_ram:
+        raise ConfigError("fault 'short-read' is a mapped-ram pread; use --transport file")
 
 
 def validate_zero_pages(config: Config) -> None:

@@ -26,12 +26,17 @@ The seed's parent differs in four guards (variant `parent`): no sync after MEM_S
 FLUSH valid for mapped-ram, a sync on EOS in per-section mode, and a file-mode
 multifd_recv_sync_main() that returns at once.
 
+If the source fails, it closes the stream early: the load thread reads STREAM_EOF and
+takes the fail: path. When multifd_recv() finds `exiting` set (a recv thread failed while
+jobs were still being handed out), read_ramblock_mapped_ram() reports an error nobody
+set and the process crashes (P1b).
+
 Left out: device state, the packet_num bookkeeping, other records and their checks.
 """
 
 from .machine import Role, row
 from .state import add, put
-from .transports import EOS, MEM_SIZE, MULTIFD_FLUSH, VM_EOF, page_packet
+from .transports import EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import migration, recv
 
 __all__ = ["ROLE", "STATES", "DONE", "START"]
@@ -49,6 +54,7 @@ STATES = (
     "VM_START",       # process_incoming_migration_bh(): about to call vm_start()
     "CLEANUP",        # multifd_recv_cleanup(): join each recv thread
     "DONE",           # multifd_recv_cleanup() freed every channel
+    "CRASHED",        # the process died (SIGSEGV in error_prepend() on a NULL Error)
 )
 DONE = STATES.index("DONE")
 SYNC_RELEASE = STATES.index("SYNC_RELEASE")
@@ -79,15 +85,19 @@ TRANSITIONS = [
         unless=["syncs_on_eos"], do="take_record", qemu="ram_load_precopy"),
     row("read_vm_eof", "READ_RECORD", "SHUTDOWN", when=["next_is_vm_eof"],
         do=["take_record", "set_exiting"], qemu="qemu_loadvm_state_main"),
+    row("read_stream_eof", "READ_RECORD", "SHUTDOWN", when=["next_is_stream_eof"],
+        do=["take_record", "fail_load", "set_exiting"], qemu="qemu_loadvm_state"),
     # -- parse_ramblocks(), mapped-ram: a read job per set bit, then sync
     row("skip_clear_page", "PARSE", "PARSE", when=["pages_left"], unless=["page_in_bitmap"],
         do="next_page", qemu="read_ramblock_mapped_ram"),
     row("find_channel", "PARSE", "PICK_CHANNEL", when=["pages_left", "page_in_bitmap"],
         qemu="read_ramblock_mapped_ram"),
-    row("queue_read_job", "PICK_CHANNEL", "PARSE", when=["recv_channel_idle"], pick=True,
-        do="queue_read_job", qemu="multifd_recv"),
+    row("queue_read_job", "PICK_CHANNEL", "PARSE", when=["recv_channel_idle"],
+        unless=["recv_exiting"], pick=True, do="queue_read_job", qemu="multifd_recv"),
     row("spin_for_idle_channel", "PICK_CHANNEL", "PICK_CHANNEL", when=["recv_channels_busy"],
-        qemu="multifd_recv"),
+        unless=["recv_exiting"], qemu="multifd_recv"),
+    row("multifd_recv_fails", "PICK_CHANNEL", "CRASHED", when=["recv_exiting"],
+        do="prepend_to_null_error", qemu="read_ramblock_mapped_ram"),
     row("sync_after_mem_size", "PARSE", "RECV_SYNC", when=["syncs_after_mem_size"],
         unless=["pages_left"], qemu="ram_load_precopy"),
     row("parse_done", "PARSE", "READ_RECORD", unless=["pages_left", "syncs_after_mem_size"],
@@ -108,7 +118,9 @@ TRANSITIONS = [
     row("start_release", "SYNC_WAIT", "SYNC_RELEASE", unless=["channels_left", "mapped_ram"],
         do="restart_loop", qemu="multifd_recv_sync_main"),
     row("file_sync_done", "SYNC_WAIT", "READ_RECORD", when=["mapped_ram"],
-        unless=["channels_left"], qemu="multifd_recv_sync_main"),
+        unless=["channels_left", "load_failed"], qemu="multifd_recv_sync_main"),
+    row("fail_after_sync", "SYNC_WAIT", "SHUTDOWN", when=["mapped_ram", "load_failed"],
+        unless=["channels_left"], do="set_exiting", qemu="ram_load_precopy"),
     row("release_channel", "SYNC_RELEASE", "SYNC_RELEASE", when=["channels_left"],
         do="release_channel", qemu="multifd_recv_sync_main"),
     row("sync_done", "SYNC_RELEASE", "READ_RECORD", unless=["channels_left"],
@@ -155,6 +167,14 @@ def next_is_eos(cfg, s, t, c):
 
 def next_is_vm_eof(cfg, s, t, c):
     return _next_is(s, VM_EOF)
+
+
+def next_is_stream_eof(cfg, s, t, c):
+    return _next_is(s, STREAM_EOF)
+
+
+def recv_exiting(cfg, s, t, c):
+    return s.recv_exiting == 1
 
 
 def mapped_ram(cfg, s, t, c):
@@ -220,6 +240,12 @@ def take_record(cfg, s, t, c):
     invalid = cfg.mapped_ram and record == MULTIFD_FLUSH
     return s.replace(stream=s.stream[1:],
                      invalid_record_read=s.invalid_record_read or int(invalid))
+
+
+def prepend_to_null_error(cfg, s, t, c):
+    """read_ramblock_mapped_ram() err: qemu_file_get_error_obj() leaves *errp NULL, and
+    error_prepend() dereferences it: SIGSEGV (P1b)."""
+    return s.replace(uncaused_error=1, crashed=1)
 
 
 def fail_load(cfg, s, t, c):

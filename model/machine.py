@@ -73,10 +73,11 @@ class Role:
     def start_state(self, transport: str) -> int:
         return self.states.index(self.start.get(transport, self.states[0]))
 
-    def with_rows(self, rows, functions=None) -> "Role":
+    def with_rows(self, rows, functions=None, states=()) -> "Role":
         merged = dict(self.functions)
         merged.update(functions or {})
-        return replace(self, rows=tuple(rows), functions=merged)
+        return replace(self, rows=tuple(rows), functions=merged,
+                       states=self.states + tuple(states))
 
 
 class CompiledRow(NamedTuple):

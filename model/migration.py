@@ -21,16 +21,19 @@ per-round or M; the per-section sync only without M.
 The ram.c before the seed (variant `parent`) differs only in those three guards:
 flush_record, syncs_at_wrap and syncs_per_section ignore mapped-ram.
 
+On a multifd failure (a send thread set `exiting`), multifd_send_pages() or
+multifd_send_sync_main() returns an error, migration_thread() leaves, and the cleanup
+runs as above, then qemu_fclose() closes the main stream: the destination reads its
+end early.
+
 Left out: the MultiFDInit_t handshake and channel creation (all channels exist from the
-start), the fill buffer (each job is one page, so the flush at the top of
-multifd_send_sync_main() finds it empty), the `exiting` check at the top of
-multifd_send_pages() (only faults set `exiting` before cleanup), zero pages, and what
-happens after a failed sync (SYNC_FAILED has no way out until faults are modelled).
+start), and the fill buffer (each job is one page, so the flush at the top of
+multifd_send_sync_main() finds it empty).
 """
 
 from .machine import Role, row
 from .state import add, put
-from .transports import EOF_PACKET, EOS, MEM_SIZE, MULTIFD_FLUSH, VM_EOF, page_packet
+from .transports import EOF_PACKET, EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import send
 
 __all__ = ["ROLE", "STATES", "CALLERS"]
@@ -41,7 +44,7 @@ STATES = (
     "SYNC_COLLECT",     # phase B loop top: multifd_send_should_exit() check
     "SYNC_WAIT_READY",  # phase B: qemu_sem_wait(&multifd_send_state->channels_ready)
     "SYNC_WAIT_SYNC",   # phase B: qemu_sem_wait(&p->sem_sync)
-    "SYNC_FAILED",      # multifd_send_sync_main() returned -1
+    "MULTIFD_FAILED",   # multifd_send_sync_main() or multifd_send_pages() failed
     "SETUP_SYNCED",     # ram_save_setup() after its sync
     "SETUP_FLUSHED",    # ram_save_setup() after MULTIFD_FLUSH
     "ITERATE",          # ram_find_and_save_block(): next dirty page, or the scan wraps
@@ -81,14 +84,14 @@ TRANSITIONS = [
     row("put_eos", "SETUP_FLUSHED", "ITERATE", do=["put_eos", "start_round"],
         qemu="ram_save_setup"),
     # -- multifd_send_sync_main(), phase A: for each channel, request a sync
-    row("sync_sees_exiting", "SYNC_REQUEST", "SYNC_FAILED",
+    row("sync_sees_exiting", "SYNC_REQUEST", "MULTIFD_FAILED",
         when=["channels_left", "send_exiting"], qemu="multifd_send_sync_main"),
     row("request_sync", "SYNC_REQUEST", "SYNC_REQUEST", when=["channels_left"],
         unless=["send_exiting"], do="request_sync", qemu="multifd_send_sync_main"),
     row("start_collect", "SYNC_REQUEST", "SYNC_COLLECT", unless=["channels_left"],
         do="restart_loop", qemu="multifd_send_sync_main"),
     # -- phase B: for each channel, wait channels_ready, then its sem_sync
-    row("sync_sees_exiting", "SYNC_COLLECT", "SYNC_FAILED",
+    row("sync_sees_exiting", "SYNC_COLLECT", "MULTIFD_FAILED",
         when=["channels_left", "send_exiting"], qemu="multifd_send_sync_main"),
     row("pass_exiting_check", "SYNC_COLLECT", "SYNC_WAIT_READY", when=["channels_left"],
         unless=["send_exiting"], qemu="multifd_send_sync_main"),
@@ -106,12 +109,17 @@ TRANSITIONS = [
     row("return_to_complete", "SYNC_COLLECT", "COMPLETE_SYNCED",
         when=["called_from_complete"], unless=["channels_left"], qemu="ram_save_complete"),
     # -- ram_save_iterate(): queue each dirty page (multifd_queue_page -> multifd_send_pages)
+    row("send_pages_sees_exiting", "ITERATE", "MULTIFD_FAILED",
+        when=["pages_left", "send_exiting"], qemu="multifd_send_pages"),
     row("wait_channels_ready", "ITERATE", "PICK", when=["pages_left", "channel_ready"],
-        do="take_channel_ready", qemu="multifd_send_pages"),
-    row("queue_page", "PICK", "ITERATE", when=["channel_idle"], do="queue_page", pick=True,
-        qemu="multifd_send_pages"),
+        unless=["send_exiting"], do="take_channel_ready", qemu="multifd_send_pages"),
+    row("queue_page", "PICK", "ITERATE", when=["channel_idle"], unless=["send_exiting"],
+        do="queue_page", pick=True, qemu="multifd_send_pages"),
     row("spin_for_idle_channel", "PICK", "PICK", when=["all_channels_busy"],
+        unless=["send_exiting"], qemu="multifd_send_pages"),
+    row("pick_sees_exiting", "PICK", "MULTIFD_FAILED", when=["send_exiting"],
         qemu="multifd_send_pages"),
+    row("abandon_migration", "MULTIFD_FAILED", "CLEANUP", qemu="migration_thread"),
     # -- find_dirty_block(): the scan walks off the last block
     row("wrap_sync", "ITERATE", "SYNC_REQUEST", when=["syncs_at_wrap"], unless=["pages_left"],
         do="call_from_wrap", qemu="find_dirty_block"),
@@ -153,8 +161,8 @@ TRANSITIONS = [
         qemu="multifd_send_terminate_threads"),
     row("join_send_thread", "JOIN", "JOIN", when=["channels_left", "send_thread_exited"],
         do="join_send_thread", qemu="multifd_send_terminate_threads"),
-    row("free_send_state", "JOIN", "DONE", unless=["channels_left"], do="free_send_state",
-        qemu="multifd_send_cleanup_state"),
+    row("free_send_state", "JOIN", "DONE", unless=["channels_left"],
+        do=["free_send_state", "close_stream_on_error"], qemu="multifd_send_cleanup_state"),
 ]
 
 
@@ -324,6 +332,12 @@ def join_send_thread(cfg, s, t, c):
 
 def free_send_state(cfg, s, t, c):
     return s.replace(send_freed=1)
+
+
+def close_stream_on_error(cfg, s, t, c):
+    """migrate_fd_cleanup(): qemu_fclose(to_dst_file). After a failure the destination
+    reads the end of the stream where it expected more records."""
+    return s.replace(stream=s.stream + (STREAM_EOF,)) if s.send_error else s
 
 
 ROLE = Role(name="migration", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),

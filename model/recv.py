@@ -17,6 +17,12 @@ File (mapped-ram) mode:
         multifd_file_recv_data(): pread() of the page into guest RAM
         store_release(pending_job, false); F1
 
+Faults: recv-read-error (a read or pread fails with an Error): the thread runs
+multifd_recv_terminate_threads(err): xchg(exiting, 1), then a post of every channel's
+p->sem (file) or p->sem_sync (socket) and a shutdown, and exits. It posts no shared
+sem_sync. short-read (a pread returns fewer bytes, no Error set): error_prepend() on a
+NULL Error crashes the process (P1a).
+
 Left out: the packet checks of multifd_recv_unfill_packet() (magic, sizes, ramblock),
 read errors and multifd_recv_terminate_threads() on error, receivedmap updates.
 """
@@ -37,6 +43,7 @@ STATES = (
     "FILE_IDLE",  # file: qemu_sem_wait(&p->sem)
     "FILE_WOKEN",  # file: woken; check exiting, then pending_job
     "READING",    # file: pread() of the job's page into guest RAM in flight
+    "READ_ERROR",  # a read failed: multifd_recv_terminate_threads(err)
     "EXITED",     # returned from multifd_recv_thread(); waits to be joined
 )
 EXITED = STATES.index("EXITED")
@@ -76,6 +83,15 @@ TRANSITIONS = [
         qemu="multifd_file_recv_data"),
     row("finish_pread", "READING", "FILE_IDLE", do=["land_pread", "clear_pending_job"],
         qemu="multifd_file_recv_data"),
+    # -- faults
+    row("read_fails", "READ", "READ_ERROR", when=["read_error_armed"], do="use_fault",
+        qemu="multifd_recv_thread"),
+    row("pread_fails", "READING", "READ_ERROR", when=["read_error_armed"], do="use_fault",
+        qemu="multifd_file_recv_data"),
+    row("terminate_threads", "READ_ERROR", "EXITED", do="terminate_threads",
+        qemu="multifd_recv_terminate_threads"),
+    row("pread_short", "READING", "EXITED", when=["short_read_armed"],
+        do=["use_fault", "prepend_to_null_error"], qemu="multifd_file_recv_data"),
 ]
 
 
@@ -113,6 +129,14 @@ def released(cfg, s, t, c):
     return s.recv_sem_sync[t] > 0
 
 
+def read_error_armed(cfg, s, t, c):
+    return cfg.fault("recv-read-error") and s.faults_left > 0
+
+
+def short_read_armed(cfg, s, t, c):
+    return cfg.fault("short-read") and s.faults_left > 0
+
+
 def work_posted(cfg, s, t, c):
     return s.recv_sem[t] > 0
 
@@ -144,6 +168,25 @@ def post_sem_sync(cfg, s, t, c):
 
 def take_sem_sync(cfg, s, t, c):
     return s.replace(recv_sem_sync=add(s.recv_sem_sync, t, -1))
+
+
+def use_fault(cfg, s, t, c):
+    return s.replace(faults_left=s.faults_left - 1)
+
+
+def terminate_threads(cfg, s, t, c):
+    """multifd_recv_terminate_threads(err): the failing thread wakes every channel."""
+    if s.recv_exiting:
+        return s
+    n = cfg.channels
+    wake = {"recv_sem": tuple(v + 1 for v in s.recv_sem)} if cfg.mapped_ram else \
+        {"recv_sem_sync": tuple(v + 1 for v in s.recv_sem_sync)}
+    return s.replace(recv_exiting=1, sock_shut=(1,) * n, **wake)
+
+
+def prepend_to_null_error(cfg, s, t, c):
+    """error_prepend(errp, ...) with *errp == NULL: SIGSEGV, the process dies (P1a, P1b)."""
+    return s.replace(uncaused_error=1, crashed=1)
 
 
 def take_sem(cfg, s, t, c):

@@ -13,6 +13,9 @@ bitmap clearing of 8fa1a21c6e (protocol notes §1.6, §2.2):
                  store_release(pending_job, false)
     S5 SYNC:     socket: write a packet with MULTIFD_FLAG_SYNC (file: nothing is written)
                  pending_sync = false; qemu_sem_post(&p->sem_sync)
+    SERR:        (fault send-write-error: a write fails) multifd_send_set_error():
+                 xchg(exiting, 1), the migration FAILED; multifd_send_kick_main(p): post
+                 this channel's p->sem_sync and channels_ready; exit
 
 Left out: the MultiFDInit_t packet written at thread start, write errors (SERR,
 multifd_send_kick_main), zero-copy, compression and TLS.
@@ -31,6 +34,7 @@ STATES = (
     "PWRITE",     # file: pwritev() of the page at its fixed offset in flight
     "JOB_SENT",   # page written; about to clear pending_job
     "SYNC_SENT",  # SYNC packet written; about to clear pending_sync and post sem_sync
+    "SEND_ERROR",  # a write failed: multifd_send_set_error(), multifd_send_kick_main()
     "EXITED",     # returned from multifd_send_thread(); waits to be joined
 )
 EXITED = STATES.index("EXITED")
@@ -62,6 +66,16 @@ TRANSITIONS = [
     row("local_sync", "DISPATCH", "SYNC_SENT", when=["sync_pending", "mapped_ram"],
         unless=["exiting", "job_pending"], qemu="multifd_send_thread"),
     row("post_sem_sync", "SYNC_SENT", "TOP", do="post_sem_sync", qemu="multifd_send_thread"),
+    # -- fault send-write-error: the write of a page or SYNC packet, or the pwritev, fails
+    row("page_write_fails", "DISPATCH", "SEND_ERROR", when=["job_pending", "write_error_armed"],
+        unless=["exiting", "mapped_ram"], do="use_fault", qemu="multifd_send_thread"),
+    row("sync_write_fails", "DISPATCH", "SEND_ERROR", when=["sync_pending", "write_error_armed"],
+        unless=["exiting", "job_pending", "mapped_ram"], do="use_fault",
+        qemu="multifd_send_thread"),
+    row("pwrite_fails", "PWRITE", "SEND_ERROR", when=["write_error_armed"], do="use_fault",
+        qemu="file_write_ramblock_iov"),
+    row("set_error", "SEND_ERROR", "EXITED", do=["set_error", "kick_main"],
+        qemu="multifd_send_set_error"),
 ]
 
 
@@ -85,6 +99,10 @@ def sync_pending(cfg, s, t, c):
 
 def mapped_ram(cfg, s, t, c):
     return cfg.mapped_ram
+
+
+def write_error_armed(cfg, s, t, c):
+    return cfg.fault("send-write-error") and s.faults_left > 0
 
 
 def zero_page_job(cfg, s, t, c):
@@ -133,6 +151,23 @@ def pwrite_page(cfg, s, t, c):
     page, version = packet_page(job), packet_version(job)
     stale = s.stale_landed or s.file_data[page] > version
     return s.replace(file_data=put(s.file_data, page, version), stale_landed=int(stale))
+
+
+def use_fault(cfg, s, t, c):
+    return s.replace(faults_left=s.faults_left - 1)
+
+
+def set_error(cfg, s, t, c):
+    """multifd_send_set_error(): `if (qatomic_xchg(&exiting, 1)) return;` then FAILED."""
+    if s.send_exiting:
+        return s
+    return s.replace(send_exiting=1, send_error=1)
+
+
+def kick_main(cfg, s, t, c):
+    """multifd_send_kick_main(p): post p->sem_sync and channels_ready, for this channel."""
+    return s.replace(send_sem_sync=add(s.send_sem_sync, t, 1),
+                     channels_ready=s.channels_ready + 1)
 
 
 def clear_pending_job(cfg, s, t, c):

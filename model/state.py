@@ -31,6 +31,7 @@ class State(NamedTuple):
     send_exiting: int         # multifd_send_state->exiting
     send_joined: tuple        # qemu_thread_join() returned for the send thread
     send_freed: int           # multifd_send_cleanup_state() ran
+    send_error: int           # multifd_send_set_error(): migrate_set_error(), state FAILED
     # -- transports
     stream: tuple             # main migration stream: records written, not yet read
     sockets: tuple            # per channel: packets written by send, not yet read by recv
@@ -56,10 +57,14 @@ class State(NamedTuple):
     # -- the guest on the destination
     ram: tuple                # per page: dirty round of the copy that landed (0: none)
     vm_running: int           # vm_start() ran
+    crashed: int              # the destination process died (SIGSEGV): nothing runs on
+    # -- fault injection (not in QEMU): the model's budget of faults still to strike
+    faults_left: int          # 1 when a fault layer is on; a fault uses it up
     # -- ghost variable (not in QEMU): evidence a property needs
     stale_landed: int         # a round-k copy landed (RAM or file offset) over round k+1's
     bmap_after_save: int      # a channel touched file_bmap after ram_save_file_bmap()
     invalid_record_read: int  # the load thread read a record mapped-ram forbids
+    uncaused_error: int       # an error path reported an Error that nobody set (NULL)
 
     def replace(self, **changes):
         """A copy with `changes` (namedtuple's _replace, three times faster: hot loop)."""

@@ -41,15 +41,15 @@ def initial_state(config: Config, roles: dict) -> State:
         mig_pc=start["migration"], mig_round=0, mig_page=0, mig_i=0, mig_caller=0,
         send_pc=(start["send"],) * n, send_sem=zeros, send_sem_sync=zeros, pending_job=zeros,
         pending_sync=zeros, send_job=(NO_JOB,) * n, channels_ready=0, send_exiting=0,
-        send_joined=zeros, send_freed=0,
+        send_joined=zeros, send_freed=0, send_error=0,
         stream=(), sockets=((),) * n, sock_shut=zeros,
         bmap=pages, bmap_saved=0, file_data=pages,
         load_pc=start["load"], load_i=0, load_error=0,
         recv_pc=(start["recv"],) * n, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros,
         recv_sem=zeros, recv_pending_job=zeros, sem_sync=0,
         recv_exiting=0, recv_joined=zeros, recv_freed=0,
-        ram=pages, vm_running=0,
-        stale_landed=0, bmap_after_save=0, invalid_record_read=0)
+        ram=pages, vm_running=0, crashed=0, faults_left=int(bool(config.faults)),
+        stale_landed=0, bmap_after_save=0, invalid_record_read=0, uncaused_error=0)
 
 
 def final_memory(config: Config) -> tuple:
@@ -89,16 +89,21 @@ class System:
         return [initial_state(self.config, self.roles)]
 
     def is_proper_end(self, s: State) -> bool:
-        """Both sides finished: the source freed its channels, the destination its own."""
-        return s.mig_pc == migration.DONE and s.load_pc == load.DONE
+        """Both sides finished (the source freed its channels, the destination its own),
+        or the destination process died: nothing is left waiting."""
+        return s.crashed or (s.mig_pc == migration.DONE and s.load_pc == load.DONE)
 
     def end_kind(self, s: State) -> str:
-        """How a proper end ended: the VM started, or the load failed with an error."""
-        return "failed" if s.load_error else "completed"
+        """How a proper end ended: completed, failed with an error, or crashed."""
+        if s.crashed:
+            return "crashed"
+        return "failed" if s.load_error or s.send_error else "completed"
 
     def successors(self, s: State) -> list:
         """Every enabled step as (label, next state), in thread order, then row order."""
         out = []
+        if s.crashed:
+            return out
         for thread in self.threads:
             for r, c in self._enabled(s, thread):
                 self._run_on(thread, ((r, c),), s, self._fire(s, thread, r, c), out)

@@ -18,7 +18,7 @@ reader sees it after every packet written before it.
 """
 
 __all__ = [
-    "MEM_SIZE", "EOS", "MULTIFD_FLUSH", "VM_EOF", "RECORD_NAMES",
+    "MEM_SIZE", "EOS", "MULTIFD_FLUSH", "VM_EOF", "STREAM_EOF", "RECORD_NAMES",
     "SYNC_FLAG", "EOF_PACKET", "page_packet", "packet_page", "packet_version",
     "packet_has_page", "packet_is_sync", "packet_name",
 ]
@@ -28,9 +28,10 @@ MEM_SIZE = 0x04         # RAM_SAVE_FLAG_MEM_SIZE: the block list (ram_save_setup
 EOS = 0x10              # RAM_SAVE_FLAG_EOS: end of every RAM section
 MULTIFD_FLUSH = 0x200   # RAM_SAVE_FLAG_MULTIFD_FLUSH: after each round's sync
 VM_EOF = 0x1000         # QEMU_VM_EOF (savevm.c), after the last section; not a RAM flag
+STREAM_EOF = -1         # the source closed the stream early (qemu_fclose after a failure)
 
 RECORD_NAMES = {MEM_SIZE: "MEM_SIZE", EOS: "EOS", MULTIFD_FLUSH: "MULTIFD_FLUSH",
-                VM_EOF: "VM_EOF"}
+                VM_EOF: "VM_EOF", STREAM_EOF: "STREAM_EOF"}
 
 SYNC_FLAG = 1           # MULTIFD_FLAG_SYNC
 EOF_PACKET = -2         # end of stream after a shutdown of the sending side

@@ -58,12 +58,15 @@ class Variant:
     breaks: tuple = ()              # properties a run must find violated
     edits: tuple = ()
     functions: Mapping[str, Mapping[str, Callable]] = field(default_factory=dict)
+    states: Mapping[str, tuple] = field(default_factory=dict)   # role -> extra states
     flush_modes: tuple = FLUSH_MODES
     transports: tuple = TRANSPORTS
+    faults: tuple = ()              # the fault layers `breaks` refers to (none: fault-free)
 
     @property
     def expected(self) -> str:
-        return "pass" if not self.breaks else "violation: " + ", ".join(self.breaks)
+        verdict = "pass" if not self.breaks else "violation: " + ", ".join(self.breaks)
+        return verdict + (f" (under {'+'.join(self.faults)})" if self.faults else "")
 
 
 def _matches(r: Mapping, edit) -> bool:
@@ -71,7 +74,8 @@ def _matches(r: Mapping, edit) -> bool:
             and (not edit.dest or r["dest"] == edit.dest))
 
 
-_CHANGE_KEYS = {"dest": "dest", "when": "conditions", "unless": "unless", "do": "after"}
+_CHANGE_KEYS = {"source": "source", "dest": "dest", "when": "conditions", "unless": "unless",
+                "do": "after"}
 
 
 def _changed(r: Mapping, to: Mapping) -> dict:
@@ -79,7 +83,7 @@ def _changed(r: Mapping, to: Mapping) -> dict:
     for key, value in to.items():
         if key not in _CHANGE_KEYS:
             raise VariantError(f"a Change may set {', '.join(_CHANGE_KEYS)}; not {key!r}")
-        new[_CHANGE_KEYS[key]] = value if key == "dest" else list(
+        new[_CHANGE_KEYS[key]] = value if key in ("source", "dest") else list(
             (value,) if isinstance(value, str) else value)
     return new
 
@@ -105,7 +109,8 @@ def apply_variant(variant: Variant) -> dict:
         if edit.role not in tables:
             raise VariantError(f"variant {variant.name}: unknown role {edit.role!r}")
         tables[edit.role] = _edit_rows(tables[edit.role], edit)
-    return {name: role.with_rows(tables[name], variant.functions.get(name))
+    return {name: role.with_rows(tables[name], variant.functions.get(name),
+                                 variant.states.get(name, ()))
             for name, role in ROLES.items()}
 
 
@@ -272,3 +277,205 @@ def get_variant(name: str) -> Variant:
             return variant
     names = ", ".join(v.name for v in CATALOGUE)
     raise VariantError(f"unknown variant {name!r} (known: {names})")
+
+
+# -- P1: a recv thread's pread fails; the others exit; multifd_recv_sync_main() waits on --
+
+def _post_sem_sync(cfg, s, t, c):
+    """qemu_sem_post(&multifd_recv_state->sem_sync) as the recv thread leaves."""
+    return s.replace(sem_sync=s.sem_sync + 1)
+
+
+_RECV_EXITS = (("see_exiting", "TOP"), ("read_eof", "READ"), ("see_exiting", "FILE_WOKEN"),
+               ("terminate_threads", "READ_ERROR"))
+
+
+def _recv_exits_post(extra=()):
+    return tuple(Change("recv", trigger, source, to={"do": list(extra) + ["post_sem_sync_on_exit"]})
+                 for trigger, source in _RECV_EXITS[:3]) + (
+        Change("recv", "terminate_threads", "READ_ERROR",
+               to={"do": ["terminate_threads", "post_sem_sync_on_exit"]}),)
+
+
+_RECV_POSTS_ON_EXIT = {"recv": {"post_sem_sync_on_exit": _post_sem_sync}}
+
+# read_ramblock_mapped_ram()'s err: path sets a real Error: parse_ramblocks() fails and
+# ram_load_precopy() goes on to its unconditional multifd_recv_sync_main().
+_P1B_FIX = (Change("load", "multifd_recv_fails", "PICK_CHANNEL",
+                   to={"dest": "RECV_SYNC", "do": ["fail_load"]}),)
+
+# multifd_recv_sync_main() returns an error once the recv threads are exiting, after its
+# waits, and ram_load_precopy() fails on it.
+_SYNC_REPORTS_EXIT = (
+    Change("load", "file_sync_done", "SYNC_WAIT",
+           to={"unless": ["channels_left", "load_failed", "recv_exiting"]}),
+    Change("load", "start_release", "SYNC_WAIT",
+           to={"unless": ["channels_left", "mapped_ram", "recv_exiting"]}),
+    Add("load", row("sync_sees_exiting", "SYNC_WAIT", "SHUTDOWN", when=["recv_exiting"],
+                    unless=["channels_left", "load_failed"], do=["fail_load", "set_exiting"],
+                    qemu="multifd_recv_sync_main")),
+)
+
+P1B_FIX = Variant(
+    name="p1b-fix",
+    stands_for="hypothesis: read_ramblock_mapped_ram() sets a real Error when multifd_recv() "
+               "fails (P1b fixed alone; p1-real-qemu.md §4 predicts the P1 hang instead)",
+    description="parse_ramblocks() fails cleanly, then multifd_recv_sync_main() runs anyway",
+    breaks=("no_deadlock",),
+    edits=_P1B_FIX,
+    transports=("file",),
+    faults=("recv-read-error",),
+)
+
+P1_FIX_RECV_EXIT_POSTS = Variant(
+    name="p1-fix-recv-exit-posts",
+    stands_for="hypothesis: every recv thread posts multifd_recv_state->sem_sync as it exits "
+               "(as Prasad Pandit's unmerged v7 5/5 did, Feb 2025)",
+    description="the sync after MEM_SIZE returns, but nobody tells the load thread that a "
+                "read failed: the VM starts with a page missing",
+    breaks=("memory_matches_source_at_vm_start",),
+    edits=_recv_exits_post() + _P1B_FIX,
+    functions=_RECV_POSTS_ON_EXIT,
+    transports=("file",),
+    faults=("recv-read-error",),
+)
+
+P1_FIX_SYNC_CHECKS_EXITING = Variant(
+    name="p1-fix-sync-checks-exiting",
+    stands_for="hypothesis: multifd_recv_sync_main() checks multifd_recv_should_exit() "
+               "before each wait and fails the load",
+    description="a recv thread can fail after the check, while the load thread already "
+                "waits: the hang stays",
+    breaks=("no_deadlock",),
+    states={"load": ("SYNC_CHECK",)},
+    edits=_P1B_FIX + (
+        Change("load", "start_waits", "FILE_SYNC_POST", to={"dest": "SYNC_CHECK"}),
+        Change("load", "sync_socket_channels", "RECV_SYNC", to={"dest": "SYNC_CHECK"}),
+        Change("load", "wait_sem_sync", "SYNC_WAIT", to={"dest": "SYNC_CHECK"}),
+        Add("load", row("sync_sees_exiting", "SYNC_CHECK", "SHUTDOWN",
+                        when=["channels_left", "recv_exiting"], do=["fail_load", "set_exiting"],
+                        qemu="multifd_recv_sync_main")),
+        Add("load", row("pass_exiting_check", "SYNC_CHECK", "SYNC_WAIT", when=["channels_left"],
+                        unless=["recv_exiting"], qemu="multifd_recv_sync_main")),
+        Change("load", "start_release", "SYNC_WAIT", to={"source": "SYNC_CHECK"}),
+        Change("load", "file_sync_done", "SYNC_WAIT", to={"source": "SYNC_CHECK"}),
+        Change("load", "fail_after_sync", "SYNC_WAIT", to={"source": "SYNC_CHECK"})),
+    transports=("file",),
+    faults=("recv-read-error",),
+)
+
+P1_FIX_SKIP_SYNC = Variant(
+    name="p1-fix-skip-sync-on-parse-error",
+    stands_for="hypothesis: ram_load_precopy() skips multifd_recv_sync_main() when "
+               "parse_ramblocks() failed (with P1b fixed, so that it can fail)",
+    description="the real hangs have parse_ramblocks() succeed (the recv error is never "
+                "passed back), so the hang stays",
+    breaks=("no_deadlock",),
+    edits=(Change("load", "multifd_recv_fails", "PICK_CHANNEL",
+                  to={"dest": "SHUTDOWN", "do": ["fail_load", "set_exiting"]}),),
+    transports=("file",),
+    faults=("recv-read-error",),
+)
+
+P1_FIX = Variant(
+    name="p1-fix",
+    stands_for="hypothesis: recv threads post sem_sync as they exit, and "
+               "multifd_recv_sync_main() then reports that they are exiting (with P1b's "
+               "err: path setting a real Error)",
+    description="the smallest change the checker finds sufficient: the load fails cleanly "
+                "on a recv read error, wherever it strikes",
+    edits=_recv_exits_post() + _P1B_FIX + _SYNC_REPORTS_EXIT,
+    functions=_RECV_POSTS_ON_EXIT,
+    faults=("recv-read-error",),
+)
+
+
+# -- P2: one send channel fails; another exits on `exiting` without posting sem_sync ----
+
+def _kick_all(cfg, s, t, c):
+    """The failing thread posts every channel's p->sem_sync (and channels_ready once)."""
+    return s.replace(send_sem_sync=tuple(v + 1 for v in s.send_sem_sync),
+                     channels_ready=s.channels_ready + 1)
+
+
+_EXIT_KICKS = (Change("send", "see_exiting", "DISPATCH", to={"do": ["kick_main"]}),)
+_RECHECK_AFTER_WAIT = tuple(
+    Change("migration", f"return_to_{caller}", "SYNC_COLLECT",
+           to={"unless": ["channels_left", "send_exiting"]})
+    for caller in ("setup", "wrap", "section", "complete")) + (
+    Add("migration", row("sync_sees_exiting", "SYNC_COLLECT", "MULTIFD_FAILED",
+                         when=["send_exiting"], unless=["channels_left"],
+                         qemu="multifd_send_sync_main")),)
+
+P2_FIX_EXIT_KICKS = Variant(
+    name="p2-fix-exit-kicks",
+    stands_for="hypothesis: every exiting send thread runs multifd_send_kick_main() (part 1 "
+               "of the fix tested in p2-real-qemu.md §5)",
+    description="the migration thread wakes, but a kick for the last channel looks like a "
+                "finished sync: MULTIFD_FLUSH goes out with a SYNC packet missing",
+    breaks=("no_deadlock",),
+    edits=_EXIT_KICKS,
+    transports=("socket",),
+    faults=("send-write-error",),
+)
+
+P2_FIX_KICK_ALL = Variant(
+    name="p2-fix-kick-all",
+    stands_for="hypothesis: the failing send thread posts every channel's sem_sync",
+    description="the same hole as p2-fix-exit-kicks: a kick looks like a finished sync",
+    breaks=("no_deadlock",),
+    edits=(Change("send", "set_error", "SEND_ERROR", to={"do": ["set_error", "kick_all"]}),),
+    functions={"send": {"kick_all": _kick_all}},
+    transports=("socket",),
+    faults=("send-write-error",),
+)
+
+P2_FIX = Variant(
+    name="p2-fix",
+    stands_for="hypothesis: the 2-part fix tested on QEMU 10.0.2 (p2-real-qemu.md §5): every "
+               "exiting send thread kicks main, and multifd_send_sync_main() re-checks "
+               "exiting after each wait",
+    description="no hang on either side under a send write error",
+    edits=_EXIT_KICKS + _RECHECK_AFTER_WAIT,
+    faults=("send-write-error",),
+)
+
+CATALOGUE = CATALOGUE + (P1B_FIX, P1_FIX_RECV_EXIT_POSTS, P1_FIX_SYNC_CHECKS_EXITING,
+                         P1_FIX_SKIP_SYNC, P1_FIX, P2_FIX_EXIT_KICKS, P2_FIX_KICK_ALL, P2_FIX)
+
+
+
+# -- QEMU versions after the seed (protocol notes §2.9) ----------------------------------
+
+def _never(cfg, s, t, c):
+    return False
+
+
+_NO_FINAL_FLUSH = (
+    Drop("migration", "put_flush", "BITMAP_SAVED"),
+    Change("migration", "put_eos", "BITMAP_SAVED", to={"unless": []}),
+)
+
+QEMU_9_1 = Variant(
+    name="qemu-9.1",
+    stands_for="637280aeb242 migration/multifd: Avoid the final FLUSH in complete() (9.1)",
+    description="ram_save_complete() keeps its final sync but writes no MULTIFD_FLUSH: the "
+                "recv threads stay parked at the last SYNC until shutdown (B14)",
+    edits=_NO_FINAL_FLUSH,
+)
+
+QEMU_10_0 = Variant(
+    name="qemu-10.0",
+    stands_for="1d457daf8681 migration/multifd: Further remove the SYNC on complete (10.0; "
+               "with 637280aeb2 and 10801e08ac: mapped-ram syncs LOCAL)",
+    description="ram_save_complete() syncs only in per-section mode and writes no FLUSH; "
+                "mapped-ram relies on the last wrap's sync before the bitmap",
+    edits=_NO_FINAL_FLUSH + (
+        Change("migration", "complete_sync", "ROUND_DONE", to={"when": ["syncs_per_section"]}),
+        Add("migration", row("skip_complete_sync", "ROUND_DONE", "COMPLETE_SYNCED",
+                             unless=["rounds_left", "syncs_per_section"],
+                             qemu="ram_save_complete")),
+    ),
+)
+
+CATALOGUE = CATALOGUE + (QEMU_9_1, QEMU_10_0)

@@ -41,7 +41,9 @@ def test_violation_names_property_and_exits_1(capsys):
     (["run", "--transport", "file", "--zero-pages", "x"], "expected PAGE@ROUND"),
     (["run", "--flush", "often"], "invalid choice"),
     (["run", "--bogus"], "unrecognized"),
-    (["run", "--faults", "send-write-error"], "not modelled yet"),
+    (["run", "--faults", "cancel"], "not modelled yet"),
+    (["run", "--faults", "gremlins"], "unknown fault"),
+    (["run", "--faults", "short-read"], "use --transport file"),
     ([], "required"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
@@ -91,3 +93,18 @@ def test_mapped_ram_seed_passes_and_parent_breaks_i1(capsys):
     data = json.loads(out)
     assert code == 1 and data["property"] == "no_read_in_flight_after_mem_size"
     assert data["ends"] == {"completed": 3}
+
+
+@pytest.mark.parametrize("variant, argv, code", [
+    ("seed", ["--transport", "file", "--faults", "recv-read-error"], 1),
+    ("p1-fix", ["--transport", "file", "--faults", "recv-read-error"], 0),
+    ("seed", ["--faults", "send-write-error", "--pages", "1", "--no-live"], 1),
+    ("p2-fix", ["--faults", "send-write-error", "--pages", "1", "--no-live"], 0),
+])
+def test_p1_and_p2_and_their_fixes(capsys, variant, argv, code):
+    """The seed hangs under each fault (no_deadlock, with the interleaving); each fix passes."""
+    got, out, _ = run(capsys, "run", "--variant", variant, "--json", *argv)
+    data = json.loads(out)
+    assert got == code
+    if code:
+        assert data["property"] == "no_deadlock" and data["counterexample"]

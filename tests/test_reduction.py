@@ -30,3 +30,17 @@ def test_same_verdict_at_two_channels(name):
     _, reduced = verify(config, variant)
     _, full = verify(config, variant, transactions=False)
     assert (reduced.verdict, set(reduced.violations)) == (full.verdict, set(full.violations))
+
+
+@pytest.mark.parametrize("name, config", [
+    ("seed", Config(transport="file", channels=2, pages=3, rounds=1, live=False,
+                    faults=("recv-read-error",))),
+    ("p1-fix", Config(transport="file", channels=2, pages=2, rounds=1, live=False,
+                      faults=("recv-read-error",))),
+    ("seed", Config(channels=1, pages=2, rounds=1, live=False, faults=("send-write-error",))),
+])
+def test_same_verdict_under_faults(name, config):
+    """Fault paths survive the reduction: same verdict, same broken properties."""
+    _, reduced = verify(config, get_variant(name))
+    _, full = verify(config, get_variant(name), transactions=False)
+    assert (reduced.verdict, set(reduced.violations)) == (full.verdict, set(full.violations))
