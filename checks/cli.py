@@ -10,11 +10,13 @@ import json
 import os
 import signal
 import sys
+import textwrap
 import time
 
 from model.config import (FAULTS, FLUSH_MODES, TRANSPORTS, Config, ConfigError,
                           parse_zero_pages)
-from model.variants import CATALOGUE, VariantError, get_variant
+from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
+                            load_variant_file)
 
 from . import matrix as matrix_mod
 from .counterexample import render, result_json
@@ -54,6 +56,8 @@ def _parser():
 
     run = sub.add_parser("run", help="check one variant at one configuration")
     run.add_argument("--variant", default="seed", help="a name from `multifd-check variants`")
+    run.add_argument("--variant-file", metavar="FILE",
+                     help="a Python file defining Variants (model.variants API)")
     run.add_argument("--transport", choices=TRANSPORTS, default="socket",
                      help="socket (packets) or file (mapped-ram)")
     run.add_argument("--channels", type=_positive, default=2, help="multifd-channels (N)")
@@ -81,6 +85,7 @@ def _parser():
     run.add_argument("--out", metavar="DIR", help="also write the report and JSON into DIR")
 
     var = sub.add_parser("variants", help="list the variant catalogue")
+    var.add_argument("--variant-file", metavar="FILE", help="list this file's variants too")
     var.add_argument("--json", action="store_true")
 
     mat = sub.add_parser("matrix", help="check every variant at its configurations")
@@ -126,7 +131,8 @@ def _default_memory_mb() -> int:
 
 def cmd_run(args) -> int:
     config = _config(args)
-    variant = get_variant(args.variant)
+    extra = load_variant_file(args.variant_file) if args.variant_file else ()
+    variant = get_variant(args.variant, extra)
     progress = None if args.quiet else default_progress
     system, result = verify(config, variant, max_states=args.max_states,
                             max_memory_mb=args.max_memory or _default_memory_mb(),
@@ -164,17 +170,24 @@ def _write_outputs(directory, stem, text, data) -> None:
 
 
 def cmd_variants(args) -> int:
+    extra = load_variant_file(args.variant_file) if args.variant_file else ()
     rows = [{"name": v.name, "stands_for": v.stands_for, "description": v.description,
              "expected": v.expected, "breaks": list(v.breaks),
-             "flush_modes": list(v.flush_modes), "transports": list(v.transports)}
-            for v in CATALOGUE]
+             "flush_modes": list(v.flush_modes), "transports": list(v.transports),
+             "faults": list(v.faults)}
+            for v in extra + CATALOGUE]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"variants": rows, "not_modelled": NOT_MODELLED}, indent=2))
         return EXIT_PASS
     for r in rows:
-        print(f"{r['name']:<20} {r['expected']}")
-        print(f"{'':<20} {r['stands_for']}")
-        print(f"{'':<20} {r['description']}")
+        print(f"{r['name']:<32} {r['expected']}")
+        for line in (r["stands_for"], r["description"]):
+            print("\n".join(textwrap.wrap(line, 100, initial_indent=" " * 33,
+                                           subsequent_indent=" " * 33)))
+    print("\nnot modelled yet:")
+    for bug, why in NOT_MODELLED.items():
+        print("\n".join(textwrap.wrap(why, 100, initial_indent=f"  {bug:<5} ",
+                                       subsequent_indent=" " * 8)))
     return EXIT_PASS
 
 

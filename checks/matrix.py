@@ -105,6 +105,12 @@ MATRIX = (
     Entry("p2-fix-kick-all", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 20515),
     Entry("p2-fix", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 19571),
     Entry("p2-fix", _cfg(2, 1, 2, "per-section", faults=_SEND_ERR), 48833),
+    Entry("p2-fix", _cfg(1, 2, 1, "per-round", live=False, faults=_SEND_ERR), 1128),
+    # historical bugs; the fixed code (p2-fix, seed) passes at the same configurations
+    Entry("b1-no-kick-on-page-error", _cfg(2, 1, 2, "per-round", faults=_SEND_ERR), 57951),
+    Entry("b2-hung-forever", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 14682),
+    Entry("b2-endless-loop", _cfg(1, 2, 1, "per-round", live=False, faults=_SEND_ERR), 1078),
+    Entry("b9-read-after-handover", _cfg(1, 2, 1, "per-round", live=False), 537),
 )
 
 

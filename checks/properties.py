@@ -125,6 +125,16 @@ def errors_carry_their_cause(cfg, s) -> bool:
     return not s.uncaused_error
 
 
+def job_buffer_single_owner(cfg, s) -> bool:
+    """A job buffer has one owner: the requester never reads it once handed over (I7).
+
+    multifd.h: "@pending_job: a job is pending ... they're only set by the requesters,
+    and cleared by the multifd sender threads"; the buffer belongs to the channel while
+    pending_job is set (ddbe628c97 fixed a read of pages->block after the handover).
+    """
+    return not s.job_read_after_handover
+
+
 def threads_joined_before_free(cfg, s) -> bool:
     """Channel state is freed only after every thread that can touch it was joined.
 
@@ -220,6 +230,7 @@ REGISTRY = {
     "bitmap_untouched_after_save": Entry(bitmap_untouched_after_save, "always", True, _file),
     "unexpected_flag_is_error": Entry(unexpected_flag_is_error, "always", True, _file),
     "errors_carry_their_cause": Entry(errors_carry_their_cause, "always", True, _faulty),
+    "job_buffer_single_owner": Entry(job_buffer_single_owner, "always", False, _always),
     "threads_joined_before_free": Entry(threads_joined_before_free, "always", False, _always),
     "no_deadlock": Entry(no_deadlock, "deadlock", True, _always),
     "end_always_reachable": Entry(end_always_reachable, "eventually", True, _always),

@@ -65,6 +65,7 @@ class State(NamedTuple):
     bmap_after_save: int      # a channel touched file_bmap after ram_save_file_bmap()
     invalid_record_read: int  # the load thread read a record mapped-ram forbids
     uncaused_error: int       # an error path reported an Error that nobody set (NULL)
+    job_read_after_handover: int  # the migration thread read p->pages after pending_job
 
     def replace(self, **changes):
         """A copy with `changes` (namedtuple's _replace, three times faster: hot loop)."""

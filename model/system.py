@@ -49,7 +49,8 @@ def initial_state(config: Config, roles: dict) -> State:
         recv_sem=zeros, recv_pending_job=zeros, sem_sync=0,
         recv_exiting=0, recv_joined=zeros, recv_freed=0,
         ram=pages, vm_running=0, crashed=0, faults_left=int(bool(config.faults)),
-        stale_landed=0, bmap_after_save=0, invalid_record_read=0, uncaused_error=0)
+        stale_landed=0, bmap_after_save=0, invalid_record_read=0, uncaused_error=0,
+        job_read_after_handover=0)
 
 
 def final_memory(config: Config) -> tuple:

@@ -14,8 +14,8 @@ from .config import FLUSH_MODES, TRANSPORTS
 from .machine import Role, row
 from . import load, migration, recv, send
 
-__all__ = ["Variant", "Drop", "Change", "Add", "CATALOGUE", "ROLES", "get_variant",
-           "apply_variant", "VariantError"]
+__all__ = ["Variant", "Drop", "Change", "Add", "row", "CATALOGUE", "ROLES", "get_variant",
+           "apply_variant", "load_variant_file", "VariantError", "NOT_MODELLED"]
 
 ROLES = {r.name: r for r in (migration.ROLE, send.ROLE, load.ROLE, recv.ROLE)}
 
@@ -271,11 +271,12 @@ CATALOGUE = (SEED, NO_RECV_PARK, NO_WRAP_SYNC, B4_EOS_WITHOUT_SYNC, FREE_BEFORE_
              B11_ZERO_PAGE_BITMAP, NO_SYNC_BEFORE_BITMAP)
 
 
-def get_variant(name: str) -> Variant:
-    for variant in CATALOGUE:
+def get_variant(name: str, extra: tuple = ()) -> Variant:
+    """The variant called `name`, from `extra` (a user's file) first, then the catalogue."""
+    for variant in extra + CATALOGUE:
         if variant.name == name:
             return variant
-    names = ", ".join(v.name for v in CATALOGUE)
+    names = ", ".join(v.name for v in extra + CATALOGUE)
     raise VariantError(f"unknown variant {name!r} (known: {names})")
 
 
@@ -479,3 +480,118 @@ QEMU_10_0 = Variant(
 )
 
 CATALOGUE = CATALOGUE + (QEMU_9_1, QEMU_10_0)
+
+
+def load_variant_file(path: str) -> tuple:
+    """The Variant objects a user's Python file defines at top level, in file order.
+
+    The file uses this module's API (Variant, Drop, Change, Add, row), as the catalogue
+    does. Errors come back as VariantError with one line naming the file and line.
+    """
+    import runpy
+    import traceback
+    try:
+        namespace = runpy.run_path(path)
+    except FileNotFoundError:
+        raise VariantError(f"variant file {path}: no such file") from None
+    except Exception as e:  # a user's file: report where it broke, in one line
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
+        where = f" line {frames[-1].lineno}" if frames else ""
+        raise VariantError(f"variant file {path}{where}: {type(e).__name__}: {e}") from None
+    found = tuple(v for v in namespace.values() if isinstance(v, Variant))
+    if not found:
+        raise VariantError(f"variant file {path}: defines no Variant")
+    for variant in found:
+        try:
+            apply_variant(variant)   # a bad edit is reported now, naming the variant
+        except (VariantError, ValueError) as e:
+            raise VariantError(f"variant file {path}: variant {variant.name}: {e}") from None
+    return found
+
+
+# -- historical bugs (protocol notes §4), each on top of the code that fixed it ----------
+# B1 and B2 are send-side error paths: they are modelled on p2-fix, whose error paths are
+# otherwise sound, so the fixed variant (p2-fix) passes under the same fault.
+
+B1_NO_KICK_ON_PAGE_ERROR = Variant(
+    name="b1-no-kick-on-page-error",
+    stands_for="2f4aefd320a8 migration: multifd_send_thread always post p->sem_sync when "
+               "error happen (the code before the fix)",
+    description="a failed page write exits without posting sem_sync; only a failed SYNC "
+                "write does: the migration thread waits in multifd_send_sync_main()",
+    breaks=("no_deadlock",),
+    edits=P2_FIX.edits + (Change("send", "page_write_fails", "DISPATCH",
+                                 to={"dest": "EXITED", "do": ["use_fault", "set_error"]}),),
+    transports=("socket",),
+    faults=("send-write-error",),
+)
+
+B2_HUNG_FOREVER = Variant(
+    name="b2-hung-forever",
+    stands_for="a3ec6b7d2365 migration/multifd: fix migrate_cancel multifd migration leads "
+               "destination hung forever (the code before: an erroring send thread posts "
+               "nothing)",
+    description="a send thread that fails posts neither sem_sync nor channels_ready",
+    breaks=("no_deadlock",),
+    edits=P2_FIX.edits + (Change("send", "set_error", "SEND_ERROR", to={"do": ["set_error"]}),),
+    transports=("socket",),
+    faults=("send-write-error",),
+)
+
+B2_ENDLESS_LOOP = Variant(
+    name="b2-endless-loop",
+    stands_for="713f762a3163 migration: fix migrate_cancel leads live_migration thread "
+               "endless loop (the code before the fix)",
+    description="multifd_send_pages() spins over the channels with no exiting check; a "
+                "channel that died mid-job never clears pending_job",
+    breaks=("end_always_reachable",),
+    edits=P2_FIX.edits + (
+        Drop("migration", "send_pages_sees_exiting", "ITERATE"),
+        Drop("migration", "pick_sees_exiting", "PICK"),
+        Change("migration", "wait_channels_ready", "ITERATE",
+               to={"when": ["pages_left", "channel_ready"], "unless": []}),
+        Change("migration", "spin_for_idle_channel", "PICK", to={"unless": []}),
+        Change("migration", "queue_page", "PICK", to={"unless": []})),
+    transports=("socket",),
+    faults=("send-write-error",),
+)
+
+
+def _read_handed_over_buffer(cfg, s, t, c):
+    """multifd_queue_page() reads pages->block after multifd_send_pages() handed `pages`
+    to channel c: the channel owns it while pending_job is set."""
+    return s.replace(job_read_after_handover=1) if s.pending_job[c] else s
+
+
+B9_READ_AFTER_HANDOVER = Variant(
+    name="b9-read-after-handover",
+    stands_for="ddbe628c97c3 multifd: Fix a race on reading MultiFDPages_t.block (the code "
+               "before the fix)",
+    description="after handing the page buffer to a channel, multifd_queue_page() still "
+                "reads pages->block from it",
+    breaks=("job_buffer_single_owner",),
+    edits=(Change("migration", "queue_page", "PICK",
+                  to={"do": ["queue_page", "read_handed_over_buffer"]}),),
+    functions={"migration": {"read_handed_over_buffer": _read_handed_over_buffer}},
+    transports=("socket",),
+)
+
+CATALOGUE = CATALOGUE + (B1_NO_KICK_ON_PAGE_ERROR, B2_HUNG_FOREVER, B2_ENDLESS_LOOP,
+                         B9_READ_AFTER_HANDOVER)
+
+# Bugs of the protocol notes that this model cannot express yet, and why (no fake variant).
+NOT_MODELLED = {
+    "B5": "9560a48ecc, f76e32eb05: needs per-channel mutexes and their destruction, and a "
+          "terminate racing the join loop; the model has no locks",
+    "B6": "d2026ee117: the channels_ready over-count lives in QEMU 7.2's send loop (a post "
+          "after every job, none waited by the sync); needs the qemu-7.2 variant",
+    "B7": "ebfc578715: needs zero-copy sends and qio_channel_flush(); not modelled",
+    "B12": "4ce5622908: needs rb->receivedmap, touched by recv threads since 5ef7e26bdb "
+           "(9.1), and qemu_loadvm_state_cleanup() ordering; not modelled",
+    "B13": "0bd5b9284f: needs channel creation and a setup aborted midway (fault "
+           "channel-create-error); not modelled",
+    "B14": "637280aeb2 -> 1d457daf86: qemu-9.1 parks recv threads at the final SYNC, but "
+           "the harm needs data after RAM (VFIO device state); qemu-9.1 passes here",
+    "B15": "b93d897ea2: needs the qemu-7.2 source (SYNC riding on a data packet) against a "
+           "9.2 destination that drops SYNC packets' data",
+}

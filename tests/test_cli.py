@@ -70,7 +70,7 @@ def test_same_command_same_bytes(capsys):
 def test_variants_lists_the_catalogue(capsys):
     """`variants --json` lists each variant with its commit and expectation."""
     code, out, _ = run(capsys, "variants", "--json")
-    rows = json.loads(out)
+    rows = json.loads(out)["variants"]
     assert code == 0 and rows[0]["name"] == "seed" and rows[0]["expected"] == "pass"
     assert all(r["stands_for"] and r["description"] for r in rows)
 
@@ -108,3 +108,29 @@ def test_p1_and_p2_and_their_fixes(capsys, variant, argv, code):
     assert got == code
     if code:
         assert data["property"] == "no_deadlock" and data["counterexample"]
+
+
+def test_variant_file_is_loaded_and_checked(capsys):
+    """A variant written in a user's file, outside the catalogue, is loaded and checked."""
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "my_patch.py")
+    code, out, _ = run(capsys, "run", "--variant-file", path, "--variant", "my-no-park",
+                       "--pages", "1", "--json")
+    data = json.loads(out)
+    assert code == 1 and data["variant"] == "my-no-park"
+    assert data["property"] == "no_stale_overwrite"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("x = 1/0\n", "line 1: ZeroDivisionError"),
+    ("y = 2\n", "defines no Variant"),
+    ("from model.variants import Variant, Drop\n"
+     "X = Variant('x', 'hypothesis: t', 't', edits=(Drop('recv', 'nope', 'TOP'),))\n",
+     "variant x: Drop recv.nope from TOP: matches no row"),
+])
+def test_bad_variant_file_is_one_line_exit_2(capsys, tmp_path, text, words):
+    """A broken variant file gives one line naming the file (and line or variant)."""
+    path = tmp_path / "patch.py"
+    path.write_text(text)
+    code, _, err = run(capsys, "run", "--variant-file", str(path), "--variant", "x")
+    assert code == 2 and words in err and err.count("\n") == 1
