@@ -132,7 +132,7 @@ def _story(system, result, name: str, docs: dict) -> list:
 
 def _ending(system, final, name) -> list:
     """For a hang: where every thread that has not finished is."""
-    if name not in ("no_deadlock", "end_always_reachable"):
+    if name not in ("no_deadlock", "end_always_reachable", "no_fair_livelock"):
         return []
     lines = ["where the threads are:"]
     for thread in system.threads:

@@ -16,6 +16,11 @@ Properties are checked as the graph is built:
 * `eventually`: from every reachable state a proper end stays reachable. States that can
   reach neither a proper end nor a deadlock are trapped in cycles (a livelock); the
   counterexample is a lasso, a shortest path to the first trapped state and then a cycle.
+* `fair`: every run that is weakly fair to each thread (a thread enabled for good
+  eventually steps) reaches a proper end or a deadlock. A strongly connected set of
+  non-end states is a fair livelock when every thread either steps inside it or is
+  disabled somewhere in it; the counterexample is a lasso into it. A thread is the first
+  element of a step's label.
 
 >>> class Counter:
 ...     def initial_states(self): return [0]
@@ -36,7 +41,7 @@ from typing import Callable, Optional
 
 __all__ = ["Property", "Result", "Violation", "explore", "KINDS"]
 
-KINDS = ("always", "sometimes", "deadlock", "eventually")
+KINDS = ("always", "sometimes", "deadlock", "eventually", "fair")
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,8 @@ class Graph:
         self._label_ids = {}
         self.succ = array("l")
         self.start = array("l", [0])
+        self.actor = array("l")      # per edge: the thread that takes it
+        self.actors = {}
 
     def add(self, state, parent: int, label) -> int:
         sid = len(self.states)
@@ -184,6 +191,7 @@ class _Run:
         bound = self._search(began)
         if bound is None:
             self._check_eventually()
+            self._check_fair()
             self._check_sometimes()
         return self._verdict(bound, time.monotonic() - began)
 
@@ -225,6 +233,7 @@ class _Run:
                 nid = g.add(nxt, sid, label)
                 self._check_state(nid, nxt)
             g.succ.append(nid)
+            g.actor.append(g.actors.setdefault(label[0], len(g.actors)))
         g.start.append(len(g.succ))
         if self.model.is_proper_end(state):
             self.ends.append(sid)
@@ -246,6 +255,17 @@ class _Run:
                        None)
         if trapped is not None:
             self.found[prop.name] = _lasso(g, prop, trapped)
+
+    def _check_fair(self) -> None:
+        prop = next((p for p in self.props if p.kind == "fair"), None)
+        g = self.graph
+        if prop is None or not _has_back_edge(g):
+            return
+        ends = set(self.ends)
+        for component in _sccs(g, ends):
+            if _is_fair(g, component):
+                self.found[prop.name] = _lasso_into(g, prop, component)
+                return
 
     def _check_sometimes(self) -> None:
         for prop in self.sometimes:
@@ -305,6 +325,94 @@ def _lasso(g: Graph, prop: Property, trapped: int) -> Violation:
             return Violation(prop, path, loop_at=seen[current])
         seen[current] = len(path)
         path.append(current)
+
+
+def _has_back_edge(g: Graph) -> bool:
+    """A cycle needs an edge to a state no deeper than its source (BFS depths)."""
+    depth, start, succ = g.depth, g.start, g.succ
+    return any(depth[succ[k]] <= depth[u]
+               for u in range(len(start) - 1) for k in range(start[u], start[u + 1]))
+
+
+def _sccs(g: Graph, excluded: set) -> list:
+    """The non-trivial strongly connected sets of states outside `excluded`, each sorted,
+    in the order of their first state (Tarjan's algorithm, iterative)."""
+    n, start, succ = len(g.states), g.start, g.succ
+    index, low, on_stack = [-1] * n, [0] * n, bytearray(n)
+    stack, out, counter = [], [], 0
+    for root in range(n):
+        if index[root] >= 0 or root in excluded:
+            continue
+        work = [(root, start[root])]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = 1
+        while work:
+            v, k = work[-1]
+            if k < start[v + 1]:
+                work[-1] = (v, k + 1)
+                w = succ[k]
+                if w in excluded:
+                    continue
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = 1
+                    work.append((w, start[w]))
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = 0
+                    component.append(w)
+                    if w == v:
+                        break
+                if len(component) > 1 or v in g.successors_of(v):
+                    out.append(sorted(component))
+    return sorted(out)
+
+
+def _is_fair(g: Graph, component: list) -> bool:
+    """Weak fairness: each thread steps inside the set, or is disabled in one of its states."""
+    inside = set(component)
+    steps_inside, enabled_everywhere = set(), None
+    for v in component:
+        enabled = set()
+        for k in range(g.start[v], g.start[v + 1]):
+            enabled.add(g.actor[k])
+            if g.succ[k] in inside:
+                steps_inside.add(g.actor[k])
+        enabled_everywhere = enabled if enabled_everywhere is None else enabled_everywhere & enabled
+    return enabled_everywhere <= steps_inside
+
+
+def _lasso_into(g: Graph, prop: Property, component: list) -> Violation:
+    """A shortest path to the component's first state, then a cycle inside it back there."""
+    first, inside = component[0], set(component)
+    path = g.path_to(first)
+    parent, todo = {first: None}, [first]
+    while todo:
+        nxt = []
+        for v in todo:
+            for w in g.successors_of(v):
+                if w == first:
+                    cycle = [v]
+                    while parent[cycle[-1]] is not None:
+                        cycle.append(parent[cycle[-1]])
+                    return Violation(prop, path + cycle[::-1][1:], loop_at=len(path) - 1)
+                if w in inside and w not in parent:
+                    parent[w] = v
+                    nxt.append(w)
+        todo = nxt
+    raise AssertionError("a strongly connected component has a cycle")
 
 
 def _rss_kb() -> int:

@@ -188,7 +188,7 @@ STUCK_PENDING_JOB = Variant(
                "live_migration thread endless loop')",
     description="multifd_send_thread() never clears pending_job, so multifd_send_pages() "
                 "spins over busy channels forever",
-    breaks=("end_always_reachable",),
+    breaks=("end_always_reachable", "no_fair_livelock"),
     edits=(Change("send", "clear_pending_job", "JOB_SENT", to={"do": []}),),
     transports=("socket",),
 )
@@ -544,7 +544,7 @@ B2_ENDLESS_LOOP = Variant(
                "endless loop (the code before the fix)",
     description="multifd_send_pages() spins over the channels with no exiting check; a "
                 "channel that died mid-job never clears pending_job",
-    breaks=("end_always_reachable",),
+    breaks=("end_always_reachable", "no_fair_livelock"),
     edits=P2_FIX.edits + (
         Drop("migration", "send_pages_sees_exiting", "ITERATE"),
         Drop("migration", "pick_sees_exiting", "PICK"),

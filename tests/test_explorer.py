@@ -121,3 +121,40 @@ def test_same_model_same_trace():
     first = explore(Locks(use_locks=False), PROPS).trace("mutual_exclusion")
     second = explore(Locks(use_locks=False), PROPS).trace("mutual_exclusion")
     assert first == second
+
+
+class Starver:
+    """Thread a spins while thread b, always enabled, could finish: an unfair cycle.
+    With `b_blocked`, b waits for a flag nobody sets: the spin is then a fair livelock."""
+
+    def __init__(self, b_blocked=False):
+        self.b_blocked = b_blocked
+
+    def initial_states(self):
+        return [(0, 0)]
+
+    def successors(self, s):
+        out = [(("a", "spin", "toy"), s)] if s[0] == 0 else []
+        if s[1] == 0 and not self.b_blocked:
+            out.append((("b", "finish", "toy"), (1, 1)))
+        return out
+
+    def is_proper_end(self, s):
+        return s == (1, 1)
+
+
+FAIR = [Property("no_fair_livelock", "fair", doc="fair runs end")]
+
+
+def test_spin_that_starves_another_thread_is_not_a_fair_livelock():
+    """Weak fairness: b is enabled forever in a's spin, so that cycle is not fair."""
+    assert explore(Starver(), FAIR).verdict == "pass"
+
+
+def test_spin_with_everyone_else_blocked_is_a_fair_livelock():
+    """Nobody else can move: the spin is a fair cycle, reported as a lasso."""
+    result = explore(Starver(b_blocked=True), FAIR)
+    violation = result.violations["no_fair_livelock"]
+    assert result.verdict == "violation" and violation.loop_at is not None
+    trace = result.trace("no_fair_livelock")
+    assert trace[-1][1] == trace[violation.loop_at][1]
