@@ -111,6 +111,7 @@ MATRIX = (
     Entry("b2-hung-forever", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 14682),
     Entry("b2-endless-loop", _cfg(1, 2, 1, "per-round", live=False, faults=_SEND_ERR), 1078),
     Entry("b9-read-after-handover", _cfg(1, 2, 1, "per-round", live=False), 537),
+    Entry("b6-channels-ready-overcount", _cfg(1, 2, 2, "per-round"), 840),
 )
 
 

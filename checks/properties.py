@@ -135,6 +135,18 @@ def job_buffer_single_owner(cfg, s) -> bool:
     return not s.job_read_after_handover
 
 
+def channels_ready_bounded(cfg, s) -> bool:
+    """channels_ready does not drift: until the channels exit, it holds at most 2N tokens.
+
+    Each channel posts once per trip through its loop; each job, and each channel of a
+    sync, takes one. Between a sync's request and its collect a channel may already have
+    posted for its next trip, hence 2N (reached by the seed). d2026ee117 "multifd: Fix the
+    number of channels ready": the sync never took its posts, "This causes a busy loop in
+    multifd_send_page()" (B6). Error kicks (after `exiting`) add tokens by design.
+    """
+    return s.send_exiting or s.channels_ready <= 2 * cfg.channels
+
+
 def threads_joined_before_free(cfg, s) -> bool:
     """Channel state is freed only after every thread that can touch it was joined.
 
@@ -241,6 +253,7 @@ REGISTRY = {
     "unexpected_flag_is_error": Entry(unexpected_flag_is_error, "always", True, _file),
     "errors_carry_their_cause": Entry(errors_carry_their_cause, "always", True, _faulty),
     "job_buffer_single_owner": Entry(job_buffer_single_owner, "always", False, _always),
+    "channels_ready_bounded": Entry(channels_ready_bounded, "always", False, _always),
     "threads_joined_before_free": Entry(threads_joined_before_free, "always", False, _always),
     "no_deadlock": Entry(no_deadlock, "deadlock", True, _always),
     "end_always_reachable": Entry(end_always_reachable, "eventually", True, _always),

@@ -576,15 +576,35 @@ B9_READ_AFTER_HANDOVER = Variant(
     transports=("socket",),
 )
 
+# Before d2026ee117: the send thread posts channels_ready after every job, the sync's
+# included, and multifd_send_sync_main() never waits on it.
+_READY_AFTER_EVERY_JOB = (
+    Change("send", "post_channels_ready", "TOP", to={"do": []}),
+    Change("send", "clear_pending_job", "JOB_SENT",
+           to={"do": ["clear_pending_job", "post_channels_ready"]}),
+    Change("send", "post_sem_sync", "SYNC_SENT",
+           to={"do": ["post_sem_sync", "post_channels_ready"]}),
+    Change("migration", "pass_exiting_check", "SYNC_COLLECT", to={"dest": "SYNC_WAIT_SYNC"}),
+)
+
+B6_CHANNELS_READY_OVERCOUNT = Variant(
+    name="b6-channels-ready-overcount",
+    stands_for="d2026ee11714 multifd: Fix the number of channels ready (the code before the "
+               "fix, as in QEMU 7.2)",
+    description="channels_ready is posted after every job and never taken by the sync: it "
+                "grows by N a sync, and multifd_send_pages() spins while every channel is busy",
+    breaks=("channels_ready_bounded",),
+    edits=_READY_AFTER_EVERY_JOB,
+    transports=("socket",),
+)
+
 CATALOGUE = CATALOGUE + (B1_NO_KICK_ON_PAGE_ERROR, B2_HUNG_FOREVER, B2_ENDLESS_LOOP,
-                         B9_READ_AFTER_HANDOVER)
+                         B9_READ_AFTER_HANDOVER, B6_CHANNELS_READY_OVERCOUNT)
 
 # Bugs of the protocol notes that this model cannot express yet, and why (no fake variant).
 NOT_MODELLED = {
     "B5": "9560a48ecc, f76e32eb05: needs per-channel mutexes and their destruction, and a "
           "terminate racing the join loop; the model has no locks",
-    "B6": "d2026ee117: the channels_ready over-count lives in QEMU 7.2's send loop (a post "
-          "after every job, none waited by the sync); needs the qemu-7.2 variant",
     "B7": "ebfc578715: needs zero-copy sends and qio_channel_flush(); not modelled",
     "B12": "4ce5622908: needs rb->receivedmap, touched by recv threads since 5ef7e26bdb "
            "(9.1), and qemu_loadvm_state_cleanup() ordering; not modelled",
