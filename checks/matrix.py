@@ -112,6 +112,9 @@ MATRIX = (
     Entry("b2-endless-loop", _cfg(1, 2, 1, "per-round", live=False, faults=_SEND_ERR), 1078),
     Entry("b9-read-after-handover", _cfg(1, 2, 1, "per-round", live=False), 537),
     Entry("b6-channels-ready-overcount", _cfg(1, 2, 2, "per-round"), 840),
+    Entry("qemu-7.2", _cfg(2, 1, 1, "per-section", live=False), 10461),
+    Entry("qemu-7.2", _cfg(1, 2, 2, "per-section"), 2260),
+    Entry("b15-72-source-92-dest", _cfg(1, 2, 1, "per-section", live=False), 977),
 )
 
 

@@ -13,6 +13,7 @@ __all__ = ["verify"]
 def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=None,
            progress=None, transactions=True):
     """Explore the model of `variant` at `config`; return (system, result)."""
+    variant.check_config(config)
     system = System(config, variant, transactions=transactions)
     result = explore(system, properties_for(config), max_states=max_states,
                      max_memory_mb=max_memory_mb, progress=progress)

@@ -66,6 +66,8 @@ TRANSITIONS = [
     row("read_sync_packet", "READ", "SYNCING", when=["sync_packet_next"], do="take_packet",
         qemu="multifd_recv_thread"),
     row("read_eof", "READ", "EXITED", when=["end_of_stream"], qemu="multifd_recv_thread"),
+    row("read_empty_packet", "READ", "TOP", when=["empty_packet_next"], do="drop_packet",
+        qemu="multifd_recv_thread"),
     row("write_guest_page", "RECEIVING", "TOP", unless=["sync_flag_held"],
         do="write_guest_page", qemu="multifd_nocomp_recv"),
     row("write_guest_page", "RECEIVING", "SYNCING", when=["sync_flag_held"],
@@ -116,6 +118,12 @@ def sync_packet_next(cfg, s, t, c):
     return packet is not None and packet_is_sync(packet) and not packet_has_page(packet)
 
 
+def empty_packet_next(cfg, s, t, c):
+    """A packet with neither pages nor MULTIFD_FLAG_SYNC (QEMU 7.2 sends one after a SYNC
+    that rode on a data packet)."""
+    return _next(s, t) == 0
+
+
 def end_of_stream(cfg, s, t, c):
     """The source shut the channel down (EOF after the data), or the destination did."""
     return _next(s, t) == EOF_PACKET or s.sock_shut[t] == 1
@@ -150,6 +158,10 @@ def job_pending(cfg, s, t, c):
 def take_packet(cfg, s, t, c):
     return s.replace(recv_packet=put(s.recv_packet, t, s.sockets[t][0]),
                       sockets=put(s.sockets, t, s.sockets[t][1:]))
+
+
+def drop_packet(cfg, s, t, c):
+    return s.replace(sockets=put(s.sockets, t, s.sockets[t][1:]))
 
 
 def write_guest_page(cfg, s, t, c):

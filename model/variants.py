@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 
 from .config import FLUSH_MODES, TRANSPORTS
 from .machine import Role, row
+from .state import NO_JOB, put
 from . import load, migration, recv, send
 
 __all__ = ["Variant", "Drop", "Change", "Add", "row", "CATALOGUE", "ROLES", "get_variant",
@@ -62,6 +63,16 @@ class Variant:
     flush_modes: tuple = FLUSH_MODES
     transports: tuple = TRANSPORTS
     faults: tuple = ()              # the fault layers `breaks` refers to (none: fault-free)
+    only: bool = False              # runs with `flush_modes` and `transports` only
+
+    def check_config(self, cfg) -> None:
+        """Refuse a configuration the variant's QEMU cannot run, in one line."""
+        if not self.only:
+            return
+        if cfg.flush not in self.flush_modes or cfg.transport not in self.transports:
+            raise VariantError(f"variant {self.name} runs with --flush "
+                               f"{'|'.join(self.flush_modes)} and --transport "
+                               f"{'|'.join(self.transports)} only")
 
     @property
     def expected(self) -> str:
@@ -615,3 +626,116 @@ NOT_MODELLED = {
     "B15": "b93d897ea2: needs the qemu-7.2 source (SYNC riding on a data packet) against a "
            "9.2 destination that drops SYNC packets' data",
 }
+
+
+# -- QEMU 7.2 (Debian bookworm; protocol notes §2.10) ------------------------------------
+
+def _take_job_72(cfg, s, t, c):
+    """7.2 multifd_send_thread(): under p->mutex, the packet takes p->pages and p->flags
+    (MULTIFD_FLAG_SYNC if a sync was requested): a SYNC can ride on a data packet."""
+    job = s.send_job[t]
+    pages = job & ~1 if job != NO_JOB else 0
+    packet = pages | (1 if s.pending_sync[t] else 0)
+    return s.replace(send_job=put(s.send_job, t, packet), pending_sync=put(s.pending_sync, t, 0),
+                     sockets=put(s.sockets, t, s.sockets[t] + (packet,)))
+
+
+def _finish_job_72(cfg, s, t, c):
+    """pending_job--; if the packet carried SYNC, post p->sem_sync; post channels_ready."""
+    packet = s.send_job[t]
+    s = s.replace(pending_job=put(s.pending_job, t, s.pending_job[t] - 1),
+                  send_job=put(s.send_job, t, NO_JOB), channels_ready=s.channels_ready + 1)
+    if packet & 1:
+        s = s.replace(send_sem_sync=put(s.send_sem_sync, t, s.send_sem_sync[t] + 1))
+    return s
+
+
+def _job_counted(cfg, s, t, c):
+    return s.pending_job[t] > 0
+
+
+def _bump_pending_job(cfg, s, t, c):
+    """7.2 multifd_send_sync_main(): p->flags |= MULTIFD_FLAG_SYNC; p->pending_job++."""
+    i = s.mig_i - 1
+    return s.replace(pending_job=put(s.pending_job, i, s.pending_job[i] + 1))
+
+
+_QEMU_7_2_SOURCE = (
+    # send thread: no post at the loop top; one packet per pending_job count
+    Change("send", "post_channels_ready", "TOP", to={"do": []}),
+    Drop("send", "write_page_packet", "DISPATCH"),
+    Drop("send", "write_sync_packet", "DISPATCH"),
+    Add("send", row("write_packet", "DISPATCH", "JOB_SENT", when=["job_counted"],
+                    unless=["exiting", "mapped_ram"], do="take_job_72",
+                    qemu="multifd_send_thread")),
+    Change("send", "clear_pending_job", "JOB_SENT", to={"do": ["finish_job_72"]}),
+    Add("send", row("spurious_wakeup", "DISPATCH", "TOP", unless=["exiting", "job_counted"],
+                    qemu="multifd_send_thread")),
+    # migration thread: the sync bumps pending_job and waits only on p->sem_sync
+    Change("migration", "request_sync", "SYNC_REQUEST", to={"do": ["request_sync", "bump_pending_job"]}),
+    Drop("migration", "sync_sees_exiting", "SYNC_COLLECT"),
+    Change("migration", "pass_exiting_check", "SYNC_COLLECT",
+           to={"dest": "SYNC_WAIT_SYNC", "unless": []}),
+    Change("migration", "queue_page", "PICK", to={"do": ["queue_page", "read_handed_over_buffer"]}),
+)
+_QEMU_7_2_DESTINATION = (
+    # multifd_load_cleanup() (terminate, join, free) before vm_start()
+    Change("load", "kicks_done", "SHUTDOWN", to={"dest": "CLEANUP", "do": ["restart_loop"]}),
+    Change("load", "free_recv_state", "CLEANUP",
+           to={"dest": "VM_START", "unless": ["channels_left", "load_failed"]}),
+    Add("load", row("free_recv_state", "CLEANUP", "DONE", when=["load_failed"],
+                    unless=["channels_left"], do="free_recv_state", qemu="multifd_load_cleanup")),
+    Change("load", "vm_start", "VM_START", to={"dest": "DONE", "do": ["vm_start"]}),
+)
+_QEMU_7_2_FUNCTIONS = {
+    "send": {"take_job_72": _take_job_72, "finish_job_72": _finish_job_72,
+             "job_counted": _job_counted},
+    "migration": {"bump_pending_job": _bump_pending_job,
+                  "read_handed_over_buffer": _read_handed_over_buffer},
+}
+
+QEMU_7_2 = Variant(
+    name="qemu-7.2",
+    stands_for="b67b00e6b4c7 v7.2.0 (Debian bookworm's QEMU): multifd before the 8.x-9.0 "
+               "reworks",
+    description="a job and a sync share pending_job, so a SYNC can ride on a data packet, "
+                "then an empty packet; channels_ready posted after every job (B6); "
+                "pages->block read after the handover (B9); per-section sync only",
+    breaks=("channels_ready_bounded", "job_buffer_single_owner"),
+    edits=_QEMU_7_2_SOURCE + _QEMU_7_2_DESTINATION,
+    functions=_QEMU_7_2_FUNCTIONS,
+    flush_modes=("per-section",),
+    transports=("socket",),
+    only=True,
+)
+
+
+def _sync_packet_any(cfg, s, t, c):
+    """9.2 (d7e58f412c): a packet with MULTIFD_FLAG_SYNC is a sync; its pages are skipped."""
+    socket = s.sockets[t]
+    return bool(socket) and socket[0] >= 0 and bool(socket[0] & 1)
+
+
+def _page_packet_without_sync(cfg, s, t, c):
+    socket = s.sockets[t]
+    return bool(socket) and socket[0] > 1 and not socket[0] & 1
+
+
+B15_72_SOURCE_92_DEST = Variant(
+    name="b15-72-source-92-dest",
+    stands_for="b93d897ea2f0 migration/multifd: Fix compat with QEMU < 9.0 (the code before "
+               "the fix: a 9.2 destination loading from a 7.2 source)",
+    description="the 7.2 source puts pages in SYNC packets; the 9.2 destination reads a SYNC "
+                "packet's header only, and those pages are lost",
+    breaks=("memory_matches_source_at_vm_start",),
+    edits=_QEMU_7_2_SOURCE,
+    functions={**_QEMU_7_2_FUNCTIONS,
+               "recv": {"sync_packet_next": _sync_packet_any,
+                        "page_packet_next": _page_packet_without_sync}},
+    flush_modes=("per-section",),
+    transports=("socket",),
+    only=True,
+)
+
+CATALOGUE = CATALOGUE + (QEMU_7_2, B15_72_SOURCE_92_DEST)
+del NOT_MODELLED["B15"]

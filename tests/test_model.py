@@ -91,3 +91,26 @@ def test_default_zero_page_turns_zero_in_the_last_round():
     assert Config(transport="file", pages=3, rounds=2).zero_pages == ((2, 2),)
     assert Config(transport="file", pages=1).zero_pages == ()
     assert Config().zero_pages == ()
+
+
+def test_qemu_72_rides_sync_on_data_and_the_seed_never_does():
+    """7.2's shared pending_job lets a SYNC ride on a data packet, then an empty packet."""
+    from checks.verify import verify
+    from model.transports import packet_has_page, packet_is_sync
+    from model.variants import get_variant
+
+    def shapes(name):
+        cfg = Config(channels=1, pages=2, rounds=2, flush="per-section")
+        _, result = verify(cfg, get_variant(name))
+        packets = {p for s in result.graph.states for socket in s.sockets for p in socket}
+        return (any(packet_has_page(p) and packet_is_sync(p) for p in packets), 0 in packets)
+
+    assert shapes("qemu-7.2") == (True, True)
+    assert shapes("seed") == (False, False)
+
+
+def test_version_variant_refuses_a_mode_its_qemu_lacks():
+    """QEMU 7.2 has no per-round sync and no mapped-ram: one line says so."""
+    from model.variants import get_variant
+    with pytest.raises(VariantError, match="runs with --flush per-section"):
+        get_variant("qemu-7.2").check_config(Config())
