@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup graphviz check test clean
+.PHONY: setup graphviz check check-deep test clean
 
 setup: $(STAMP) graphviz
 
@@ -26,6 +26,9 @@ graphviz:
 
 check: setup
 	$(BIN)/multifd-check matrix
+
+check-deep: setup
+	$(BIN)/multifd-check matrix --deep
 
 test: setup
 	$(BIN)/pytest

@@ -90,6 +90,7 @@ def _parser():
 
     mat = sub.add_parser("matrix", help="check every variant at its configurations")
     mat.add_argument("--jobs", type=_positive, help="parallel processes (default: all cores)")
+    mat.add_argument("--deep", action="store_true", help="the larger configurations (minutes)")
     mat.add_argument("--json", action="store_true")
     mat.add_argument("--out", metavar="DIR", help="also write matrix.json into DIR")
     return p
@@ -194,7 +195,8 @@ def cmd_variants(args) -> int:
 def cmd_matrix(args) -> int:
     began = time.monotonic()
     on_result = None if args.json else (lambda r: print(matrix_mod.entry_line(r), flush=True))
-    results = matrix_mod.run_matrix(jobs=args.jobs, on_result=on_result)
+    entries = matrix_mod.DEEP if args.deep else matrix_mod.MATRIX
+    results = matrix_mod.run_matrix(entries, jobs=args.jobs, on_result=on_result)
     seconds = time.monotonic() - began
     summary = matrix_mod.summary_line(results, seconds)
     if args.json:

@@ -21,7 +21,8 @@ Faults: recv-read-error (a read or pread fails with an Error): the thread runs
 multifd_recv_terminate_threads(err): xchg(exiting, 1), then a post of every channel's
 p->sem (file) or p->sem_sync (socket) and a shutdown, and exits. It posts no shared
 sem_sync. short-read (a pread returns fewer bytes, no Error set): error_prepend() on a
-NULL Error crashes the process (P1a).
+NULL Error crashes the process (P1a). recv-eof (the socket ends early): the thread
+leaves quietly, posting nothing.
 
 Left out: the packet checks of multifd_recv_unfill_packet() (magic, sizes, ramblock),
 read errors and multifd_recv_terminate_threads() on error, receivedmap updates.
@@ -88,6 +89,8 @@ TRANSITIONS = [
     # -- faults
     row("read_fails", "READ", "READ_ERROR", when=["read_error_armed"], do="use_fault",
         qemu="multifd_recv_thread"),
+    row("read_early_eof", "READ", "EXITED", when=["early_eof_armed"],
+        do=["use_fault", "close_channel"], qemu="multifd_recv_thread"),
     row("pread_fails", "READING", "READ_ERROR", when=["read_error_armed"], do="use_fault",
         qemu="multifd_file_recv_data"),
     row("terminate_threads", "READ_ERROR", "EXITED", do="terminate_threads",
@@ -139,6 +142,12 @@ def released(cfg, s, t, c):
 
 def read_error_armed(cfg, s, t, c):
     return cfg.fault("recv-read-error") and s.faults_left > 0
+
+
+def early_eof_armed(cfg, s, t, c):
+    """qio_channel_read_all_eof() returns 0 before the stream's end: no Error is set, so
+    the thread breaks out without multifd_recv_terminate_threads()."""
+    return cfg.fault("recv-eof") and s.faults_left > 0 and not cfg.mapped_ram
 
 
 def short_read_armed(cfg, s, t, c):
@@ -194,6 +203,11 @@ def terminate_threads(cfg, s, t, c):
     wake = {"recv_sem": tuple(v + 1 for v in s.recv_sem)} if cfg.mapped_ram else \
         {"recv_sem_sync": tuple(v + 1 for v in s.recv_sem_sync)}
     return s.replace(recv_exiting=1, sock_shut=(1,) * n, **wake)
+
+
+def close_channel(cfg, s, t, c):
+    """The connection is gone: the source's next write on it fails."""
+    return s.replace(sock_shut=put(s.sock_shut, t, 1))
 
 
 def prepend_to_null_error(cfg, s, t, c):

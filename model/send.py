@@ -50,7 +50,8 @@ TRANSITIONS = [
         qemu="multifd_send_thread"),
     row("see_exiting", "DISPATCH", "EXITED", when=["exiting"], qemu="multifd_send_thread"),
     row("write_page_packet", "DISPATCH", "JOB_SENT", when=["job_pending"],
-        unless=["exiting", "mapped_ram"], do="write_page_packet", qemu="multifd_send_thread"),
+        unless=["exiting", "mapped_ram", "peer_closed"], do="write_page_packet",
+        qemu="multifd_send_thread"),
     row("set_file_bitmap", "DISPATCH", "PWRITE", when=["job_pending", "mapped_ram"],
         unless=["exiting", "zero_page_job"], do="set_file_bitmap",
         qemu="multifd_set_file_bitmap"),
@@ -61,7 +62,7 @@ TRANSITIONS = [
     row("clear_pending_job", "JOB_SENT", "TOP", do="clear_pending_job",
         qemu="multifd_send_thread"),
     row("write_sync_packet", "DISPATCH", "SYNC_SENT", when=["sync_pending"],
-        unless=["exiting", "job_pending", "mapped_ram"], do="write_sync_packet",
+        unless=["exiting", "job_pending", "mapped_ram", "peer_closed"], do="write_sync_packet",
         qemu="multifd_send_thread"),
     row("local_sync", "DISPATCH", "SYNC_SENT", when=["sync_pending", "mapped_ram"],
         unless=["exiting", "job_pending"], qemu="multifd_send_thread"),
@@ -74,6 +75,9 @@ TRANSITIONS = [
         qemu="multifd_send_thread"),
     row("pwrite_fails", "PWRITE", "SEND_ERROR", when=["write_error_armed"], do="use_fault",
         qemu="file_write_ramblock_iov"),
+    # -- a write to a socket the destination has shut down fails (EPIPE): no fault needed
+    row("write_to_closed_peer", "DISPATCH", "SEND_ERROR", when=["peer_closed"],
+        unless=["exiting", "mapped_ram"], qemu="multifd_send_thread"),
     row("set_error", "SEND_ERROR", "EXITED", do=["set_error", "kick_main"],
         qemu="multifd_send_set_error"),
 ]
@@ -99,6 +103,11 @@ def sync_pending(cfg, s, t, c):
 
 def mapped_ram(cfg, s, t, c):
     return cfg.mapped_ram
+
+
+def peer_closed(cfg, s, t, c):
+    """The destination shut this channel down (qio_channel_shutdown) or it ended early."""
+    return s.sock_shut[t] == 1 and (s.pending_job[t] == 1 or s.pending_sync[t] == 1)
 
 
 def write_error_armed(cfg, s, t, c):

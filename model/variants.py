@@ -298,32 +298,40 @@ def _post_sem_sync(cfg, s, t, c):
     return s.replace(sem_sync=s.sem_sync + 1)
 
 
-_RECV_EXITS = (("see_exiting", "TOP"), ("read_eof", "READ"), ("see_exiting", "FILE_WOKEN"),
-               ("terminate_threads", "READ_ERROR"))
+# Every way out of multifd_recv_thread() but a crash, with the effects it already has.
+_RECV_EXITS = (("see_exiting", "TOP", ()), ("read_eof", "READ", ()),
+               ("see_exiting", "FILE_WOKEN", ()), ("terminate_threads", "READ_ERROR",
+                                                   ("terminate_threads",)),
+               ("read_early_eof", "READ", ("use_fault", "close_channel")))
 
 
-def _recv_exits_post(extra=()):
-    return tuple(Change("recv", trigger, source, to={"do": list(extra) + ["post_sem_sync_on_exit"]})
-                 for trigger, source in _RECV_EXITS[:3]) + (
-        Change("recv", "terminate_threads", "READ_ERROR",
-               to={"do": ["terminate_threads", "post_sem_sync_on_exit"]}),)
+def _recv_exits_post():
+    return tuple(Change("recv", trigger, source,
+                        to={"do": list(effects) + ["post_sem_sync_on_exit"]})
+                 for trigger, source, effects in _RECV_EXITS)
 
 
-_RECV_POSTS_ON_EXIT = {"recv": {"post_sem_sync_on_exit": _post_sem_sync}}
+def _recv_thread_gone(cfg, s, t, c):
+    """A recv thread has left multifd_recv_thread(), by an error, `exiting` or an EOF."""
+    return any(pc == recv.EXITED for pc in s.recv_pc)
+
+
+_RECV_POSTS_ON_EXIT = {"recv": {"post_sem_sync_on_exit": _post_sem_sync},
+                       "load": {"recv_thread_gone": _recv_thread_gone}}
 
 # read_ramblock_mapped_ram()'s err: path sets a real Error: parse_ramblocks() fails and
 # ram_load_precopy() goes on to its unconditional multifd_recv_sync_main().
 _P1B_FIX = (Change("load", "multifd_recv_fails", "PICK_CHANNEL",
                    to={"dest": "RECV_SYNC", "do": ["fail_load"]}),)
 
-# multifd_recv_sync_main() returns an error once the recv threads are exiting, after its
-# waits, and ram_load_precopy() fails on it.
+# multifd_recv_sync_main() returns an error, after its waits, when a recv thread has left
+# (by an error, `exiting` or an early EOF), and ram_load_precopy() fails on it.
 _SYNC_REPORTS_EXIT = (
     Change("load", "file_sync_done", "SYNC_WAIT",
-           to={"unless": ["channels_left", "load_failed", "recv_exiting"]}),
+           to={"unless": ["channels_left", "load_failed", "recv_thread_gone"]}),
     Change("load", "start_release", "SYNC_WAIT",
-           to={"unless": ["channels_left", "mapped_ram", "recv_exiting"]}),
-    Add("load", row("sync_sees_exiting", "SYNC_WAIT", "SHUTDOWN", when=["recv_exiting"],
+           to={"unless": ["channels_left", "mapped_ram", "recv_thread_gone"]}),
+    Add("load", row("sync_sees_exiting", "SYNC_WAIT", "SHUTDOWN", when=["recv_thread_gone"],
                     unless=["channels_left", "load_failed"], do=["fail_load", "set_exiting"],
                     qemu="multifd_recv_sync_main")),
 )
@@ -392,8 +400,8 @@ P1_FIX_SKIP_SYNC = Variant(
 P1_FIX = Variant(
     name="p1-fix",
     stands_for="hypothesis: recv threads post sem_sync as they exit, and "
-               "multifd_recv_sync_main() then reports that they are exiting (with P1b's "
-               "err: path setting a real Error)",
+               "multifd_recv_sync_main() then fails when one has left (with P1b's err: path "
+               "setting a real Error)",
     description="the smallest change the checker finds sufficient: the load fails cleanly "
                 "on a recv read error, wherever it strikes",
     edits=_recv_exits_post() + _P1B_FIX + _SYNC_REPORTS_EXIT,
@@ -666,7 +674,7 @@ _QEMU_7_2_SOURCE = (
     Drop("send", "write_page_packet", "DISPATCH"),
     Drop("send", "write_sync_packet", "DISPATCH"),
     Add("send", row("write_packet", "DISPATCH", "JOB_SENT", when=["job_counted"],
-                    unless=["exiting", "mapped_ram"], do="take_job_72",
+                    unless=["exiting", "mapped_ram", "peer_closed"], do="take_job_72",
                     qemu="multifd_send_thread")),
     Change("send", "clear_pending_job", "JOB_SENT", to={"do": ["finish_job_72"]}),
     Add("send", row("spurious_wakeup", "DISPATCH", "TOP", unless=["exiting", "job_counted"],
@@ -739,3 +747,15 @@ B15_72_SOURCE_92_DEST = Variant(
 
 CATALOGUE = CATALOGUE + (QEMU_7_2, B15_72_SOURCE_92_DEST)
 del NOT_MODELLED["B15"]
+
+P1_P2_FIX = Variant(
+    name="p1-p2-fix",
+    stands_for="hypothesis: p1-fix and p2-fix together (a failure on one side of a socket "
+               "migration reaches the other as a write error or an early end)",
+    description="both hangs fixed: every fault ends in a clean failure on both sides",
+    edits=P1_FIX.edits + P2_FIX.edits,
+    functions=P1_FIX.functions,
+    faults=("recv-read-error", "send-write-error", "recv-eof"),
+)
+
+CATALOGUE = CATALOGUE + (P1_P2_FIX,)
