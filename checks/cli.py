@@ -71,6 +71,7 @@ def _parser():
     run.add_argument("--zero-pages", metavar="P@R,...",
                      help="file: pages that are zero in a round (default: the last page "
                           "in the last round; '' for none)")
+    run.add_argument("--zero-copy", action="store_true", help="zero-copy-send (sockets)")
     run.add_argument("--faults", default="", metavar="LAYER,...",
                      help="fault layers: " + ", ".join(FAULTS) + " (one fault per run)")
     run.add_argument("--no-symmetry", action="store_true",
@@ -119,7 +120,7 @@ def _config(args) -> Config:
     faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     return Config(transport=args.transport, channels=args.channels, pages=args.pages,
                   rounds=rounds, flush=args.flush, live=args.live, zero_pages=zero,
-                  faults=faults)
+                  faults=faults, zero_copy=args.zero_copy)
 
 
 def _default_memory_mb() -> int:

@@ -122,6 +122,10 @@ MATRIX = (
     Entry("qemu-7.2", _cfg(2, 1, 1, "per-section", live=False), 10656),
     Entry("qemu-7.2", _cfg(1, 2, 2, "per-section"), 2284),
     Entry("b15-72-source-92-dest", _cfg(1, 2, 1, "per-section", live=False), 1009),
+    Entry("b12-receivedmap-race", _cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR), 19627),
+    Entry("seed", Config(channels=2, pages=1, rounds=2, zero_copy=True), 15633),
+    Entry("b7-flush-before-send", Config(channels=2, pages=1, rounds=1, live=False,
+                                         zero_copy=True), 5670),
 )
 
 

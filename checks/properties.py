@@ -135,6 +135,24 @@ def job_buffer_single_owner(cfg, s) -> bool:
     return not s.job_read_after_handover
 
 
+def receivedmap_untouched_after_free(cfg, s) -> bool:
+    """No recv thread marks rb->receivedmap after qemu_loadvm_state_cleanup() freed it.
+
+    migration.c (4ce5622908): "RAM state cleanup needs to happen after multifd cleanup,
+    because multifd threads can use some of its states (receivedmap)."
+    """
+    return not s.receivedmap_after_free
+
+
+def zero_copy_flush_after_send(cfg, s) -> bool:
+    """With zero-copy, a channel is flushed only once it has sent what it was given.
+
+    ebfc578715 "multifd: Fix flush of zero copy page send request": the flush must come
+    after qemu_sem_wait(&p->sem_sync), or it misses the requests still to be sent.
+    """
+    return not s.flushed_before_sent
+
+
 def channels_ready_bounded(cfg, s) -> bool:
     """channels_ready does not drift: until the channels exit, it holds at most 2N tokens.
 
@@ -150,9 +168,9 @@ def channels_ready_bounded(cfg, s) -> bool:
 def threads_joined_before_free(cfg, s) -> bool:
     """Channel state is freed only after every thread that can touch it was joined.
 
-    migration.c (4ce5622908): "RAM state cleanup needs to happen after multifd cleanup,
-    because multifd threads can use some of its states"; multifd_send_shutdown() and
-    multifd_recv_cleanup() join every thread before multifd_*_cleanup_channel().
+    9560a48ecc "fix destroyed mutex access in terminating multifd threads": join all the
+    threads first, then destroy; multifd_send_shutdown() and multifd_recv_cleanup() join
+    every thread before multifd_*_cleanup_channel().
     """
     if s.send_freed and not all(s.send_joined):
         return False
@@ -254,6 +272,10 @@ REGISTRY = {
     "errors_carry_their_cause": Entry(errors_carry_their_cause, "always", True, _faulty),
     "job_buffer_single_owner": Entry(job_buffer_single_owner, "always", False, _always),
     "channels_ready_bounded": Entry(channels_ready_bounded, "always", False, _always),
+    "receivedmap_untouched_after_free": Entry(receivedmap_untouched_after_free, "always",
+                                              False, _always),
+    "zero_copy_flush_after_send": Entry(zero_copy_flush_after_send, "always", False,
+                                        lambda cfg: cfg.zero_copy),
     "threads_joined_before_free": Entry(threads_joined_before_free, "always", False, _always),
     "no_deadlock": Entry(no_deadlock, "deadlock", True, _always),
     "end_always_reachable": Entry(end_always_reachable, "eventually", True, _always),

@@ -52,6 +52,7 @@ class Config:
     live: bool = True           # the guest runs (and dirties memory) while migrating
     zero_pages: tuple = None    # file: (page, round) pairs whose content is zero
     faults: tuple = ()          # fault layers, names from FAULTS
+    zero_copy: bool = False     # zero-copy-send: sync flushes each channel's sent pages
 
     def __post_init__(self):
         validate(self)
@@ -85,14 +86,15 @@ class Config:
         liveness = "live" if self.live else "non-live"
         zero = "".join(f" zero=p{p}@r{r}" for p, r in self.zero_pages)
         faults = f" faults={'+'.join(self.faults)}" if self.faults else ""
+        zero_copy = " zero-copy" if self.zero_copy else ""
         return (f"{self.transport} N={self.channels} P={self.pages} R={self.rounds} "
-                f"{self.flush} {liveness}{zero}{faults}")
+                f"{self.flush} {liveness}{zero}{faults}{zero_copy}")
 
     def as_dict(self) -> dict:
         return {"transport": self.transport, "channels": self.channels,
                 "pages": self.pages, "rounds": self.rounds, "flush": self.flush,
                 "live": self.live, "zero_pages": [list(z) for z in self.zero_pages],
-                "faults": list(self.faults)}
+                "faults": list(self.faults), "zero_copy": self.zero_copy}
 
 
 def validate(config: Config) -> None:
@@ -118,6 +120,8 @@ def validate_faults(config: Config) -> None:
             raise ConfigError(f"fault {name!r} is not modelled yet (issue 4)")
         if name not in FAULTS:
             raise ConfigError(f"unknown fault {name!r} (known: {', '.join(FAULTS)})")
+    if config.zero_copy and config.mapped_ram:
+        raise ConfigError("zero-copy-send works on sockets only")
     if "short-read" in config.faults and not config.mapped_ram:
         raise ConfigError("fault 'short-read' is a mapped-ram pread; use --transport file")
 

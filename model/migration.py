@@ -98,7 +98,7 @@ TRANSITIONS = [
     row("wait_channels_ready", "SYNC_WAIT_READY", "SYNC_WAIT_SYNC", when=["channel_ready"],
         do="take_channel_ready", qemu="multifd_send_sync_main"),
     row("wait_sem_sync", "SYNC_WAIT_SYNC", "SYNC_COLLECT", when=["sem_sync_posted"],
-        do="take_sem_sync", qemu="multifd_send_sync_main"),
+        do=["zero_copy_flush", "take_sem_sync"], qemu="multifd_send_sync_main"),
     # -- return from multifd_send_sync_main() to its caller
     row("return_to_setup", "SYNC_COLLECT", "SETUP_SYNCED",
         when=["called_from_setup"], unless=["channels_left"], qemu="ram_save_setup"),
@@ -287,6 +287,18 @@ def request_sync(cfg, s, t, c):
     i = s.mig_i
     return s.replace(pending_sync=put(s.pending_sync, i, 1),
                       send_sem=add(s.send_sem, i, 1), mig_i=i + 1)
+
+
+def zero_copy_flush(cfg, s, t, c):
+    """zero-copy-send: qio_channel_flush(p->c) for the channel just collected; a flush
+    while the channel still has a request to send misses it (B7)."""
+    return _flush(cfg, s, s.mig_i)
+
+
+def _flush(cfg, s, i):
+    if cfg.zero_copy and (s.pending_job[i] or s.pending_sync[i]):
+        return s.replace(flushed_before_sent=1)
+    return s
 
 
 def take_channel_ready(cfg, s, t, c):

@@ -66,6 +66,9 @@ class State(NamedTuple):
     invalid_record_read: int  # the load thread read a record mapped-ram forbids
     uncaused_error: int       # an error path reported an Error that nobody set (NULL)
     job_read_after_handover: int  # the migration thread read p->pages after pending_job
+    receivedmap_freed: int    # rb->receivedmap freed by qemu_loadvm_state_cleanup()
+    receivedmap_after_free: int  # a recv thread marked receivedmap after it was freed
+    flushed_before_sent: int  # qio_channel_flush() ran while the channel still had a send
 
     def replace(self, **changes):
         """A copy with `changes` (namedtuple's _replace, three times faster: hot loop)."""

@@ -50,7 +50,8 @@ def initial_state(config: Config, roles: dict) -> State:
         recv_exiting=0, recv_joined=zeros, recv_freed=0,
         ram=pages, vm_running=0, crashed=0, faults_left=int(bool(config.faults)),
         stale_landed=0, bmap_after_save=0, invalid_record_read=0, uncaused_error=0,
-        job_read_after_handover=0)
+        job_read_after_handover=0, receivedmap_freed=0, receivedmap_after_free=0,
+        flushed_before_sent=0)
 
 
 def final_memory(config: Config) -> tuple:

@@ -759,3 +759,60 @@ P1_P2_FIX = Variant(
 )
 
 CATALOGUE = CATALOGUE + (P1_P2_FIX,)
+
+
+def _mark_received(cfg, s, t, c):
+    """9.1 (5ef7e26bdb): a recv thread sets the page's bit in rb->receivedmap."""
+    return s.replace(receivedmap_after_free=1) if s.receivedmap_freed else s
+
+
+def _free_receivedmap(cfg, s, t, c):
+    """qemu_loadvm_state() ends with qemu_loadvm_state_cleanup(): receivedmap is freed."""
+    return s.replace(receivedmap_freed=1)
+
+
+B12_RECEIVEDMAP_RACE = Variant(
+    name="b12-receivedmap-race",
+    stands_for="4ce562290878 migration/multifd: Fix rb->receivedmap cleanup race (the code "
+               "before the fix; on p1-p2-fix, so the fixed order passes the same faults)",
+    description="recv threads mark receivedmap (9.1), and qemu_loadvm_state() frees it as it "
+                "returns, before multifd_recv_cleanup() joins them",
+    breaks=("receivedmap_untouched_after_free",),
+    edits=P1_P2_FIX.edits + (
+        Change("recv", "write_guest_page", "RECEIVING", dest="TOP",
+               to={"do": ["write_guest_page", "mark_received"]}),
+        Change("recv", "write_guest_page", "RECEIVING", dest="SYNCING",
+               to={"do": ["write_guest_page", "mark_received"]}),
+        Change("load", "read_vm_eof", "READ_RECORD",
+               to={"do": ["take_record", "free_receivedmap", "set_exiting"]}),
+        Change("load", "read_stream_eof", "READ_RECORD",
+               to={"do": ["take_record", "fail_load", "free_receivedmap", "set_exiting"]})),
+    functions={**P1_P2_FIX.functions, "recv": {**P1_P2_FIX.functions["recv"],
+                                               "mark_received": _mark_received},
+               "load": {**P1_P2_FIX.functions["load"], "free_receivedmap": _free_receivedmap}},
+    transports=("socket",),
+    faults=("send-write-error",),
+)
+
+
+def _flush_just_requested(cfg, s, t, c):
+    """7.2: qio_channel_flush() right after qemu_sem_post(&p->sem), before the channel ran."""
+    return migration._flush(cfg, s, s.mig_i - 1)
+
+
+B7_FLUSH_BEFORE_SEND = Variant(
+    name="b7-flush-before-send",
+    stands_for="ebfc57871506 multifd: Fix flush of zero copy page send request (the code "
+               "before the fix, as in 7.2)",
+    description="with zero-copy, multifd_send_sync_main() flushes each channel right after "
+                "requesting its sync, before the channel has sent anything",
+    breaks=("zero_copy_flush_after_send",),
+    edits=(Change("migration", "request_sync", "SYNC_REQUEST",
+                  to={"do": ["request_sync", "flush_just_requested"]}),
+           Change("migration", "wait_sem_sync", "SYNC_WAIT_SYNC", to={"do": ["take_sem_sync"]})),
+    functions={"migration": {"flush_just_requested": _flush_just_requested}},
+    transports=("socket",),
+)
+
+CATALOGUE = CATALOGUE + (B12_RECEIVEDMAP_RACE, B7_FLUSH_BEFORE_SEND)
+del NOT_MODELLED["B12"], NOT_MODELLED["B7"]
