@@ -41,6 +41,7 @@ def _file(channels, pages, rounds, flush, live=True, faults=()):
 
 _SEND_ERR, _READ_ERR, _SHORT = ("send-write-error",), ("recv-read-error",), ("short-read",)
 _EOF = ("recv-eof",)
+_CREATE = ("channel-create-error",)
 
 
 MATRIX = (
@@ -126,6 +127,10 @@ MATRIX = (
     Entry("seed", Config(channels=2, pages=1, rounds=2, zero_copy=True), 15633),
     Entry("b7-flush-before-send", Config(channels=2, pages=1, rounds=1, live=False,
                                          zero_copy=True), 5670),
+    Entry("seed", _file(2, 1, 1, "per-round", live=False, faults=_CREATE), 151,
+          breaks=("terminate_touches_initialized_channels",)),
+    Entry("b13-fix", _file(2, 1, 1, "per-round", live=False, faults=_CREATE), 180),
+    Entry("seed", _cfg(2, 1, 1, "per-round", live=False, faults=_CREATE), 6066),
 )
 
 

@@ -9,7 +9,7 @@ headline (what the seed design is for) or structural, and where they apply.
 from functools import partial
 from typing import Callable, NamedTuple
 
-from model import load, recv
+from model import load, recv, send
 from model.system import final_memory
 from model.transports import MEM_SIZE, packet_has_page
 
@@ -153,6 +153,16 @@ def zero_copy_flush_after_send(cfg, s) -> bool:
     return not s.flushed_before_sent
 
 
+def terminate_touches_initialized_channels(cfg, s) -> bool:
+    """Terminate posts only the semaphores of channels that setup initialized.
+
+    0bd5b9284f "Fix multifd_send_setup cleanup when channel creation fails": the early
+    `return false` left the later channels uninitialized, and terminate then failed
+    "Assertion 'mutex->initialized'" (B13).
+    """
+    return not s.uninit_touched
+
+
 def channels_ready_bounded(cfg, s) -> bool:
     """channels_ready does not drift: until the channels exit, it holds at most 2N tokens.
 
@@ -166,13 +176,15 @@ def channels_ready_bounded(cfg, s) -> bool:
 
 
 def threads_joined_before_free(cfg, s) -> bool:
-    """Channel state is freed only after every thread that can touch it was joined.
+    """Channel state is freed only after every thread that can touch it was joined (a
+    thread never created needs no join).
 
     9560a48ecc "fix destroyed mutex access in terminating multifd threads": join all the
     threads first, then destroy; multifd_send_shutdown() and multifd_recv_cleanup() join
     every thread before multifd_*_cleanup_channel().
     """
-    if s.send_freed and not all(s.send_joined):
+    created = (j or pc == send.UNCREATED for j, pc in zip(s.send_joined, s.send_pc))
+    if s.send_freed and not all(created):
         return False
     return not (s.recv_freed and not all(s.recv_joined))
 
@@ -272,6 +284,8 @@ REGISTRY = {
     "errors_carry_their_cause": Entry(errors_carry_their_cause, "always", True, _faulty),
     "job_buffer_single_owner": Entry(job_buffer_single_owner, "always", False, _always),
     "channels_ready_bounded": Entry(channels_ready_bounded, "always", False, _always),
+    "terminate_touches_initialized_channels": Entry(terminate_touches_initialized_channels,
+                                                    "always", False, _faulty),
     "receivedmap_untouched_after_free": Entry(receivedmap_untouched_after_free, "always",
                                               False, _always),
     "zero_copy_flush_after_send": Entry(zero_copy_flush_after_send, "always", False,

@@ -28,8 +28,9 @@ FAULTS = {
     "recv-read-error": "a recv channel's read (packet or pread) fails with an error",
     "short-read": "a mapped-ram pread returns fewer bytes than asked, with no error",
     "recv-eof": "a recv channel's socket ends early (the peer closed it): a quiet exit",
+    "channel-create-error": "a multifd channel fails to be created in multifd_send_setup()",
 }
-PLANNED_FAULTS = ("cancel", "channel-create-error")
+PLANNED_FAULTS = ("cancel",)
 
 # Bounds of the encoding (a page version fits in 4 bits) and of good sense: the state
 # space is exponential in each of them.

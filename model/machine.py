@@ -69,9 +69,11 @@ class Role:
     thread: str = ""                  # thread name in traces: "mig", "send[{t}]"
     waits: tuple = ()                 # states where a transaction starts (see above)
     start: Mapping = field(default_factory=dict)   # transport -> first state, if not states[0]
+    start_if: Callable = None         # config -> first state name, or None (then `start`)
 
-    def start_state(self, transport: str) -> int:
-        return self.states.index(self.start.get(transport, self.states[0]))
+    def start_state(self, config: Config) -> int:
+        name = self.start_if(config) if self.start_if else None
+        return self.states.index(name or self.start.get(config.transport, self.states[0]))
 
     def with_rows(self, rows, functions=None, states=()) -> "Role":
         merged = dict(self.functions)

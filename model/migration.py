@@ -40,6 +40,10 @@ __all__ = ["ROLE", "STATES", "CALLERS"]
 
 STATES = (
     "SETUP",            # ram_save_setup(): about to write the block list
+    "CREATE",           # multifd_send_setup(): init and create each channel (fault layer
+                        # channel-create-error only; otherwise every channel exists)
+    "WAIT_CREATED",     # multifd_send_setup(): qemu_sem_wait(&channels_created) per channel
+    "SETUP_FAILED",     # multifd_send_setup() returned false
     "SYNC_REQUEST",     # multifd_send_sync_main() phase A: request a sync per channel
     "SYNC_COLLECT",     # phase B loop top: multifd_send_should_exit() check
     "SYNC_WAIT_READY",  # phase B: qemu_sem_wait(&multifd_send_state->channels_ready)
@@ -71,9 +75,27 @@ SETUP, WRAP, SECTION, COMPLETE = range(len(CALLERS))
 
 # Where a transaction starts (machine.py): before a wait that follows a post, and before
 # `exiting := 1`, which other threads read.
-WAITS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN")
+WAITS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CREATED")
 
 TRANSITIONS = [
+    # -- multifd_send_setup() (with the channel-create-error fault layer)
+    row("create_channel", "CREATE", "CREATE", when=["channels_left"], do="create_channel",
+        qemu="multifd_send_setup"),
+    row("create_channel_fails", "CREATE", "CREATE", when=["channels_left", "create_error_armed"],
+        unless=["mapped_ram"], do="socket_create_fails", qemu="multifd_new_send_channel_async"),
+    row("create_file_channel_fails", "CREATE", "SETUP_FAILED",
+        when=["channels_left", "create_error_armed", "mapped_ram"], do="file_create_fails",
+        qemu="multifd_send_setup"),
+    row("all_created", "CREATE", "WAIT_CREATED", unless=["channels_left"], do="restart_loop",
+        qemu="multifd_send_setup"),
+    row("wait_channel_created", "WAIT_CREATED", "WAIT_CREATED",
+        when=["channels_left", "channel_created_posted"], do="take_channel_created",
+        qemu="multifd_send_setup"),
+    row("setup_done", "WAIT_CREATED", "SETUP", unless=["channels_left", "setup_has_failed"],
+        do="restart_loop", qemu="multifd_send_setup"),
+    row("setup_fails", "WAIT_CREATED", "SETUP_FAILED", when=["setup_has_failed"],
+        unless=["channels_left"], qemu="multifd_send_setup"),
+    row("abandon_migration", "SETUP_FAILED", "CLEANUP", qemu="migration_thread"),
     # -- ram_save_setup()
     row("put_mem_size", "SETUP", "SYNC_REQUEST", do=["put_mem_size", "call_from_setup"],
         qemu="ram_save_setup"),
@@ -161,6 +183,8 @@ TRANSITIONS = [
         qemu="multifd_send_terminate_threads"),
     row("join_send_thread", "JOIN", "JOIN", when=["channels_left", "send_thread_exited"],
         do="join_send_thread", qemu="multifd_send_terminate_threads"),
+    row("skip_uncreated_thread", "JOIN", "JOIN", when=["channels_left", "send_thread_uncreated"],
+        do="skip_join", qemu="multifd_send_terminate_threads"),
     row("free_send_state", "JOIN", "DONE", unless=["channels_left"],
         do=["free_send_state", "close_stream_on_error"], qemu="multifd_send_cleanup_state"),
 ]
@@ -213,6 +237,22 @@ def rounds_left(cfg, s, t, c):
 
 def channel_idle(cfg, s, t, c):
     return not s.pending_job[c]
+
+
+def create_error_armed(cfg, s, t, c):
+    return cfg.fault("channel-create-error") and s.faults_left > 0
+
+
+def channel_created_posted(cfg, s, t, c):
+    return s.channels_created > 0
+
+
+def setup_has_failed(cfg, s, t, c):
+    return s.setup_failed == 1
+
+
+def send_thread_uncreated(cfg, s, t, c):
+    return s.send_pc[s.mig_i] == send.UNCREATED
 
 
 def all_channels_busy(cfg, s, t, c):
@@ -326,15 +366,52 @@ def save_file_bmap(cfg, s, t, c):
     return s.replace(bmap_saved=1)
 
 
+def create_channel(cfg, s, t, c):
+    """qemu_sem_init() of p->sem and p->sem_sync; the thread is created; channels_created
+    is posted (multifd_new_send_channel_async() or file_send_channel_create())."""
+    i = s.mig_i
+    return s.replace(channel_inited=put(s.channel_inited, i, 1),
+                     send_pc=put(s.send_pc, i, send.TOP),
+                     channels_created=s.channels_created + 1, mig_i=i + 1)
+
+
+def socket_create_fails(cfg, s, t, c):
+    """The async connect fails: multifd_send_set_error(), channels_created posted, no thread."""
+    i = s.mig_i
+    s = s.replace(channel_inited=put(s.channel_inited, i, 1), faults_left=s.faults_left - 1,
+                  channels_created=s.channels_created + 1, mig_i=i + 1)
+    return s if s.send_exiting else s.replace(send_exiting=1, send_error=1)
+
+
+def file_create_fails(cfg, s, t, c):
+    """file_send_channel_create() fails: channels_created posted; the seed then returns
+    false at once, leaving the later channels uninitialized (B13)."""
+    i = s.mig_i
+    return s.replace(channel_inited=put(s.channel_inited, i, 1), faults_left=s.faults_left - 1,
+                     channels_created=s.channels_created + 1, setup_failed=1, mig_i=i + 1)
+
+
+def take_channel_created(cfg, s, t, c):
+    return s.replace(channels_created=s.channels_created - 1, mig_i=s.mig_i + 1)
+
+
+def skip_join(cfg, s, t, c):
+    """`if (p->thread_created)`: a thread never created is not joined."""
+    return s.replace(mig_i=s.mig_i + 1)
+
+
 def set_exiting(cfg, s, t, c):
     return s.replace(send_exiting=1, mig_i=0)
 
 
 def kick_channel(cfg, s, t, c):
-    """qemu_sem_post(&p->sem); qio_channel_shutdown(p->c): the peer reads EOF."""
+    """qemu_sem_post(&p->sem); qio_channel_shutdown(p->c): the peer reads EOF. A channel
+    whose semaphores were never initialized fails `Assertion 'mutex->initialized'` (B13)."""
     i = s.mig_i
+    if not s.channel_inited[i]:
+        return s.replace(uninit_touched=1, crashed=1)
     return s.replace(send_sem=add(s.send_sem, i, 1),
-                      sockets=put(s.sockets, i, s.sockets[i] + (EOF_PACKET,)), mig_i=i + 1)
+                     sockets=put(s.sockets, i, s.sockets[i] + (EOF_PACKET,)), mig_i=i + 1)
 
 
 def join_send_thread(cfg, s, t, c):
@@ -349,9 +426,15 @@ def free_send_state(cfg, s, t, c):
 def close_stream_on_error(cfg, s, t, c):
     """migrate_fd_cleanup(): qemu_fclose(to_dst_file). After a failure the destination
     reads the end of the stream where it expected more records."""
-    return s.replace(stream=s.stream + (STREAM_EOF,)) if s.send_error else s
+    failed = s.send_error or s.setup_failed
+    return s.replace(stream=s.stream + (STREAM_EOF,)) if failed else s
+
+
+def _start(cfg):
+    return "CREATE" if cfg.fault("channel-create-error") else None
 
 
 ROLE = Role(name="migration", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
             functions=dict(globals()), pc_field="mig_pc", per_channel=False, thread="mig",
+            start_if=_start,
             waits=WAITS)

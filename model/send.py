@@ -29,6 +29,7 @@ __all__ = ["ROLE", "STATES", "EXITED"]
 
 STATES = (
     "TOP",        # loop top: about to post channels_ready
+    "UNCREATED",  # multifd_send_setup() has not created this channel's thread (yet)
     "IDLE",       # qemu_sem_wait(&p->sem)
     "DISPATCH",   # woken: check exiting, then pending_job, then pending_sync
     "PWRITE",     # file: pwritev() of the page at its fixed offset in flight
@@ -38,6 +39,13 @@ STATES = (
     "EXITED",     # returned from multifd_send_thread(); waits to be joined
 )
 EXITED = STATES.index("EXITED")
+UNCREATED = STATES.index("UNCREATED")
+TOP = STATES.index("TOP")
+
+
+def _start(cfg):
+    """With channel-create-error, multifd_send_setup() creates the threads (migration.py)."""
+    return "UNCREATED" if cfg.fault("channel-create-error") else None
 
 # Where a transaction starts (machine.py): the wait for work, after the posts; and the
 # pwritev(), a second non-mover after the bitmap update.
@@ -196,5 +204,5 @@ def post_sem_sync(cfg, s, t, c):
 
 ROLE = Role(name="send", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
             functions=dict(globals()), pc_field="send_pc", per_channel=True,
-            thread="send[{t}]",
+            thread="send[{t}]", start_if=_start,
             waits=WAITS)

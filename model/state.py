@@ -32,6 +32,9 @@ class State(NamedTuple):
     send_joined: tuple        # qemu_thread_join() returned for the send thread
     send_freed: int           # multifd_send_cleanup_state() ran
     send_error: int           # multifd_send_set_error(): migrate_set_error(), state FAILED
+    channels_created: int     # multifd_send_state->channels_created
+    channel_inited: tuple     # per channel: its semaphores were initialized (qemu_sem_init)
+    setup_failed: int         # multifd_send_setup() returned false
     # -- transports
     stream: tuple             # main migration stream: records written, not yet read
     sockets: tuple            # per channel: packets written by send, not yet read by recv
@@ -69,6 +72,7 @@ class State(NamedTuple):
     receivedmap_freed: int    # rb->receivedmap freed by qemu_loadvm_state_cleanup()
     receivedmap_after_free: int  # a recv thread marked receivedmap after it was freed
     flushed_before_sent: int  # qio_channel_flush() ran while the channel still had a send
+    uninit_touched: int       # terminate posted a semaphore of a channel never initialized
 
     def replace(self, **changes):
         """A copy with `changes` (namedtuple's _replace, three times faster: hot loop)."""

@@ -36,12 +36,14 @@ class Thread(NamedTuple):
 def initial_state(config: Config, roles: dict) -> State:
     """Every thread at its first state, every semaphore at 0, nothing written."""
     n, zeros, pages = config.channels, (0,) * config.channels, (0,) * config.pages
-    start = {name: role.start_state(config.transport) for name, role in roles.items()}
+    start = {name: role.start_state(config) for name, role in roles.items()}
     return State(
         mig_pc=start["migration"], mig_round=0, mig_page=0, mig_i=0, mig_caller=0,
         send_pc=(start["send"],) * n, send_sem=zeros, send_sem_sync=zeros, pending_job=zeros,
         pending_sync=zeros, send_job=(NO_JOB,) * n, channels_ready=0, send_exiting=0,
         send_joined=zeros, send_freed=0, send_error=0,
+        channels_created=0, channel_inited=(0 if config.fault("channel-create-error") else 1,) * n,
+        setup_failed=0,
         stream=(), sockets=((),) * n, sock_shut=zeros,
         bmap=pages, bmap_saved=0, file_data=pages,
         load_pc=start["load"], load_i=0, load_error=0,
@@ -51,7 +53,7 @@ def initial_state(config: Config, roles: dict) -> State:
         ram=pages, vm_running=0, crashed=0, faults_left=int(bool(config.faults)),
         stale_landed=0, bmap_after_save=0, invalid_record_read=0, uncaused_error=0,
         job_read_after_handover=0, receivedmap_freed=0, receivedmap_after_free=0,
-        flushed_before_sent=0)
+        flushed_before_sent=0, uninit_touched=0)
 
 
 def final_memory(config: Config) -> tuple:

@@ -474,6 +474,8 @@ def _never(cfg, s, t, c):
 _NO_FINAL_FLUSH = (
     Drop("migration", "put_flush", "BITMAP_SAVED"),
     Change("migration", "put_eos", "BITMAP_SAVED", to={"unless": []}),
+    # 0bd5b9284f (9.1): a file channel that fails to be created no longer ends the loop
+    Change("migration", "create_file_channel_fails", "CREATE", to={"dest": "CREATE"}),
 )
 
 QEMU_9_1 = Variant(
@@ -816,3 +818,17 @@ B7_FLUSH_BEFORE_SEND = Variant(
 
 CATALOGUE = CATALOGUE + (B12_RECEIVEDMAP_RACE, B7_FLUSH_BEFORE_SEND)
 del NOT_MODELLED["B12"], NOT_MODELLED["B7"]
+
+B13_FIX = Variant(
+    name="b13-fix",
+    stands_for="0bd5b9284fa9 migration/multifd: Fix multifd_send_setup cleanup when channel "
+               "creation fails (9.1; the seed has the bug, B13)",
+    description="a file channel that fails to be created no longer ends the setup loop: "
+                "every channel is initialized and waited for, then setup fails",
+    edits=_NO_FINAL_FLUSH[2:],
+    transports=("file",),
+    faults=("channel-create-error",),
+)
+
+CATALOGUE = CATALOGUE + (B13_FIX,)
+del NOT_MODELLED["B13"]
