@@ -42,6 +42,7 @@ def _file(channels, pages, rounds, flush, live=True, faults=()):
 _SEND_ERR, _READ_ERR, _SHORT = ("send-write-error",), ("recv-read-error",), ("short-read",)
 _EOF = ("recv-eof",)
 _CREATE = ("channel-create-error",)
+_CANCEL = ("cancel",)
 
 
 MATRIX = (
@@ -131,6 +132,10 @@ MATRIX = (
           breaks=("terminate_touches_initialized_channels",)),
     Entry("b13-fix", _file(2, 1, 1, "per-round", live=False, faults=_CREATE), 180),
     Entry("seed", _cfg(2, 1, 1, "per-round", live=False, faults=_CREATE), 6066),
+    Entry("seed", _cfg(2, 1, 1, "per-round", live=False, faults=_CANCEL), 30463,
+          breaks=("no_deadlock",)),
+    Entry("p1-p2-fix", _cfg(2, 1, 1, "per-round", live=False, faults=_CANCEL), 29900),
+    Entry("seed", _file(2, 2, 2, "per-round", faults=_CANCEL), 827),
 )
 
 

@@ -68,6 +68,9 @@ STATES = (
 )
 
 DONE = STATES.index("DONE")
+# migration_is_running(): the states before cleanup starts.
+RUNNING = frozenset(i for i, name in enumerate(STATES) if name not in
+                    ("CLEANUP", "SHUTDOWN", "JOIN", "DONE", "MULTIFD_FAILED", "SETUP_FAILED"))
 
 # Who called multifd_send_sync_main(), so that the sync returns to the right place.
 CALLERS = ("setup", "wrap", "section", "complete")
@@ -158,9 +161,11 @@ TRANSITIONS = [
         qemu="ram_save_iterate"),
     row("put_eos", "SECTION_SYNCED", "ROUND_DONE", do="put_eos", qemu="ram_save_iterate"),
     # -- between iterations: the bitmap sync re-dirties every page; or complete
-    row("bitmap_sync", "ROUND_DONE", "ITERATE", when=["rounds_left"], do="start_round",
-        qemu="migration_bitmap_sync_precopy"),
-    row("complete_sync", "ROUND_DONE", "SYNC_REQUEST", unless=["rounds_left"],
+    row("iteration_sees_error", "ROUND_DONE", "CLEANUP", when=["stream_error"],
+        qemu="migration_iteration_run"),
+    row("bitmap_sync", "ROUND_DONE", "ITERATE", when=["rounds_left"], unless=["stream_error"],
+        do="start_round", qemu="migration_bitmap_sync_precopy"),
+    row("complete_sync", "ROUND_DONE", "SYNC_REQUEST", unless=["rounds_left", "stream_error"],
         do="call_from_complete", qemu="ram_save_complete"),
     # -- ram_save_complete()
     row("save_file_bmap", "COMPLETE_SYNCED", "BITMAP_SAVED", when=["mapped_ram"],
@@ -194,6 +199,11 @@ TRANSITIONS = [
 
 def mapped_ram(cfg, s, t, c):
     return cfg.mapped_ram
+
+
+def stream_error(cfg, s, t, c):
+    """qemu_file_get_error(s->to_dst_file): the stream was shut down (migrate_cancel)."""
+    return s.stream_shut == 1
 
 
 def flush_record(cfg, s, t, c):
@@ -282,20 +292,25 @@ def called_from_complete(cfg, s, t, c):
 
 # -- effects -----------------------------------------------------------------------------
 
+def _put(s, record):
+    """qemu_put_be64() on the main stream; after a shutdown the write is lost."""
+    return s if s.stream_shut else s.replace(stream=s.stream + (record,))
+
+
 def put_mem_size(cfg, s, t, c):
-    return s.replace(stream=s.stream + (MEM_SIZE,))
+    return _put(s, MEM_SIZE)
 
 
 def put_flush(cfg, s, t, c):
-    return s.replace(stream=s.stream + (MULTIFD_FLUSH,))
+    return _put(s, MULTIFD_FLUSH)
 
 
 def put_eos(cfg, s, t, c):
-    return s.replace(stream=s.stream + (EOS,))
+    return _put(s, EOS)
 
 
 def put_vm_eof(cfg, s, t, c):
-    return s.replace(stream=s.stream + (VM_EOF,))
+    return _put(s, VM_EOF)
 
 
 def _call_sync(s, caller):

@@ -37,6 +37,8 @@ class State(NamedTuple):
     setup_failed: int         # multifd_send_setup() returned false
     # -- transports
     stream: tuple             # main migration stream: records written, not yet read
+    stream_shut: int          # qemu_file_shutdown(to_dst_file) by migrate_cancel
+    monitor_pc: int           # the source's QMP monitor (fault layer cancel only)
     sockets: tuple            # per channel: packets written by send, not yet read by recv
     sock_shut: tuple          # per channel: qio_channel_shutdown() by the destination
     bmap: tuple               # mapped-ram block->file_bmap, per page (in the file once saved)

@@ -44,7 +44,7 @@ def initial_state(config: Config, roles: dict) -> State:
         send_joined=zeros, send_freed=0, send_error=0,
         channels_created=0, channel_inited=(0 if config.fault("channel-create-error") else 1,) * n,
         setup_failed=0,
-        stream=(), sockets=((),) * n, sock_shut=zeros,
+        stream=(), stream_shut=0, monitor_pc=0, sockets=((),) * n, sock_shut=zeros,
         bmap=pages, bmap_saved=0, file_data=pages,
         load_pc=start["load"], load_i=0, load_error=0,
         recv_pc=(start["recv"],) * n, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros,
@@ -80,8 +80,10 @@ class System:
 
     def _threads(self):
         fields = State._fields
+        monitors = 1 if self.config.fault("cancel") else 0
         for role_name, count in (("migration", 1), ("send", self.config.channels),
-                                 ("load", 1), ("recv", self.config.channels)):
+                                 ("load", 1), ("recv", self.config.channels),
+                                 ("monitor", monitors)):
             role = self.roles[role_name]
             table = compile_role(role, self.config)
             waits = tuple(name in role.waits for name in role.states)

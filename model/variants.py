@@ -13,12 +13,12 @@ from typing import Callable, Mapping
 from .config import FLUSH_MODES, TRANSPORTS
 from .machine import Role, row
 from .state import NO_JOB, put
-from . import load, migration, recv, send
+from . import load, migration, monitor, recv, send
 
 __all__ = ["Variant", "Drop", "Change", "Add", "row", "CATALOGUE", "ROLES", "get_variant",
            "apply_variant", "load_variant_file", "VariantError", "NOT_MODELLED"]
 
-ROLES = {r.name: r for r in (migration.ROLE, send.ROLE, load.ROLE, recv.ROLE)}
+ROLES = {r.name: r for r in (migration.ROLE, send.ROLE, load.ROLE, recv.ROLE, monitor.ROLE)}
 
 
 class VariantError(ValueError):
@@ -622,17 +622,19 @@ B6_CHANNELS_READY_OVERCOUNT = Variant(
 CATALOGUE = CATALOGUE + (B1_NO_KICK_ON_PAGE_ERROR, B2_HUNG_FOREVER, B2_ENDLESS_LOOP,
                          B9_READ_AFTER_HANDOVER, B6_CHANNELS_READY_OVERCOUNT)
 
-# Bugs of the protocol notes that this model cannot express yet, and why (no fake variant).
+# Bugs of the protocol notes this model does not express, and why (no fake variant).
 NOT_MODELLED = {
-    "B5": "9560a48ecc, f76e32eb05: needs per-channel mutexes and their destruction, and a "
-          "terminate racing the join loop; the model has no locks",
+    "B5": "9560a48ecc, f76e32eb05: a terminate locking p->mutex while cleanup destroys it "
+          "in the same join loop; this model has no mutexes (steps are atomic), so a "
+          "destroyed-lock access has no place in it",
     "B7": "ebfc578715: needs zero-copy sends and qio_channel_flush(); not modelled",
     "B12": "4ce5622908: needs rb->receivedmap, touched by recv threads since 5ef7e26bdb "
            "(9.1), and qemu_loadvm_state_cleanup() ordering; not modelled",
     "B13": "0bd5b9284f: needs channel creation and a setup aborted midway (fault "
            "channel-create-error); not modelled",
-    "B14": "637280aeb2 -> 1d457daf86: qemu-9.1 parks recv threads at the final SYNC, but "
-           "the harm needs data after RAM (VFIO device state); qemu-9.1 passes here",
+    "B14": "637280aeb2 -> 1d457daf86: qemu-9.1 does park the recv threads at the final "
+           "SYNC (modelled); the harm needs VFIO device state sent on the channels after RAM, "
+           "with its own load path, which this model leaves out; qemu-9.1 passes here",
     "B15": "b93d897ea2: needs the qemu-7.2 source (SYNC riding on a data packet) against a "
            "9.2 destination that drops SYNC packets' data",
 }
@@ -757,7 +759,7 @@ P1_P2_FIX = Variant(
     description="both hangs fixed: every fault ends in a clean failure on both sides",
     edits=P1_FIX.edits + P2_FIX.edits,
     functions=P1_FIX.functions,
-    faults=("recv-read-error", "send-write-error", "recv-eof"),
+    faults=("recv-read-error", "send-write-error", "recv-eof", "cancel"),
 )
 
 CATALOGUE = CATALOGUE + (P1_P2_FIX,)

@@ -41,7 +41,6 @@ def test_violation_names_property_and_exits_1(capsys):
     (["run", "--transport", "file", "--zero-pages", "x"], "expected PAGE@ROUND"),
     (["run", "--flush", "often"], "invalid choice"),
     (["run", "--bogus"], "unrecognized"),
-    (["run", "--faults", "cancel"], "not modelled yet"),
     (["run", "--variant", "qemu-7.2"], "runs with --flush per-section"),
     (["run", "--faults", "gremlins"], "unknown fault"),
     (["run", "--faults", "short-read"], "use --transport file"),
