@@ -58,22 +58,25 @@ def _parser():
     run.add_argument("--variant", default="seed", help="a name from `multifd-check variants`")
     run.add_argument("--variant-file", metavar="FILE",
                      help="a Python file defining Variants (model.variants API)")
-    run.add_argument("--transport", choices=TRANSPORTS, default="socket",
-                     help="socket (packets) or file (mapped-ram)")
-    run.add_argument("--channels", type=_positive, default=2, help="multifd-channels (N)")
-    run.add_argument("--pages", type=_positive, default=2, help="guest pages (P)")
+    run.add_argument("--transport", choices=TRANSPORTS,
+                     help="socket (packets) or file (mapped-ram); default: the variant's")
+    run.add_argument("--channels", type=_positive, help="multifd-channels (N); default 2")
+    run.add_argument("--pages", type=_positive, help="guest pages (P); default 2")
     run.add_argument("--rounds", type=_positive, help="dirty rounds (R); default 2 live, 1 not")
-    run.add_argument("--flush", choices=FLUSH_MODES, default="per-round",
-                     help="per-section: multifd-flush-after-each-section=on")
+    run.add_argument("--flush", choices=FLUSH_MODES,
+                     help="per-section: multifd-flush-after-each-section=on; default: "
+                          "the variant's (per-round for most)")
     live = run.add_mutually_exclusive_group()
-    live.add_argument("--live", dest="live", action="store_true", default=True)
+    live.add_argument("--live", dest="live", action="store_true", default=None)
     live.add_argument("--no-live", dest="live", action="store_false")
     run.add_argument("--zero-pages", metavar="P@R,...",
                      help="file: pages that are zero in a round (default: the last page "
                           "in the last round; '' for none)")
-    run.add_argument("--zero-copy", action="store_true", help="zero-copy-send (sockets)")
-    run.add_argument("--faults", default="", metavar="LAYER,...",
-                     help="fault layers: " + ", ".join(FAULTS) + " (one fault per run)")
+    run.add_argument("--zero-copy", action="store_true", default=None,
+                     help="zero-copy-send (sockets)")
+    run.add_argument("--faults", metavar="LAYER,...",
+                     help="fault layers: " + ", ".join(FAULTS) + " (one fault per run); "
+                          "default: those the variant is judged under; '' for none")
     run.add_argument("--no-symmetry", action="store_true",
                      help="accepted; symmetry reduction is not implemented yet")
     run.add_argument("--fine-grained", action="store_true",
@@ -114,13 +117,24 @@ def main(argv=None) -> int:
         return 130
 
 
-def _config(args) -> Config:
-    rounds = args.rounds if args.rounds is not None else (2 if args.live else 1)
-    zero = None if args.zero_pages is None else parse_zero_pages(args.zero_pages)
-    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
-    return Config(transport=args.transport, channels=args.channels, pages=args.pages,
-                  rounds=rounds, flush=args.flush, live=args.live, zero_pages=zero,
-                  faults=faults, zero_copy=args.zero_copy)
+def variant_config(variant, **given) -> Config:
+    """The fields given, and for the others the variant's defaults, then the model's."""
+    fields = {"channels": 2, "pages": 2, "live": True, "zero_copy": False}
+    fields.update(variant.default_config())
+    fields.update({k: v for k, v in given.items() if v is not None})
+    fields.setdefault("rounds", 2 if fields["live"] else 1)
+    return Config(**fields)
+
+
+def _config(args, variant) -> Config:
+    given = {"transport": args.transport, "channels": args.channels, "pages": args.pages,
+             "flush": args.flush, "live": args.live, "zero_copy": args.zero_copy,
+             "rounds": args.rounds}
+    if args.faults is not None:
+        given["faults"] = tuple(f.strip() for f in args.faults.split(",") if f.strip())
+    if args.zero_pages is not None:
+        given["zero_pages"] = parse_zero_pages(args.zero_pages)
+    return variant_config(variant, **given)
 
 
 def _default_memory_mb() -> int:
@@ -132,9 +146,9 @@ def _default_memory_mb() -> int:
 
 
 def cmd_run(args) -> int:
-    config = _config(args)
     extra = load_variant_file(args.variant_file) if args.variant_file else ()
     variant = get_variant(args.variant, extra)
+    config = _config(args, variant)
     progress = None if args.quiet else default_progress
     system, result = verify(config, variant, max_states=args.max_states,
                             max_memory_mb=args.max_memory or _default_memory_mb(),
@@ -176,14 +190,14 @@ def cmd_variants(args) -> int:
     rows = [{"name": v.name, "stands_for": v.stands_for, "description": v.description,
              "expected": v.expected, "breaks": list(v.breaks),
              "flush_modes": list(v.flush_modes), "transports": list(v.transports),
-             "faults": list(v.faults)}
+             "faults": list(v.faults), "judged_at": variant_config(v).label()}
             for v in extra + CATALOGUE]
     if args.json:
         print(json.dumps({"variants": rows, "not_modelled": NOT_MODELLED}, indent=2))
         return EXIT_PASS
     for r in rows:
         print(f"{r['name']:<32} {r['expected']}")
-        for line in (r["stands_for"], r["description"]):
+        for line in (r["stands_for"], r["description"], "judged at: " + r["judged_at"]):
             print("\n".join(textwrap.wrap(line, 100, initial_indent=" " * 33,
                                            subsequent_indent=" " * 33)))
     print("\nnot modelled yet:")

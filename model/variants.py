@@ -64,6 +64,15 @@ class Variant:
     transports: tuple = TRANSPORTS
     faults: tuple = ()              # the fault layers `breaks` refers to (none: fault-free)
     only: bool = False              # runs with `flush_modes` and `transports` only
+    defaults: Mapping = field(default_factory=dict)   # Config fields it is judged at
+
+    def default_config(self) -> dict:
+        """The Config fields `run` uses for options the user leaves out: the variant's
+        first transport and flush mode, its fault layers, and its own `defaults`."""
+        out = {"transport": self.transports[0], "flush": self.flush_modes[0],
+               "faults": self.faults}
+        out.update(self.defaults)
+        return out
 
     def check_config(self, cfg) -> None:
         """Refuse a configuration the variant's QEMU cannot run, in one line."""
@@ -202,6 +211,7 @@ STUCK_PENDING_JOB = Variant(
     breaks=("end_always_reachable", "no_fair_livelock"),
     edits=(Change("send", "clear_pending_job", "JOB_SENT", to={"do": []}),),
     transports=("socket",),
+    defaults={"channels": 1},
 )
 
 
@@ -407,6 +417,7 @@ P1_FIX = Variant(
     edits=_recv_exits_post() + _P1B_FIX + _SYNC_REPORTS_EXIT,
     functions=_RECV_POSTS_ON_EXIT,
     faults=("recv-read-error",),
+    defaults={"transport": "file"},
 )
 
 
@@ -575,6 +586,7 @@ B2_ENDLESS_LOOP = Variant(
         Change("migration", "queue_page", "PICK", to={"unless": []})),
     transports=("socket",),
     faults=("send-write-error",),
+    defaults={"channels": 1},
 )
 
 
@@ -719,6 +731,7 @@ QEMU_7_2 = Variant(
     flush_modes=("per-section",),
     transports=("socket",),
     only=True,
+    defaults={"pages": 1},
 )
 
 
@@ -747,6 +760,7 @@ B15_72_SOURCE_92_DEST = Variant(
     flush_modes=("per-section",),
     transports=("socket",),
     only=True,
+    defaults={"channels": 1, "live": False},
 )
 
 CATALOGUE = CATALOGUE + (QEMU_7_2, B15_72_SOURCE_92_DEST)
@@ -760,6 +774,7 @@ P1_P2_FIX = Variant(
     edits=P1_FIX.edits + P2_FIX.edits,
     functions=P1_FIX.functions,
     faults=("recv-read-error", "send-write-error", "recv-eof", "cancel"),
+    defaults={"pages": 1, "live": False},
 )
 
 CATALOGUE = CATALOGUE + (P1_P2_FIX,)
@@ -816,6 +831,7 @@ B7_FLUSH_BEFORE_SEND = Variant(
            Change("migration", "wait_sem_sync", "SYNC_WAIT_SYNC", to={"do": ["take_sem_sync"]})),
     functions={"migration": {"flush_just_requested": _flush_just_requested}},
     transports=("socket",),
+    defaults={"zero_copy": True, "pages": 1},
 )
 
 CATALOGUE = CATALOGUE + (B12_RECEIVEDMAP_RACE, B7_FLUSH_BEFORE_SEND)

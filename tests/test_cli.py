@@ -41,7 +41,7 @@ def test_violation_names_property_and_exits_1(capsys):
     (["run", "--transport", "file", "--zero-pages", "x"], "expected PAGE@ROUND"),
     (["run", "--flush", "often"], "invalid choice"),
     (["run", "--bogus"], "unrecognized"),
-    (["run", "--variant", "qemu-7.2"], "runs with --flush per-section"),
+    (["run", "--variant", "qemu-7.2", "--flush", "per-round"], "runs with --flush per-section"),
     (["run", "--faults", "gremlins"], "unknown fault"),
     (["run", "--faults", "short-read"], "use --transport file"),
     ([], "required"),
@@ -134,3 +134,18 @@ def test_bad_variant_file_is_one_line_exit_2(capsys, tmp_path, text, words):
     path.write_text(text)
     code, _, err = run(capsys, "run", "--variant-file", str(path), "--variant", "x")
     assert code == 2 and words in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name, expect", [
+    ("b7-flush-before-send", {"zero_copy": True}),
+    ("p1-fix", {"transport": "file", "faults": ("recv-read-error",)}),
+    ("qemu-7.2", {"flush": "per-section"}),
+    ("b2-endless-loop", {"channels": 1, "faults": ("send-write-error",)}),
+])
+def test_run_judges_a_variant_at_its_defaults(name, expect):
+    """Options left out take the variant's: a bug variant breaks without extra flags."""
+    from checks.cli import variant_config
+    from model.variants import get_variant
+    config = variant_config(get_variant(name))
+    assert {k: getattr(config, k) for k in expect} == expect
+    assert variant_config(get_variant(name), faults=()).faults == ()
