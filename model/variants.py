@@ -287,10 +287,6 @@ NO_SYNC_BEFORE_BITMAP = Variant(
     transports=("file",),
 )
 
-CATALOGUE = (SEED, NO_RECV_PARK, NO_WRAP_SYNC, B4_EOS_WITHOUT_SYNC, FREE_BEFORE_JOIN,
-             NO_RECV_SYNC, STUCK_PENDING_JOB, PARENT, PARENT_FILE_SEED_DEST,
-             B11_ZERO_PAGE_BITMAP, NO_SYNC_BEFORE_BITMAP)
-
 
 def get_variant(name: str, extra: tuple = ()) -> Variant:
     """The variant called `name`, from `extra` (a user's file) first, then the catalogue."""
@@ -471,10 +467,6 @@ P2_FIX = Variant(
     faults=("send-write-error",),
 )
 
-CATALOGUE = CATALOGUE + (P1B_FIX, P1_FIX_RECV_EXIT_POSTS, P1_FIX_SYNC_CHECKS_EXITING,
-                         P1_FIX_SKIP_SYNC, P1_FIX, P2_FIX_EXIT_KICKS, P2_FIX_KICK_ALL, P2_FIX)
-
-
 
 # -- QEMU versions after the seed (protocol notes §2.9) ----------------------------------
 
@@ -510,8 +502,6 @@ QEMU_10_0 = Variant(
                              qemu="ram_save_complete")),
     ),
 )
-
-CATALOGUE = CATALOGUE + (QEMU_9_1, QEMU_10_0)
 
 
 def load_variant_file(path: str) -> tuple:
@@ -631,26 +621,6 @@ B6_CHANNELS_READY_OVERCOUNT = Variant(
     transports=("socket",),
 )
 
-CATALOGUE = CATALOGUE + (B1_NO_KICK_ON_PAGE_ERROR, B2_HUNG_FOREVER, B2_ENDLESS_LOOP,
-                         B9_READ_AFTER_HANDOVER, B6_CHANNELS_READY_OVERCOUNT)
-
-# Bugs of the protocol notes this model does not express, and why (no fake variant).
-NOT_MODELLED = {
-    "B5": "9560a48ecc, f76e32eb05: a terminate locking p->mutex while cleanup destroys it "
-          "in the same join loop; this model has no mutexes (steps are atomic), so a "
-          "destroyed-lock access has no place in it",
-    "B7": "ebfc578715: needs zero-copy sends and qio_channel_flush(); not modelled",
-    "B12": "4ce5622908: needs rb->receivedmap, touched by recv threads since 5ef7e26bdb "
-           "(9.1), and qemu_loadvm_state_cleanup() ordering; not modelled",
-    "B13": "0bd5b9284f: needs channel creation and a setup aborted midway (fault "
-           "channel-create-error); not modelled",
-    "B14": "637280aeb2 -> 1d457daf86: qemu-9.1 does park the recv threads at the final "
-           "SYNC (modelled); the harm needs VFIO device state sent on the channels after RAM, "
-           "with its own load path, which this model leaves out; qemu-9.1 passes here",
-    "B15": "b93d897ea2: needs the qemu-7.2 source (SYNC riding on a data packet) against a "
-           "9.2 destination that drops SYNC packets' data",
-}
-
 
 # -- QEMU 7.2 (Debian bookworm; protocol notes §2.10) ------------------------------------
 
@@ -763,8 +733,6 @@ B15_72_SOURCE_92_DEST = Variant(
     defaults={"channels": 1, "live": False},
 )
 
-CATALOGUE = CATALOGUE + (QEMU_7_2, B15_72_SOURCE_92_DEST)
-del NOT_MODELLED["B15"]
 
 P1_P2_FIX = Variant(
     name="p1-p2-fix",
@@ -776,8 +744,6 @@ P1_P2_FIX = Variant(
     faults=("recv-read-error", "send-write-error", "recv-eof", "cancel"),
     defaults={"pages": 1, "live": False},
 )
-
-CATALOGUE = CATALOGUE + (P1_P2_FIX,)
 
 
 def _mark_received(cfg, s, t, c):
@@ -834,8 +800,6 @@ B7_FLUSH_BEFORE_SEND = Variant(
     defaults={"zero_copy": True, "pages": 1},
 )
 
-CATALOGUE = CATALOGUE + (B12_RECEIVEDMAP_RACE, B7_FLUSH_BEFORE_SEND)
-del NOT_MODELLED["B12"], NOT_MODELLED["B7"]
 
 B13_FIX = Variant(
     name="b13-fix",
@@ -848,5 +812,29 @@ B13_FIX = Variant(
     faults=("channel-create-error",),
 )
 
-CATALOGUE = CATALOGUE + (B13_FIX,)
-del NOT_MODELLED["B13"]
+
+# -- the catalogue, in the order `multifd-check variants` lists it ------------------------
+CATALOGUE = (
+    # the seed, and hypotheses that show what each of its syncs is for
+    SEED, NO_RECV_PARK, NO_WRAP_SYNC, NO_RECV_SYNC, FREE_BEFORE_JOIN, STUCK_PENDING_JOB,
+    NO_SYNC_BEFORE_BITMAP,
+    # QEMU versions
+    PARENT, PARENT_FILE_SEED_DEST, QEMU_7_2, QEMU_9_1, QEMU_10_0,
+    # historical bugs (protocol notes §4); B13 is present at the seed itself
+    B1_NO_KICK_ON_PAGE_ERROR, B2_HUNG_FOREVER, B2_ENDLESS_LOOP, B4_EOS_WITHOUT_SYNC,
+    B6_CHANNELS_READY_OVERCOUNT, B7_FLUSH_BEFORE_SEND, B9_READ_AFTER_HANDOVER,
+    B11_ZERO_PAGE_BITMAP, B12_RECEIVEDMAP_RACE, B13_FIX, B15_72_SOURCE_92_DEST,
+    # P1 and P2: candidate fixes, judged by the checker
+    P1B_FIX, P1_FIX_RECV_EXIT_POSTS, P1_FIX_SYNC_CHECKS_EXITING, P1_FIX_SKIP_SYNC, P1_FIX,
+    P2_FIX_EXIT_KICKS, P2_FIX_KICK_ALL, P2_FIX, P1_P2_FIX,
+)
+
+# Bugs of the protocol notes this model does not express, and why (no fake variant).
+NOT_MODELLED = {
+    "B5": "9560a48ecc, f76e32eb05: a terminate locking p->mutex while cleanup destroys it "
+          "in the same join loop; this model has no mutexes (steps are atomic), so a "
+          "destroyed-lock access has no place in it",
+    "B14": "637280aeb2 -> 1d457daf86: qemu-9.1 does park the recv threads at the final "
+           "SYNC (modelled); the harm needs VFIO device state sent on the channels after RAM, "
+           "with its own load path, which this model leaves out; qemu-9.1 passes here",
+}
