@@ -200,7 +200,7 @@ def cmd_variants(args) -> int:
         for line in (r["stands_for"], r["description"], "judged at: " + r["judged_at"]):
             print("\n".join(textwrap.wrap(line, 100, initial_indent=" " * 33,
                                            subsequent_indent=" " * 33)))
-    print("\nnot modelled yet:")
+    print("\nnot modelled (and why):")
     for bug, why in NOT_MODELLED.items():
         print("\n".join(textwrap.wrap(why, 100, initial_indent=f"  {bug:<5} ",
                                        subsequent_indent=" " * 8)))

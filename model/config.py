@@ -31,7 +31,6 @@ FAULTS = {
     "channel-create-error": "a multifd channel fails to be created in multifd_send_setup()",
     "cancel": "migrate_cancel on the source: the main stream is shut down",
 }
-PLANNED_FAULTS = ()
 
 # Bounds of the encoding (a page version fits in 4 bits) and of good sense: the state
 # space is exponential in each of them.
@@ -118,8 +117,6 @@ def validate(config: Config) -> None:
 
 def validate_faults(config: Config) -> None:
     for name in config.faults:
-        if name in PLANNED_FAULTS:
-            raise ConfigError(f"fault {name!r} is not modelled yet (issue 4)")
         if name not in FAULTS:
             raise ConfigError(f"unknown fault {name!r} (known: {', '.join(FAULTS)})")
     if config.zero_copy and config.mapped_ram:

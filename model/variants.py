@@ -123,7 +123,7 @@ def _edit_rows(rows: list, edit) -> list:
 
 
 def apply_variant(variant: Variant) -> dict:
-    """The four roles with the variant's edits applied, by role name."""
+    """Every role with the variant's edits applied, by role name."""
     tables = {name: list(role.rows) for name, role in ROLES.items()}
     for edit in variant.edits:
         if edit.role not in tables:
