@@ -801,6 +801,18 @@ B7_FLUSH_BEFORE_SEND = Variant(
 )
 
 
+B13_SETUP_ABORT = Variant(
+    name="b13-setup-abort",
+    stands_for="0bd5b9284fa9 migration/multifd: Fix multifd_send_setup cleanup when channel "
+               "creation fails (the code before the fix: the seed's own multifd_send_setup())",
+    description="a file channel that fails to be created returns from the setup loop at "
+                "once; terminate then posts semaphores that were never initialized",
+    breaks=("terminate_touches_initialized_channels",),
+    transports=("file",),
+    faults=("channel-create-error",),
+    defaults={"pages": 1, "live": False},
+)
+
 B13_FIX = Variant(
     name="b13-fix",
     stands_for="0bd5b9284fa9 migration/multifd: Fix multifd_send_setup cleanup when channel "
@@ -823,7 +835,8 @@ CATALOGUE = (
     # historical bugs (protocol notes §4); B13 is present at the seed itself
     B1_NO_KICK_ON_PAGE_ERROR, B2_HUNG_FOREVER, B2_ENDLESS_LOOP, B4_EOS_WITHOUT_SYNC,
     B6_CHANNELS_READY_OVERCOUNT, B7_FLUSH_BEFORE_SEND, B9_READ_AFTER_HANDOVER,
-    B11_ZERO_PAGE_BITMAP, B12_RECEIVEDMAP_RACE, B13_FIX, B15_72_SOURCE_92_DEST,
+    B11_ZERO_PAGE_BITMAP, B12_RECEIVEDMAP_RACE, B13_SETUP_ABORT, B13_FIX,
+    B15_72_SOURCE_92_DEST,
     # P1 and P2: candidate fixes, judged by the checker
     P1B_FIX, P1_FIX_RECV_EXIT_POSTS, P1_FIX_SYNC_CHECKS_EXITING, P1_FIX_SKIP_SYNC, P1_FIX,
     P2_FIX_EXIT_KICKS, P2_FIX_KICK_ALL, P2_FIX, P1_P2_FIX,
