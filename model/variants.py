@@ -477,16 +477,16 @@ def _never(cfg, s, t, c):
 _NO_FINAL_FLUSH = (
     Drop("migration", "put_flush", "BITMAP_SAVED"),
     Change("migration", "put_eos", "BITMAP_SAVED", to={"unless": []}),
-    # 0bd5b9284f (9.1): a file channel that fails to be created no longer ends the loop
-    Change("migration", "create_file_channel_fails", "CREATE", to={"dest": "CREATE"}),
 )
+# 0bd5b9284f (9.1): a file channel that fails to be created no longer ends the setup loop.
+_B13_FIXED = (Change("migration", "create_file_channel_fails", "CREATE", to={"dest": "CREATE"}),)
 
 QEMU_9_1 = Variant(
     name="qemu-9.1",
     stands_for="637280aeb242 migration/multifd: Avoid the final FLUSH in complete() (9.1)",
     description="ram_save_complete() keeps its final sync but writes no MULTIFD_FLUSH: the "
                 "recv threads stay parked at the last SYNC until shutdown (B14)",
-    edits=_NO_FINAL_FLUSH,
+    edits=_NO_FINAL_FLUSH + _B13_FIXED,
 )
 
 QEMU_10_0 = Variant(
@@ -495,7 +495,7 @@ QEMU_10_0 = Variant(
                "with 637280aeb2 and 10801e08ac: mapped-ram syncs LOCAL)",
     description="ram_save_complete() syncs only in per-section mode and writes no FLUSH; "
                 "mapped-ram relies on the last wrap's sync before the bitmap",
-    edits=_NO_FINAL_FLUSH + (
+    edits=_NO_FINAL_FLUSH + _B13_FIXED + (
         Change("migration", "complete_sync", "ROUND_DONE", to={"when": ["syncs_per_section"]}),
         Add("migration", row("skip_complete_sync", "ROUND_DONE", "COMPLETE_SYNCED",
                              unless=["rounds_left", "syncs_per_section"],
@@ -819,7 +819,7 @@ B13_FIX = Variant(
                "creation fails (9.1; the seed has the bug, B13)",
     description="a file channel that fails to be created no longer ends the setup loop: "
                 "every channel is initialized and waited for, then setup fails",
-    edits=_NO_FINAL_FLUSH[2:],
+    edits=_B13_FIXED,
     transports=("file",),
     faults=("channel-create-error",),
 )
