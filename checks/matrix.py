@@ -128,8 +128,6 @@ MATRIX = (
     Entry("seed", Config(channels=2, pages=1, rounds=2, zero_copy=True), 15633),
     Entry("b7-flush-before-send", Config(channels=2, pages=1, rounds=1, live=False,
                                          zero_copy=True), 5670),
-    Entry("seed", _file(2, 1, 1, "per-round", live=False, faults=_CREATE), 151,
-          breaks=("terminate_touches_initialized_channels",)),
     Entry("b13-setup-abort", _file(2, 1, 1, "per-round", live=False, faults=_CREATE), 151),
     Entry("b13-fix", _file(2, 1, 1, "per-round", live=False, faults=_CREATE), 180),
     Entry("seed", _cfg(2, 1, 1, "per-round", live=False, faults=_CREATE), 6066),

@@ -381,29 +381,29 @@ def save_file_bmap(cfg, s, t, c):
     return s.replace(bmap_saved=1)
 
 
-def create_channel(cfg, s, t, c):
-    """qemu_sem_init() of p->sem and p->sem_sync; the thread is created; channels_created
-    is posted (multifd_new_send_channel_async() or file_send_channel_create())."""
+def _channel_settled(s, **changes):
+    """Channel mig_i had qemu_sem_init() of its semaphores, and its creation path posted
+    channels_created once (success or failure); the setup loop moves on."""
     i = s.mig_i
     return s.replace(channel_inited=put(s.channel_inited, i, 1),
-                     send_pc=put(s.send_pc, i, send.TOP),
-                     channels_created=s.channels_created + 1, mig_i=i + 1)
+                     channels_created=s.channels_created + 1, mig_i=i + 1, **changes)
+
+
+def create_channel(cfg, s, t, c):
+    """The thread is created (multifd_new_send_channel_async() or file_send_channel_create())."""
+    return _channel_settled(s, send_pc=put(s.send_pc, s.mig_i, send.TOP))
 
 
 def socket_create_fails(cfg, s, t, c):
-    """The async connect fails: multifd_send_set_error(), channels_created posted, no thread."""
-    i = s.mig_i
-    s = s.replace(channel_inited=put(s.channel_inited, i, 1), faults_left=s.faults_left - 1,
-                  channels_created=s.channels_created + 1, mig_i=i + 1)
+    """The async connect fails: multifd_send_set_error(), and no thread."""
+    s = _channel_settled(s, faults_left=s.faults_left - 1)
     return s if s.send_exiting else s.replace(send_exiting=1, send_error=1)
 
 
 def file_create_fails(cfg, s, t, c):
-    """file_send_channel_create() fails: channels_created posted; the seed then returns
-    false at once, leaving the later channels uninitialized (B13)."""
-    i = s.mig_i
-    return s.replace(channel_inited=put(s.channel_inited, i, 1), faults_left=s.faults_left - 1,
-                     channels_created=s.channels_created + 1, setup_failed=1, mig_i=i + 1)
+    """file_send_channel_create() fails; the seed then returns false at once, leaving the
+    later channels uninitialized (B13)."""
+    return _channel_settled(s, faults_left=s.faults_left - 1, setup_failed=1)
 
 
 def take_channel_created(cfg, s, t, c):

@@ -114,7 +114,8 @@ def mapped_ram(cfg, s, t, c):
 
 
 def peer_closed(cfg, s, t, c):
-    """The destination shut this channel down (qio_channel_shutdown) or it ended early."""
+    """The channel has something to write, and the destination shut it down
+    (qio_channel_shutdown) or it ended early: the write fails with EPIPE."""
     return s.sock_shut[t] == 1 and (s.pending_job[t] == 1 or s.pending_sync[t] == 1)
 
 

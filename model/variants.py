@@ -311,10 +311,9 @@ _RECV_EXITS = (("see_exiting", "TOP", ()), ("read_eof", "READ", ()),
                ("read_early_eof", "READ", ("use_fault", "close_channel")))
 
 
-def _recv_exits_post():
-    return tuple(Change("recv", trigger, source,
-                        to={"do": list(effects) + ["post_sem_sync_on_exit"]})
-                 for trigger, source, effects in _RECV_EXITS)
+_RECV_EXITS_POST = tuple(Change("recv", trigger, source,
+                               to={"do": list(effects) + ["post_sem_sync_on_exit"]})
+                        for trigger, source, effects in _RECV_EXITS)
 
 
 def _recv_thread_gone(cfg, s, t, c):
@@ -360,7 +359,7 @@ P1_FIX_RECV_EXIT_POSTS = Variant(
     description="the sync after MEM_SIZE returns, but nobody tells the load thread that a "
                 "read failed: the VM starts with a page missing",
     breaks=("memory_matches_source_at_vm_start",),
-    edits=_recv_exits_post() + _P1B_FIX,
+    edits=_RECV_EXITS_POST + _P1B_FIX,
     functions=_RECV_POSTS_ON_EXIT,
     transports=("file",),
     faults=("recv-read-error",),
@@ -410,7 +409,7 @@ P1_FIX = Variant(
                "setting a real Error)",
     description="the smallest change the checker finds sufficient: the load fails cleanly "
                 "on a recv read error, wherever it strikes",
-    edits=_recv_exits_post() + _P1B_FIX + _SYNC_REPORTS_EXIT,
+    edits=_RECV_EXITS_POST + _P1B_FIX + _SYNC_REPORTS_EXIT,
     functions=_RECV_POSTS_ON_EXIT,
     faults=("recv-read-error",),
     defaults={"transport": "file"},
