@@ -19,9 +19,11 @@ from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
 
 from . import matrix as matrix_mod
+from . import conformance
 from .counterexample import render, result_json
 from .explorer import default_progress
 from .properties import REGISTRY, property_doc
+from .tracelog import TraceError, version_key
 from .verify import verify
 
 __all__ = ["main"]
@@ -97,6 +99,11 @@ def _parser():
     mat.add_argument("--deep", action="store_true", help="the larger configurations (minutes)")
     mat.add_argument("--json", action="store_true")
     mat.add_argument("--out", metavar="DIR", help="also write matrix.json into DIR")
+    tr = sub.add_parser("trace", help="validate real QEMU trace logs against the model")
+    tr.add_argument("src", metavar="SRC_LOG", help="the source's trace log ('none' if absent)")
+    tr.add_argument("dst", metavar="DST_LOG", help="the destination's trace log ('none' if absent)")
+    tr.add_argument("--qemu", required=True, metavar="VERSION", help="7.2 or 10.0 (10.0.x)")
+    tr.add_argument("--json", action="store_true")
     return p
 
 
@@ -104,8 +111,9 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `| head` ends us quietly
     try:
         args = _parser().parse_args(argv)
-        return {"run": cmd_run, "variants": cmd_variants, "matrix": cmd_matrix}[args.command](args)
-    except (UsageError, ConfigError, VariantError) as e:
+        return {"run": cmd_run, "variants": cmd_variants, "matrix": cmd_matrix,
+                "trace": cmd_trace}[args.command](args)
+    except (UsageError, ConfigError, VariantError, TraceError) as e:
         print(f"multifd-check: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError:
@@ -228,3 +236,19 @@ def cmd_matrix(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def cmd_trace(args) -> int:
+    try:
+        version_key(args.qemu)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    src, dst = (None if p == "none" else p for p in (args.src, args.dst))
+    if src is None and dst is None:
+        raise UsageError("give at least one of SRC_LOG and DST_LOG")
+    verdict = conformance.validate_files(src, dst, args.qemu)
+    if args.json:
+        print(json.dumps(conformance.verdict_json(verdict), indent=1))
+    else:
+        print(conformance.render(verdict, src, dst))
+    return EXIT_PASS if verdict.conforms else EXIT_VIOLATION

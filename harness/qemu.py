@@ -1,0 +1,169 @@
+"""QEMU builds and processes: find or fetch a build, start it, always end it.
+
+Two builds (real-qemu.md s5): 7.2 from Debian (`apt-get install
+qemu-system-x86`) and 10.0 from bookworm-backports, unpacked under
+`.qemu/10.0` by `harness/get-qemu-10.0.sh` (no install, no change to /etc/apt).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .qmp import QMP, QMPTimeout
+
+__all__ = ["Build", "BuildMissing", "find_build", "fetch_build", "Qemu", "VERSIONS"]
+
+ROOT = Path(__file__).resolve().parent.parent
+VERSIONS = ("7.2", "10.0")
+TRACE_EVENTS = (
+    "multifd_*", "migrate_set_state", "migration_bitmap_sync_start",
+    "migration_bitmap_sync_end", "migration_thread_setup_complete",
+    "savevm_state_setup", "ram_load_complete", "ram_load_start",
+    "migration_cleanup", "migrate_error",
+)
+
+
+class BuildMissing(Exception):
+    """The QEMU build asked for is not on this machine (and could not be fetched)."""
+
+
+@dataclass(frozen=True)
+class Build:
+    """How to run one QEMU build: the command prefix and its environment."""
+
+    version: str
+    argv: tuple
+    env: dict = field(default_factory=dict)
+
+    def describe(self):
+        out = subprocess.run([*self.argv, "--version"], capture_output=True, text=True,
+                             env={**os.environ, **self.env}, timeout=30)
+        return out.stdout.splitlines()[0] if out.stdout else f"QEMU {self.version}"
+
+
+def _unpacked_10(root):
+    base = Path(root) / "10.0"
+    binary = base / "usr/bin/qemu-system-x86_64"
+    if not binary.exists():
+        return None
+    env = {"QEMU_MODULE_DIR": str(base / "usr/lib/x86_64-linux-gnu/qemu")}
+    argv = (str(binary), "-L", str(base / "usr/share/qemu"), "-L", str(base / "usr/share/seabios"))
+    return Build("10.0", argv, env)
+
+
+def _system_72():
+    binary = shutil.which("qemu-system-x86_64")
+    if binary is None:
+        return None
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    return Build("7.2", (binary,)) if "version 7.2" in out.stdout else None
+
+
+def find_build(version, root=None):
+    """The build for `version` ("7.2" or "10.0"), or BuildMissing."""
+    root = root or os.environ.get("MULTIFD_QEMU_DIR", str(ROOT / ".qemu"))
+    build = _system_72() if version == "7.2" else _unpacked_10(root)
+    if build is None:
+        raise BuildMissing(f"QEMU {version} is not available here (make qemu fetches it)")
+    return build
+
+
+def fetch_build(version, root=None):
+    """Fetch the build if it is missing (root and apt needed); return it."""
+    root = root or os.environ.get("MULTIFD_QEMU_DIR", str(ROOT / ".qemu"))
+    try:
+        return find_build(version, root)
+    except BuildMissing:
+        pass
+    if version == "7.2" or _system_72() is None:
+        subprocess.run(["sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                        "apt-get install -y -qq --no-install-recommends qemu-system-x86"],
+                       check=False, capture_output=True, timeout=900)
+    if version == "10.0":
+        subprocess.run(["sh", str(ROOT / "harness/get-qemu-10.0.sh"), str(Path(root) / "10.0")],
+                       check=False, capture_output=True, timeout=900)
+    return find_build(version, root)
+
+
+class Qemu:
+    """One QEMU process in its own run folder, with QMP and a trace log.
+
+    Use as a context manager: on exit it sends QMP `quit` and, if the process
+    is still there after a bounded wait, kills it by PID.
+    """
+
+    def __init__(self, build, rundir, role, extra=(), kernel=None, preload=None, env=None):
+        self.build, self.role = build, role
+        self.dir = Path(rundir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.trace = self.dir / f"{role}.trace"
+        self.qmp_path = self.dir / f"{role}.qmp"
+        self.argv = self._argv(extra, kernel)
+        self.env = {**os.environ, **build.env, **(env or {})}
+        if preload:
+            self.env["LD_PRELOAD"] = str(preload)
+        self.proc = None
+        self.qmp = None
+
+    def _argv(self, extra, kernel):
+        events = self.dir / "events"
+        events.write_text("\n".join(TRACE_EVENTS) + "\n")
+        argv = [*self.build.argv, "-name", f"{self.role},debug-threads=on",
+                "-machine", "pc,dump-guest-core=off", "-accel", "tcg", "-m", "256",
+                "-nodefaults", "-display", "none",
+                "-serial", f"file:{self.dir / (self.role + '.serial')}",
+                "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+                "-msg", "timestamp=on", "-trace", f"events={events}", "-D", str(self.trace)]
+        if kernel:
+            argv += ["-kernel", str(kernel)]
+        return argv + list(extra)
+
+    def __enter__(self):
+        (self.dir / f"{self.role}.cmdline").write_text(" ".join(self.argv) + "\n")
+        self.stderr = open(self.dir / f"{self.role}.stderr", "wb")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=self.stderr, stderr=self.stderr)
+        self.qmp = QMP(self.qmp_path)
+        return self
+
+    def threads(self):
+        """TID -> thread name, read from /proc while QEMU runs."""
+        names = {}
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*"):
+            try:
+                names[task.name] = (task / "comm").read_text().strip()
+            except OSError:
+                pass
+        return dict(sorted(names.items(), key=lambda kv: int(kv[0])))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self, grace=5.0):
+        """QMP quit, then SIGKILL by PID if the process is still there."""
+        if self.proc is None:
+            return
+        try:
+            if self.alive() and self.qmp is not None:
+                self.qmp.cmd("quit", timeout=2.0)
+        except (QMPTimeout, OSError, Exception):
+            pass
+        self._wait_or_kill(grace)
+        if self.qmp is not None:
+            self.qmp.close()
+        self.stderr.close()
+
+    def _wait_or_kill(self, grace):
+        deadline = time.monotonic() + grace
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
