@@ -22,8 +22,11 @@ model cannot explain.
 The versions differ where QEMU does (protocol reference s3-s5):
   7.2   a sync request is a job: its packet number is taken at signal time
         (P-N+c for the round that ends with `multifd_send_sync_main P`), and a
-        request that meets a queued page job rides on it (the pages go out in
-        the SYNC packet, then an empty packet with the same number);
+        request that meets a queued page job rides on it (pending_job 2: the
+        pages go out in the SYNC packet, then an empty packet owed by the
+        second count, with the channel's current number; when the thread is
+        slow, the next round's SYNC goes first and the empty packet takes its
+        number);
   10.0  a SYNC packet never carries pages and numbers are never reused;
         mapped-ram (no packets at all) syncs are local on the source and one
         signal-then-wait group on the destination.
@@ -60,7 +63,7 @@ class SendThread:
     sem_sync: int = 0          # p->sem_sync: posts the migration thread has not taken
     last_sync_round: int = 0   # the round of the last SYNC packet it wrote
     jobs_in_window: int = 0    # page packets between a sync request and its SYNC packet
-    trailer: Optional[int] = None  # 7.2: number of the empty packet owed after a coalesced SYNC
+    owed: int = 0              # 7.2: empty packets owed after a coalesced SYNC (pending_job 2)
     last_num: int = -1
     packets: int = 0
     filled_pages: Optional[int] = None  # 10.0: multifd_send_ram_fill just logged
@@ -266,8 +269,8 @@ def send_packet(st, ev):
         _write_sync_packet(st, ev, t, pages)
     else:
         _check_page_packet(st, ev, t, pages)
-        if t.trailer is not None:
-            t.trailer = None
+        if t.owed and not pages:
+            t.owed -= 1
         elif t.pending_sync:
             t.jobs_in_window += 1
     _written(st, ev, t)
@@ -278,8 +281,6 @@ def _check_sync_packet(st, ev, t, pages):
         raise Blocked(f"SYNC packet {ev.num} on channel {ev.ch}, but no sync is requested: the "
                       f"migration thread has not signalled channel {ev.ch} "
                       f"(multifd_send_sync_main_signal)")
-    if t.trailer is not None:
-        raise Impossible(f"7.2 owes the empty packet {t.trailer} after a SYNC that carried pages")
     if st.version != "7.2" and pages is not None:
         raise Impossible(f"a SYNC packet carrying pages (multifd_send_ram_fill just before it) is "
                          f"7.2's coalesced SYNC: 10.0 sends the page job and the SYNC apart")
@@ -291,14 +292,15 @@ def _write_sync_packet(st, ev, t, pages):
     st.round_nums.setdefault(t.last_sync_round, {})[ev.ch] = ev.num
     t.sem_sync += 1
     if st.version == "7.2" and pages:
-        t.trailer = ev.num
+        t.owed += 1
 
 
 def _check_page_packet(st, ev, t, pages):
-    if t.trailer is not None:
-        if ev.num != t.trailer or pages:
-            raise Impossible(f"after a SYNC that carried pages, 7.2 sends an empty packet with the "
-                             f"same number ({t.trailer}); got packet {ev.num} with {pages} pages")
+    if t.owed:
+        if ev.num != t.last_num or pages:
+            raise Impossible(f"after a SYNC that carried pages, 7.2 owes an empty packet with the "
+                             f"channel's current number ({t.last_num}); got packet {ev.num} with "
+                             f"{pages} pages")
         return
     if t.last_sync_round > st.rounds_done:
         raise Blocked(f"page packet on channel {ev.ch} after its SYNC of round "

@@ -22,9 +22,10 @@ VERSIONS = ("7.2", "10.0")
 TRACE_EVENTS = (
     "multifd_*", "migrate_set_state", "migration_bitmap_sync_start",
     "migration_bitmap_sync_end", "migration_thread_setup_complete",
-    "savevm_state_setup", "ram_load_complete", "ram_load_start",
-    "migration_cleanup", "migrate_error",
+    "savevm_state_setup", "ram_load_complete",
 )
+VERSION_EVENTS = {"7.2": ("savevm_state_complete_precopy",),
+                  "10.0": ("ram_load_start", "migration_cleanup", "migrate_error")}
 
 
 class BuildMissing(Exception):
@@ -111,7 +112,7 @@ class Qemu:
 
     def _argv(self, extra, kernel):
         events = self.dir / "events"
-        events.write_text("\n".join(TRACE_EVENTS) + "\n")
+        events.write_text("\n".join(TRACE_EVENTS + VERSION_EVENTS[self.build.version]) + "\n")
         argv = [*self.build.argv, "-name", f"{self.role},debug-threads=on",
                 "-machine", "pc,dump-guest-core=off", "-accel", "tcg", "-m", "256",
                 "-nodefaults", "-display", "none",
