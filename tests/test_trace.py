@@ -73,7 +73,7 @@ def test_sync_removed_leaves_a_wait_unexplained(run, sides):
     src, dst, _, _ = mutations.remove_sync(*_lines(run), 4, sides)
     verdict = _check(src, dst, _version(run))
     assert not verdict.conforms
-    assert "sem_sync" in verdict.reason
+    assert "sem_sync" in verdict.reason or "owes an empty packet" in verdict.reason
 
 
 @pytest.mark.parametrize("run", SOCKET_RUNS)
