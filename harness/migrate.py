@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .qemu import Qemu, ROOT
 
-__all__ = ["RunSpec", "RunError", "migrate", "guest_kernel"]
+__all__ = ["RunSpec", "RunError", "migrate", "guest_kernel", "set_capabilities", "poll_migration"]
 
 POLL = 0.02
 TIMEOUT = 120.0
@@ -67,7 +67,7 @@ def _extra(spec):
     return extra
 
 
-def _capabilities(q, spec):
+def set_capabilities(q, spec):
     caps = [{"capability": "multifd", "state": True}]
     if spec.transport == "file":
         caps.append({"capability": "mapped-ram", "state": True})
@@ -75,7 +75,7 @@ def _capabilities(q, spec):
     q.qmp.cmd("migrate-set-parameters", **{"multifd-channels": spec.channels})
 
 
-def _poll(q, until, timeout=TIMEOUT, each=None):
+def poll_migration(q, until, timeout=TIMEOUT, each=None):
     """Poll query-migrate until its status is in `until`; return the last answer."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,15 +110,15 @@ def _migrate_socket(build, spec, rundir, kernel):
     with Qemu(build, rundir, "dst", ["-incoming", "defer", *extra], kernel) as dst, \
          Qemu(build, rundir, "src", extra, kernel if spec.live else None) as src:
         for q in (dst, src):
-            _capabilities(q, spec)
+            set_capabilities(q, spec)
         dst.qmp.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
         port = dst.qmp.cmd("query-migrate")["socket-address"][0]["port"]
         if spec.live:
             time.sleep(0.3)                  # let the guest fill its window
         release, released = _throttle(src, spec)
         src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
-        src_info = _poll(src, ("completed", "failed"), each=release)
-        dst_info = _poll(dst, ("completed", "failed"))
+        src_info = poll_migration(src, ("completed", "failed"), each=release)
+        dst_info = poll_migration(dst, ("completed", "failed"))
         meta = _meta(spec, build, src, dst, src_info, dst_info, released)
     return meta
 
@@ -127,17 +127,17 @@ def _migrate_file(build, spec, rundir, kernel):
     image = Path(rundir) / "migration.img"
     extra = _extra(spec)
     with Qemu(build, rundir, "src", extra, kernel if spec.live else None) as src:
-        _capabilities(src, spec)
+        set_capabilities(src, spec)
         if spec.live:
             time.sleep(0.3)
         release, released = _throttle(src, spec)
         src.qmp.cmd("migrate", uri=f"file:{image}")
-        src_info = _poll(src, ("completed", "failed"), each=release)
+        src_info = poll_migration(src, ("completed", "failed"), each=release)
         src_threads = src.threads()
     with Qemu(build, rundir, "dst", ["-incoming", "defer", *extra], kernel) as dst:
-        _capabilities(dst, spec)
+        set_capabilities(dst, spec)
         dst.qmp.cmd("migrate-incoming", uri=f"file:{image}")
-        dst_info = _poll(dst, ("completed", "failed"))
+        dst_info = poll_migration(dst, ("completed", "failed"))
         meta = _meta(spec, build, None, dst, src_info, dst_info, released)
         meta["threads_tid_to_name"]["src"] = src_threads
     image.unlink(missing_ok=True)

@@ -1,0 +1,251 @@
+"""Match a real hang trace to a model path that ends in the same hang.
+
+Where `conformance` replays long traces on the sync skeleton, this searches
+the model itself (one row per step, so every traced action has its own
+step): a path whose per-thread projection onto traced events equals the real
+trace's, and which ends in a state the model calls a deadlock.  Found, it
+says the real trace is a prefix of a model counterexample to `no_deadlock`,
+and gives that counterexample.
+
+Projection.  Each model row that QEMU traces yields one abstract event for
+its thread (`("signal", c)`, `("wait", i)`, `("sync",)`, `("error",)`,
+`("end",)`, ...); rows QEMU does not trace yield none and may happen freely.
+Only the threads of the traced side take part: a destination-only trace
+leaves the source's steps free, and a source suffix (`suffix=True`: from the
+migration thread's last `signal 0` on) starts wherever the model's
+migration thread is about to signal channel 0.
+"""
+
+from collections import deque
+
+__all__ = ["real_projection", "model_events", "find_matching_path", "MatchError"]
+
+
+class MatchError(Exception):
+    """The search could not run (too large, or nothing to match)."""
+
+
+# ------------------------------------------------------------ the real side
+
+def _real_thread(st_roles, ev):
+    return st_roles.get((ev.side, ev.tid))
+
+
+def real_projection(events, roles, side, suffix=False):
+    """Per model thread name, the abstract events a real log shows, in thread order.
+
+    `roles` maps (side, tid) to a role name, as `checks.conformance` binds them.
+    """
+    names = {"migration thread": "mig", "load thread": "load"}
+    out = {}
+    start_ts = _suffix_start(events, roles) if suffix else None
+    for ev in events:
+        if ev.side != side or (start_ts is not None and ev.ts < start_ts):
+            continue
+        role = roles.get((ev.side, ev.tid))
+        item = _abstract(ev)
+        if role is None or item is None:
+            continue
+        out.setdefault(names.get(role, role), []).append(item)
+    return out
+
+
+def _suffix_start(events, roles):
+    starts = [ev.ts for ev in events if ev.kind == "send_signal" and ev.ch == 0]
+    if not starts:
+        raise MatchError("the source trace has no sync round to match")
+    return starts[-1]
+
+
+def _abstract(ev):
+    kind = ev.kind
+    if kind in ("send_signal", "recv_signal"):
+        return ("signal", ev.ch)
+    if kind in ("send_wait", "recv_wait"):
+        return ("wait", ev.ch)
+    if kind == "send_sync_done":
+        return ("done",)
+    if kind == "send_packet":
+        return ("sync",) if ev.flags & 1 else ("packet",)
+    if kind == "send_error":
+        return ("error",)
+    if kind == "recv_terminate":
+        return ("error",) if ev.err else None
+    if kind in ("send_end", "recv_end"):
+        return ("end",)
+    return None
+
+
+# ------------------------------------------------------------ the model side
+
+def model_events(system, s, thread, trigger):
+    """The abstract events QEMU traces for one model row fired in state `s`."""
+    n = system.config.channels
+    if thread == "mig":
+        return _mig_events(s, trigger)
+    if thread == "load":
+        return _load_events(s, trigger, n)
+    t = int(thread[thread.index("[") + 1:-1])
+    if thread.startswith("send"):
+        return _send_events(s, trigger, t)
+    return _recv_events(trigger)
+
+
+def _mig_events(s, trigger):
+    from model import migration
+    if trigger == "request_sync":
+        return [("signal", s.mig_i)]
+    if trigger == "wait_channels_ready" and s.mig_pc == migration.SYNC_WAIT_READY:
+        return [("wait", s.mig_i)]
+    if trigger.startswith("return_to_"):
+        return [("done",)]
+    return []
+
+
+def _load_events(s, trigger, n):
+    if trigger == "post_channel_sem":
+        return [("signal", s.load_i)]
+    if trigger == "start_waits":
+        return [("wait", 0)]
+    if trigger == "wait_sem_sync" and s.load_i + 1 < n:
+        return [("wait", s.load_i + 1)]
+    return []
+
+
+def _send_events(s, trigger, t):
+    if trigger in ("write_page_packet", "page_write_fails"):
+        return [("packet",)]
+    if trigger in ("write_sync_packet", "sync_write_fails"):
+        return [("sync",)]
+    if trigger == "write_to_closed_peer":
+        return [("packet",)] if s.pending_job[t] else [("sync",)]
+    if trigger == "set_error":
+        return [("error",), ("end",)]
+    if trigger == "see_exiting":
+        return [("end",)]
+    return []
+
+
+def _recv_events(trigger):
+    if trigger == "terminate_threads":
+        return [("error",), ("end",)]
+    if trigger in ("see_exiting", "read_eof", "read_early_eof"):
+        return [("end",)]
+    return []
+
+
+# ------------------------------------------------------------ the search
+
+def _advance(real, pos, thread_index, events):
+    """New positions after `events`, or None if they do not match the trace."""
+    if not events:
+        return pos
+    pos = list(pos)
+    for thread, item in events:
+        k = thread_index[thread]
+        seq = real[thread]
+        if pos[k] >= len(seq) or seq[pos[k]] != item:
+            return None
+        pos[k] += 1
+    return tuple(pos)
+
+
+def _traced_events(system, s, label, side):
+    thread, action = label[0], label[1]
+    if _side_of(thread) != side:
+        return []
+    trigger = action.split("(")[0]
+    return [(thread, e) for e in model_events(system, s, thread, trigger)]
+
+
+def _side_of(thread):
+    return "src" if thread == "mig" or thread.startswith("send") else (
+        "dst" if thread == "load" or thread.startswith("recv") else "other")
+
+
+def _starts(system, side, suffix, limit):
+    """Sources of the product search: the initial state, or every model state
+    (in BFS order) where the migration thread is about to signal channel 0."""
+    init = system.initial_states()
+    if not suffix:
+        return init, {s: (None, None) for s in init}
+    from model import migration
+    parent = {s: (None, None) for s in init}
+    queue, starts = deque(init), []
+    while queue:
+        s = queue.popleft()
+        if s.mig_pc == migration.SYNC_REQUEST and s.mig_i == 0:
+            starts.append(s)
+        for label, nxt in system.successors(s):
+            if nxt not in parent:
+                if len(parent) >= limit:
+                    raise MatchError(f"the model has more than {limit} states here")
+                parent[nxt] = (s, label)
+                queue.append(nxt)
+    return starts, parent
+
+
+def find_matching_path(system, real, side, suffix=False, limit=2_000_000):
+    """A model path (list of (label, state)) whose projection is `real` and that
+    ends in a deadlock; None if the model has none."""
+    n = system.config.channels
+    lanes = ["mig", *(f"send[{c}]" for c in range(n))] if side == "src" else \
+        ["load", *(f"recv[{c}]" for c in range(n))]
+    unknown = sorted(set(real) - set(lanes))
+    if unknown:
+        raise MatchError(f"the trace has threads the model at N={n} does not: {unknown}")
+    real = {t: real.get(t, []) for t in lanes}
+    threads = lanes
+    index = {t: k for k, t in enumerate(threads)}
+    goal = tuple(len(real[t]) for t in threads)
+    starts, pre = _starts(system, side, suffix, limit)
+    zero = tuple(0 for _ in threads)
+    parent = {(s, zero): None for s in starts}
+    queue = deque(parent)
+    while queue:
+        node = queue.popleft()
+        s, pos = node
+        succ = system.successors(s)
+        if pos == goal and not succ and not system.is_proper_end(s):
+            return _path(node, parent, pre)
+        for label, nxt in succ:
+            npos = _advance(real, pos, index, _traced_events(system, s, label, side))
+            if npos is None or (nxt, npos) in parent:
+                continue
+            if len(parent) >= limit:
+                raise MatchError(f"the search passed {limit} product states")
+            parent[(nxt, npos)] = (node, label)
+            queue.append((nxt, npos))
+    return None
+
+
+def _path(node, parent, pre):
+    steps = []
+    while parent[node] is not None:
+        prev, label = parent[node]
+        steps.append((label, node[0]))
+        node = prev
+    s = node[0]
+    while pre.get(s, (None, None))[0] is not None:
+        prev, label = pre[s]
+        steps.append((label, s))
+        s = prev
+    steps.reverse()
+    return [(None, s)] + steps
+
+
+def render_path(system, path, side, real):
+    """The matched model path, traced-side steps numbered, each with what QEMU logs."""
+    lines, hidden = [], 0
+    for number, ((label, state), (_, before)) in enumerate(zip(path[1:], path), start=1):
+        thread, action, qemu = label
+        if _side_of(thread) != side:
+            hidden += 1
+            continue
+        traced = model_events(system, before, thread, action.split("(")[0])
+        shown = ", ".join(" ".join(map(str, e)) for e in traced) or "-"
+        lines.append(f"{number:>4}. {thread:<8} {action:<28} traced: {shown:<16} {qemu}")
+    width = sum(len(v) for v in real.values())
+    head = [f"model path: {len(path) - 1} steps ({hidden} of other threads, untraced here); "
+            f"the {width} traced events match, and it ends in a deadlock"]
+    return head + lines
