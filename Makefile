@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup graphviz check check-deep test clean
+.PHONY: setup graphviz check check-deep test clean qemu conformance fixtures repro-p1 repro-p2
 
 setup: $(STAMP) graphviz
 
@@ -33,5 +33,22 @@ check-deep: setup
 test: setup
 	$(BIN)/pytest
 
+# Real QEMU (TCG, loopback only): 7.2 from Debian, 10.0 unpacked from bookworm-backports
+# into .qemu/ (root and apt needed to fetch; see harness/qemu.py).
+qemu: setup
+	$(BIN)/python -m harness fetch
+
+conformance: qemu
+	$(BIN)/python -m harness conformance --out out/conformance
+
+fixtures: qemu
+	$(BIN)/python -m harness conformance --out out/conformance --fixtures tests/fixtures/traces
+
+repro-p1: setup
+	$(BIN)/python -m harness repro-p1 --out out/repro-p1
+
+repro-p2: setup
+	$(BIN)/python -m harness repro-p2 --out out/repro-p2
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info out

@@ -522,7 +522,8 @@ def _check_delivery(st, ev):
 
 def recv_end(st, ev):
     r = _recv_thread(st, ev)
-    eof = not st.has_src or (st.send[ev.ch].ended or st.send_exiting) and not st.send[ev.ch].queue
+    eof = not st.file_mode and (not st.has_src or (st.send[ev.ch].ended or st.send_exiting)
+                                and not st.send[ev.ch].queue)
     if r.parked is not None and not (st.recv_exiting or r.sem_sync):
         raise Blocked(f"recv[{ev.ch}] exits while parked after its SYNC packet {r.parked}, "
                       f"with no signal and no multifd_recv_terminate_threads")
@@ -737,10 +738,11 @@ def ending(st):
     """How a conforming trace ends: complete, still running, or a hang explained."""
     hangs = []
     if st.mig_blocked is not None:
+        waited = st.send[st.mig_blocked]       # only send[c] (or its exit kick) posts sem_sync[c]
         try:
             _mig_take_sem_sync(st)
         except Blocked as exc:
-            hangs.append(_never(str(exc), [t.ended for t in st.send]))
+            hangs.append(_never(str(exc), [waited.ended]))
     if st.load_blocked:
         try:
             _load_take_sem_sync(st)
@@ -755,9 +757,9 @@ def ending(st):
     return ["complete: every thread that started has exited and no sync is left waiting"]
 
 
-def _never(why, ended):
-    if all(ended):
-        return f"HANG: {why}; every thread that could post it has exited"
+def _never(why, posters_ended):
+    if all(posters_ended):
+        return f"HANG: {why}; no thread that could post it is left"
     return f"blocked: {why}"
 
 

@@ -27,10 +27,6 @@ class MatchError(Exception):
 
 # ------------------------------------------------------------ the real side
 
-def _real_thread(st_roles, ev):
-    return st_roles.get((ev.side, ev.tid))
-
-
 def real_projection(events, roles, side, suffix=False):
     """Per model thread name, the abstract events a real log shows, in thread order.
 
@@ -95,7 +91,8 @@ def _mig_events(s, trigger):
     from model import migration
     if trigger == "request_sync":
         return [("signal", s.mig_i)]
-    if trigger == "wait_channels_ready" and s.mig_pc == migration.SYNC_WAIT_READY:
+    if trigger == "wait_channels_ready" and \
+            s.mig_pc == migration.STATES.index("SYNC_WAIT_READY"):
         return [("wait", s.mig_i)]
     if trigger.startswith("return_to_"):
         return [("done",)]
@@ -151,11 +148,11 @@ def _advance(real, pos, thread_index, events):
 
 
 def _traced_events(system, s, label, side):
-    thread, action = label[0], label[1]
+    thread = label[0]
     if _side_of(thread) != side:
         return []
-    trigger = action.split("(")[0]
-    return [(thread, e) for e in model_events(system, s, thread, trigger)]
+    return [(thread, e) for trigger, before in system.unfold(s, label)
+            for e in model_events(system, before, thread, trigger)]
 
 
 def _side_of(thread):
@@ -163,31 +160,39 @@ def _side_of(thread):
         "dst" if thread == "load" or thread.startswith("recv") else "other")
 
 
-def _starts(system, side, suffix, limit):
-    """Sources of the product search: the initial state, or every model state
-    (in BFS order) where the migration thread is about to signal channel 0."""
-    init = system.initial_states()
-    if not suffix:
-        return init, {s: (None, None) for s in init}
-    from model import migration
-    parent = {s: (None, None) for s in init}
-    queue, starts = deque(init), []
-    while queue:
-        s = queue.popleft()
-        if s.mig_pc == migration.SYNC_REQUEST and s.mig_i == 0:
-            starts.append(s)
-        for label, nxt in system.successors(s):
-            if nxt not in parent:
-                if len(parent) >= limit:
-                    raise MatchError(f"the model has more than {limit} states here")
-                parent[nxt] = (s, label)
-                queue.append(nxt)
-    return starts, parent
+def _suffix_rows(system, s, label, side):
+    """If this step of the migration thread signals channel 0, the traced events
+    from that row on (the suffix starts inside the step); else None."""
+    if label[0] != "mig" or side != "src":
+        return None
+    rows = system.unfold(s, label)
+    for k, (trigger, before) in enumerate(rows):
+        if trigger == "request_sync" and before.mig_i == 0:
+            return [("mig", e) for trig, b in rows[k:] for e in model_events(system, b, "mig", trig)]
+    return None
+
+
+def _next_nodes(system, s, pos, label, real, index, side):
+    """Product successors of one model step: unconstrained before the suffix starts
+    (pos None), else only if the step's traced events match the trace."""
+    if pos is not None:
+        npos = _advance(real, pos, index, _traced_events(system, s, label, side))
+        return [] if npos is None else [npos]
+    out = [None]
+    events = _suffix_rows(system, s, label, side)
+    if events is not None:
+        npos = _advance(real, tuple(0 for _ in index), index, events)
+        if npos is not None:
+            out.append(npos)
+    return out
 
 
 def find_matching_path(system, real, side, suffix=False, limit=2_000_000):
-    """A model path (list of (label, state)) whose projection is `real` and that
-    ends in a deadlock; None if the model has none."""
+    """(path, start) for a model path (a list of (label, state)) whose projection
+    from step `start` on is `real` and that ends in a deadlock; None if none.
+
+    One breadth-first search over (model state, trace position); in suffix mode
+    the position is None until the migration thread signals channel 0."""
     n = system.config.channels
     lanes = ["mig", *(f"send[{c}]" for c in range(n))] if side == "src" else \
         ["load", *(f"recv[{c}]" for c in range(n))]
@@ -195,57 +200,64 @@ def find_matching_path(system, real, side, suffix=False, limit=2_000_000):
     if unknown:
         raise MatchError(f"the trace has threads the model at N={n} does not: {unknown}")
     real = {t: real.get(t, []) for t in lanes}
-    threads = lanes
-    index = {t: k for k, t in enumerate(threads)}
-    goal = tuple(len(real[t]) for t in threads)
-    starts, pre = _starts(system, side, suffix, limit)
-    zero = tuple(0 for _ in threads)
-    parent = {(s, zero): None for s in starts}
+    index = {t: k for k, t in enumerate(lanes)}
+    goal = tuple(len(real[t]) for t in lanes)
+    first = None if suffix else tuple(0 for _ in lanes)
+    parent = {(s, first): None for s in system.initial_states()}
     queue = deque(parent)
     while queue:
         node = queue.popleft()
         s, pos = node
         succ = system.successors(s)
         if pos == goal and not succ and not system.is_proper_end(s):
-            return _path(node, parent, pre)
+            return _path(node, parent)
         for label, nxt in succ:
-            npos = _advance(real, pos, index, _traced_events(system, s, label, side))
-            if npos is None or (nxt, npos) in parent:
-                continue
-            if len(parent) >= limit:
-                raise MatchError(f"the search passed {limit} product states")
-            parent[(nxt, npos)] = (node, label)
-            queue.append((nxt, npos))
+            for npos in _next_nodes(system, s, pos, label, real, index, side):
+                if (nxt, npos) in parent:
+                    continue
+                if len(parent) >= limit:
+                    raise MatchError(f"the search passed {limit:,} states before a match")
+                parent[(nxt, npos)] = (node, label)
+                queue.append((nxt, npos))
     return None
 
 
-def _path(node, parent, pre):
+def _path(node, parent):
+    """(path, start): the steps from the initial state, and how many come before
+    the step where the matched trace starts."""
     steps = []
     while parent[node] is not None:
         prev, label = parent[node]
-        steps.append((label, node[0]))
+        steps.append((label, node[0], prev[1] is None and node[1] is not None))
         node = prev
-    s = node[0]
-    while pre.get(s, (None, None))[0] is not None:
-        prev, label = pre[s]
-        steps.append((label, s))
-        s = prev
     steps.reverse()
-    return [(None, s)] + steps
+    start = next((k for k, (_, _, seed) in enumerate(steps) if seed), 0)
+    return [(None, node[0])] + [(label, s) for label, s, _ in steps], start
 
 
 def render_path(system, path, side, real):
     """The matched model path, traced-side steps numbered, each with what QEMU logs."""
+    path, start = path
     lines, hidden = [], 0
     for number, ((label, state), (_, before)) in enumerate(zip(path[1:], path), start=1):
-        thread, action, qemu = label
-        if _side_of(thread) != side:
+        if number <= start:
+            continue
+        if _side_of(label[0]) != side:
             hidden += 1
             continue
-        traced = model_events(system, before, thread, action.split("(")[0])
-        shown = ", ".join(" ".join(map(str, e)) for e in traced) or "-"
-        lines.append(f"{number:>4}. {thread:<8} {action:<28} traced: {shown:<16} {qemu}")
+        lines += _render_step(system, number, label, before)
     width = sum(len(v) for v in real.values())
-    head = [f"model path: {len(path) - 1} steps ({hidden} of other threads, untraced here); "
-            f"the {width} traced events match, and it ends in a deadlock"]
+    lead = f", steps 1-{start} lead to the round the trace ends in" if start else ""
+    head = [f"model path: {len(path) - 1} steps{lead}; {hidden} steps of the other side's "
+            f"threads are left out below; the {width} traced events match, and it ends in a "
+            f"deadlock"]
     return head + lines
+
+
+def _render_step(system, number, label, before):
+    from .counterexample import _compact
+    thread, action, qemu = label
+    traced = [e for trigger, s in system.unfold(before, label)
+              for e in model_events(system, s, thread, trigger)]
+    shown = ", ".join(" ".join(map(str, e)) for e in traced) or "(nothing traced)"
+    return [f"{number:>4}. {thread:<8} logs {shown}", f"{'':15}{qemu}: {_compact(action)}"]

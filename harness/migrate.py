@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .qemu import Qemu, ROOT
 
-__all__ = ["RunSpec", "RunError", "migrate", "guest_kernel", "set_capabilities", "poll_migration"]
+__all__ = ["RunSpec", "RunError", "migrate", "guest_kernel", "set_capabilities", "poll_migration", "throttle"]
 
 POLL = 0.02
 TIMEOUT = 120.0
@@ -90,7 +90,7 @@ def poll_migration(q, until, timeout=TIMEOUT, each=None):
     raise RunError(f"{q.role}: no {'/'.join(until)} within {timeout:.0f} s")
 
 
-def _throttle(src, spec):
+def throttle(src, spec):
     if spec.live:
         src.qmp.cmd("migrate-set-parameters", **{"downtime-limit": 1, "max-bandwidth": 100_000_000})
 
@@ -115,7 +115,7 @@ def _migrate_socket(build, spec, rundir, kernel):
         port = dst.qmp.cmd("query-migrate")["socket-address"][0]["port"]
         if spec.live:
             time.sleep(0.3)                  # let the guest fill its window
-        release, released = _throttle(src, spec)
+        release, released = throttle(src, spec)
         src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
         src_info = poll_migration(src, ("completed", "failed"), each=release)
         dst_info = poll_migration(dst, ("completed", "failed"))
@@ -130,7 +130,7 @@ def _migrate_file(build, spec, rundir, kernel):
         set_capabilities(src, spec)
         if spec.live:
             time.sleep(0.3)
-        release, released = _throttle(src, spec)
+        release, released = throttle(src, spec)
         src.qmp.cmd("migrate", uri=f"file:{image}")
         src_info = poll_migration(src, ("completed", "failed"), each=release)
         src_threads = src.threads()

@@ -96,6 +96,9 @@ def _load(build, rundir, image, spec):
     return outcome, seconds, evidence, dst.trace
 
 
+MATCH_LIMIT = 400_000     # product states the model search may visit (N=2 needs far fewer)
+
+
 def model_match(trace, channels, side, faults, transport, suffix=False, pages=1):
     """(skeleton verdict, model path lines or a reason) for a real hang trace."""
     src, dst = (trace, None) if side == "src" else (None, trace)
@@ -110,9 +113,9 @@ def model_match(trace, channels, side, faults, transport, suffix=False, pages=1)
     real = real_projection(events, st.roles, side, suffix)
     config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
                     faults=(faults,), zero_pages=())
-    system = System(config, get_variant("qemu-10.0"), transactions=False)
+    system = System(config, get_variant("qemu-10.0"))
     try:
-        path = find_matching_path(system, real, side, suffix)
+        path = find_matching_path(system, real, side, suffix, limit=MATCH_LIMIT)
     except MatchError as exc:
         return verdict, [f"model search not run: {exc}"]
     if path is None:

@@ -153,6 +153,18 @@ class System:
             values[thread.pc_index] = r.dest
         return tuple.__new__(State, values)
 
+    def unfold(self, s: State, label: tuple) -> list:
+        """The rows of one step (a transaction may chain several), as (trigger, the
+        state before that row): what trace matching projects onto QEMU's events."""
+        thread = next(t for t in self.threads if t.name == label[0])
+        rows = []
+        for action in label[1].split(" > "):
+            r, c = next((r, c) for r, c in self._enabled(s, thread)
+                        if (r.trigger if c is None else f"{r.trigger}(channel {c})") == action)
+            rows.append((r.trigger, s))
+            s = self._fire(s, thread, r, c)
+        return rows
+
     def _label(self, thread, chain):
         key = (thread.name, chain)
         label = self._labels.get(key)

@@ -1,0 +1,133 @@
+"""`make repro-p2`: a send-channel write error hangs the QEMU 10.0 source (P2).
+
+The source runs under `shim/p2shim.c` (built here with gcc): channel 1's
+SYNC packet write fails with EPIPE while channel 0 is inside a slowed page
+write (p2-real-qemu.md s3 "busy").  A run ends as:
+
+  hang       query-migrate says failed (or QMP stops answering), and 3 s later
+             the migration thread `mig/src/main` is still there and
+             `migration_cleanup` was never traced;
+  clean      failed, and cleanup ran;
+  completed  the fault never fired.
+
+Every QEMU is ended (QMP quit, then SIGKILL by PID).
+"""
+
+import subprocess
+import time
+from pathlib import Path
+
+from .migrate import RunSpec, guest_kernel, set_capabilities, throttle
+from .qemu import ROOT, Qemu, fetch_build
+from .qmp import QMPTimeout
+from .repro import _last_lines, model_match
+
+__all__ = ["build_shim", "repro_p2"]
+
+SETTLE = 3.0              # seconds after `failed` before judging the migration thread
+RUN_TIMEOUT = 60.0
+
+
+def build_shim(out_dir=None):
+    """Compile the LD_PRELOAD shim once; return its path."""
+    src = ROOT / "harness/shim/p2shim.c"
+    out = Path(out_dir or ROOT / ".qemu") / "p2shim.so"
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(out), str(src), "-ldl"],
+                       check=True)
+    return out
+
+
+def _judge(src, trace, info):
+    """hang / clean / completed, from QMP, /proc and the trace."""
+    if info == "qmp-silent":
+        return "hang"
+    if info.get("status") == "completed":
+        return "completed"
+    time.sleep(SETTLE)
+    alive = "mig/src/main" in src.threads().values()
+    cleaned = "migration_cleanup" in Path(trace).read_text()
+    return "hang" if alive and not cleaned else "clean"
+
+
+def _poll_source(src, release):
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            info = src.qmp.cmd("query-migrate", timeout=2.0)
+        except QMPTimeout:
+            return "qmp-silent"
+        release(info)
+        if info.get("status") in ("completed", "failed"):
+            return info
+        time.sleep(0.02)
+    return {"status": "timeout"}
+
+
+def _run(build, rundir, channels, shim):
+    spec = RunSpec("10.0", channels=channels)
+    kernel = guest_kernel()
+    with Qemu(build, rundir, "dst", ["-incoming", "defer"], kernel) as dst, \
+         Qemu(build, rundir, "src", [], kernel, preload=shim) as src:
+        for q in (dst, src):
+            set_capabilities(q, spec)
+        dst.qmp.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
+        port = dst.qmp.cmd("query-migrate")["socket-address"][0]["port"]
+        time.sleep(0.3)
+        release, _ = throttle(src, spec)
+        src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        info = _poll_source(src, release)
+        outcome = _judge(src, src.trace, info)
+        if info == "qmp-silent":
+            src.qmp = None                   # completion-phase hang: kill by PID
+    return outcome, src.trace
+
+
+def _shim_lines(rundir):
+    text = (Path(rundir) / "src.stderr").read_text(errors="replace")
+    return [line for line in text.splitlines() if "FAIL" in line]
+
+
+def repro_p2(out, channels=(2, 4), runs=None, log=print):
+    """Run each channel count `runs` times; return how many counts never hung."""
+    build = fetch_build("10.0")
+    shim = build_shim()
+    misses = 0   # a channel count with no hang, or whose hang the checks do not confirm
+    for n in channels:
+        outcomes, example = [], None
+        for k in range(runs or 3):
+            rundir = Path(out) / f"p2-c{n}-r{k + 1}"
+            outcome, trace = _run(build, rundir, n, shim)
+            outcomes.append(outcome)
+            if outcome == "hang" and example is None:
+                example = (rundir, trace)
+        lines, confirmed = _report(build, n, outcomes, example)
+        misses += not confirmed
+        log("\n".join(lines))
+    return misses
+
+
+def _report(build, n, outcomes, example):
+    counts = ", ".join(f"{w} {outcomes.count(w)}" for w in ("hang", "clean", "completed")
+                       if outcomes.count(w))
+    word = "REPRODUCED" if example else "NOT reproduced"
+    lines = [f"P2 {word}: {build.describe()}, socket multifd, {n} channels, "
+             f"{len(outcomes)} runs: {counts}",
+             "  fault    LD_PRELOAD p2shim: channel 1's SYNC write fails (EPIPE) while "
+             "channel 0 is in a slowed page write"]
+    confirmed = False
+    if example:
+        rundir, trace = example
+        lines += [f"  shim     {x}" for x in _shim_lines(rundir)]
+        lines += ["  real trace, last multifd lines:", *[f"    {x}" for x in _last_lines(trace, 10)]]
+        verdict, model = model_match(trace, n, "src", "send-write-error", "socket",
+                                     suffix=True, pages=2)
+        lines += [f"  skeleton {'conforms' if verdict.conforms else 'REJECTED'}; "
+                  f"{(verdict.end or [verdict.reason])[0]}"]
+        lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]
+        # The model search is feasible at N=2; above, the skeleton's verdict stands alone.
+        confirmed = verdict.conforms and verdict.end[0].startswith("HANG") and \
+            (model[0].startswith("qemu-10.0") or "not run" in model[0])
+    lines += [f"  repeat   python -m harness repro-p2 --channels {n}   (make repro-p2)", ""]
+    return lines, confirmed

@@ -1,0 +1,86 @@
+"""Real hang traces (P1, P2) against the skeleton and the model itself."""
+
+from pathlib import Path
+
+import pytest
+
+from checks.conformance import Skeleton, replay, validate, validate_files
+from checks.match import find_matching_path, real_projection
+from checks.tracelog import parse_text
+from model.config import Config
+from model.system import System
+from model.variants import get_variant
+
+HANGS = Path(__file__).parent / "fixtures" / "hangs"
+
+
+def _match(lines, side, channels, transport, fault, suffix, pages):
+    events = parse_text("\n".join(lines), side, "10.0")
+    st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
+    replay(st, events)
+    real = real_projection(events, st.roles, side, suffix)
+    config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
+                    faults=(fault,), zero_pages=())
+    system = System(config, get_variant("qemu-10.0"))
+    return find_matching_path(system, real, side, suffix, limit=400_000)
+
+
+def _p1(n):
+    return (HANGS / f"p1-qemu10.0-file-c{n}.dst.log").read_text().splitlines()
+
+
+def _p2(n):
+    return (HANGS / f"p2-qemu10.0-tcp-c{n}.src.log").read_text().splitlines()
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_p1_trace_conforms_and_ends_in_the_hang(n):
+    """Real P1: the load thread waits on sem_sync and every recv thread has exited."""
+    verdict = validate_files(None, HANGS / f"p1-qemu10.0-file-c{n}.dst.log", "10.0")
+    assert verdict.conforms, verdict.reason
+    assert verdict.end[0].startswith("HANG: the load thread waits on the shared sem_sync")
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_p1_trace_is_a_model_deadlock(n):
+    """The model has a path with exactly P1's traced events that ends in a deadlock."""
+    found = _match(_p1(n), "dst", n, "file", "recv-read-error", False, 1)
+    assert found is not None
+    path, _ = found
+    assert any(label[1].endswith("terminate_threads") for label, _ in path[1:])
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_p2_trace_conforms_and_ends_in_the_hang(n):
+    """Real P2: the migration thread waits on send[0]'s sem_sync; send[0] left unserved."""
+    verdict = validate_files(HANGS / f"p2-qemu10.0-tcp-c{n}.src.log", None, "10.0")
+    assert verdict.conforms, verdict.reason
+    assert "send[0] has exited with its sync request unserved" in verdict.end[0]
+    assert verdict.end[0].startswith("HANG")
+
+
+def test_p2_trace_is_a_model_deadlock():
+    """At N=2 the model has a path with P2's last round, ending in a deadlock."""
+    assert _match(_p2(2), "src", 2, "socket", "send-write-error", True, 2) is not None
+
+
+def test_served_sync_is_not_a_deadlock():
+    """If send[0] had written its SYNC packet, no deadlocked model path matches."""
+    lines = _p2(2)
+    wait = max(i for i, line in enumerate(lines) if ":multifd_send_sync_main_wait channel 0" in line)
+    tid = next(line.split("@")[0] for line in reversed(lines)
+               if ":multifd_send_thread_end channel 0" in line)
+    stamp = lines[wait].split("@")[1].split(":")[0]
+    served = f"{tid}@{stamp}:multifd_send_fill channel 0 packet_num 999999 flags 0x1 next packet size 0"
+    altered = lines[:wait + 1] + [served] + lines[wait + 1:]
+    assert _match(altered, "src", 2, "socket", "send-write-error", True, 2) is None
+    events = parse_text("\n".join(altered), "src", "10.0")
+    assert not validate(events, [], "10.0").end[0].startswith("HANG")
+
+
+def test_recv_exit_without_a_cause_is_rejected():
+    """Without the failing thread's terminate, a mapped-ram recv thread has no reason to exit."""
+    lines = [line for line in _p1(2) if ":multifd_recv_terminate_threads error 1" not in line]
+    verdict = validate([], parse_text("\n".join(lines), "dst", "10.0"), "10.0")
+    assert not verdict.conforms
+    assert "multifd_recv_terminate_threads" in verdict.reason
