@@ -9,6 +9,8 @@ same states, which a test can paste in.
 
 import textwrap
 
+from . import waitfor
+
 __all__ = ["steps", "render", "result_json", "replay", "script", "ReplayError"]
 
 WIDTH = 100
@@ -131,7 +133,8 @@ def _story(system, result, name: str, docs: dict) -> list:
 
 
 def _ending(system, final, name) -> list:
-    """For a hang: where every thread that has not finished is."""
+    """For a hang: where every thread that has not finished is; for a deadlock, also
+    the wait-for graph (what each blocked thread waits on, and who could post it)."""
     if name not in ("no_deadlock", "end_always_reachable", "no_fair_livelock"):
         return []
     lines = ["where the threads are:"]
@@ -139,6 +142,8 @@ def _ending(system, final, name) -> list:
         pcs = final[thread.pc_index]
         pc = pcs[thread.t] if thread.per_channel else pcs
         lines.append(f"  {thread.name:<8} {system.state_name(thread.role, pc)}")
+    if name == "no_deadlock":
+        lines += [""] + waitfor.render_text(waitfor.wait_for(system, final))
     return lines + [""]
 
 

@@ -37,6 +37,7 @@ import sys
 import time
 from array import array
 from dataclasses import dataclass, field
+from bisect import bisect_left, bisect_right
 from typing import Callable, Optional
 
 __all__ = ["Property", "Result", "Violation", "explore", "KINDS"]
@@ -84,13 +85,18 @@ class Result:
     bound: Optional[str] = None       # why the run stopped early
     graph: "Graph" = field(default=None, repr=False)
     ends: list = field(default_factory=list)   # ids of the proper end states reached
+    _readable: dict = field(default_factory=dict, repr=False)   # name -> chosen path
 
     def trace(self, name: str) -> list:
         """The violation of `name` as [(label or None, state), ...] from an initial state;
-        a lasso ends with the step back into its cycle."""
+        a lasso ends with the step back into its cycle. A path to a state is, among the
+        shortest, the one with the fewest switches between threads."""
         v = self.violations[name]
-        back = [v.path[v.loop_at]] if v.loop_at is not None else []
-        return self.graph.steps(v.path + back)
+        if v.loop_at is not None:
+            return self.graph.steps(v.path + [v.path[v.loop_at]])
+        if name not in self._readable:
+            self._readable[name] = self.graph.readable_path(v.path[-1]) if v.path else []
+        return self.graph.steps(self._readable[name])
 
 
 class Graph:
@@ -137,6 +143,56 @@ class Graph:
             path.append(sid)
             sid = self.parent[sid]
         return path[::-1]
+
+    def readable_path(self, target: int) -> list:
+        """Among the shortest paths to `target`, the one with the fewest switches between
+        actors (threads), ties broken by state id: a story that reads thread by thread.
+
+        >>> g = Graph(); _ = [g.add(s, p, l) for s, p, l in
+        ...     [("i", -1, None), ("a", 0, ("x",)), ("b", 0, ("y",)), ("t", 1, ("y",))]]
+        >>> g.succ.extend([1, 2, 3, 3]); g.actor.extend([0, 1, 1, 1]); g.actors = {"x": 0, "y": 1}
+        >>> g.start.extend([2, 3, 4, 4])
+        >>> g.readable_path(3)          # i -y-> b -y-> t beats i -x-> a -y-> t
+        [0, 2, 3]
+        """
+        layers, preds = self._layers_to(target)
+        best = {a: {None: (0, None, None)} for a in sorted(layers[-1])}
+        for layer in reversed(layers[:-1]):
+            for b in sorted(layer):
+                best[b] = self._best_into(b, preds[b], best)
+        node, actor = target, min(best[target], key=lambda x: (best[target][x][0], x))
+        path = [node]
+        while best[node][actor][1] is not None:
+            _, node, actor = best[node][actor]
+            path.append(node)
+        return path[::-1]
+
+    def _layers_to(self, target):
+        """The nodes on some shortest path to `target`, by depth (target first), and
+        each one's predecessors on such paths as (node, actor)."""
+        layers, preds = [{target}], {}
+        expanded = len(self.start) - 1
+        for depth in range(self.depth[target] - 1, -1, -1):
+            wanted, found = layers[-1], set()
+            lo, hi = bisect_left(self.depth, depth), bisect_right(self.depth, depth)
+            for a in range(lo, min(hi, expanded)):
+                for e in range(self.start[a], self.start[a + 1]):
+                    if self.succ[e] in wanted:
+                        preds.setdefault(self.succ[e], []).append((a, self.actor[e]))
+                        found.add(a)
+            layers.append(found)
+        return layers, preds
+
+    @staticmethod
+    def _best_into(b, preds, best):
+        """Per last actor: the fewest switches into b, and where from."""
+        out = {}
+        for a, actor in sorted(preds):
+            for last, (switches, _, _) in sorted(best[a].items(), key=lambda kv: str(kv[0])):
+                cost = switches + (last is not None and last != actor)
+                if actor not in out or cost < out[actor][0]:
+                    out[actor] = (cost, a, last)
+        return out
 
     def edge_label(self, a: int, b: int, model_successors=None):
         """The label of edge a -> b (the tree label when b's parent is a)."""

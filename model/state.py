@@ -7,7 +7,7 @@ end build changed copies; the explorer never mutates a state.
 
 from typing import NamedTuple
 
-__all__ = ["State", "put", "add", "NO_JOB", "NO_PACKET"]
+__all__ = ["State", "put", "add", "NO_JOB", "NO_PACKET", "SEMAPHORES", "FIFOS"]
 
 NO_JOB = -1       # p->pages is empty (no page handed over)
 NO_PACKET = -1    # a recv thread holds no packet
@@ -85,6 +85,23 @@ class State(NamedTuple):
 
 
 _INDEX = {name: i for i, name in enumerate(State._fields)}
+
+# The synchronization objects, by State field, with the QEMU name a reviewer knows. A
+# semaphore's post adds one and its wait takes one; a FIFO's write appends and its read
+# takes from the head. Diagrams draw an arrow from each post to the wait it releases and
+# from each write to its read, and explain a hang by the semaphore a thread waits on.
+SEMAPHORES = {
+    "send_sem": "p->sem",
+    "send_sem_sync": "p->sem_sync",
+    "channels_ready": "multifd_send_state->channels_ready",
+    "recv_sem": "p->sem (recv)",
+    "recv_sem_sync": "p->sem_sync (recv)",
+    "sem_sync": "multifd_recv_state->sem_sync",
+}
+FIFOS = {
+    "stream": "main stream",
+    "sockets": "channel socket",
+}
 
 
 def put(values: tuple, index: int, value) -> tuple:
