@@ -6,7 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup graphviz check check-deep test clean qemu conformance fixtures repro-p1 repro-p2
+.PHONY: setup graphviz chromium check check-deep test diagrams clean qemu conformance fixtures \
+        repro-p1 repro-p2
 
 setup: $(STAMP) graphviz
 
@@ -24,14 +25,28 @@ graphviz:
 	    echo "note: graphviz's dot is missing; install it with: sudo apt-get install graphviz"; \
 	  fi; }
 
+# Debian's chromium opens the review page in the tests (headless); as root we install it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "note: chromium is missing (the review-page test will skip): sudo apt-get install chromium"; \
+	  fi; }
+
 check: setup
 	$(BIN)/multifd-check matrix
 
 check-deep: setup
 	$(BIN)/multifd-check matrix --deep
 
-test: setup
+test: setup chromium
 	$(BIN)/pytest
+
+# The review page: diagrams/index.html, thread diagrams, counterexample charts (about 45 s).
+diagrams: setup
+	$(BIN)/multifd-check diagrams --out diagrams
 
 # Real QEMU (TCG, loopback only): 7.2 from Debian, 10.0 unpacked from bookworm-backports
 # into .qemu/ (root and apt needed to fetch; see harness/qemu.py).

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -19,8 +20,10 @@ from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
 
 from . import matrix as matrix_mod
-from . import conformance
+from . import conformance, waitfor
 from .counterexample import render, result_json
+from .msc import sequence_chart
+from .review import build, write_dot
 from .explorer import default_progress
 from .properties import REGISTRY, property_doc
 from .tracelog import TraceError, version_key
@@ -99,6 +102,10 @@ def _parser():
     mat.add_argument("--deep", action="store_true", help="the larger configurations (minutes)")
     mat.add_argument("--json", action="store_true")
     mat.add_argument("--out", metavar="DIR", help="also write matrix.json into DIR")
+    dia = sub.add_parser("diagrams", help="draw the thread diagrams, charts and review page")
+    dia.add_argument("--out", default="diagrams", metavar="DIR", help="default: diagrams/")
+    dia.add_argument("--jobs", type=_positive, help="parallel processes (default: all cores)")
+
     tr = sub.add_parser("trace", help="validate real QEMU trace logs against the model")
     tr.add_argument("src", metavar="SRC_LOG", help="the source's trace log ('none' if absent)")
     tr.add_argument("dst", metavar="DST_LOG", help="the destination's trace log ('none' if absent)")
@@ -112,7 +119,7 @@ def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
         return {"run": cmd_run, "variants": cmd_variants, "matrix": cmd_matrix,
-                "trace": cmd_trace}[args.command](args)
+                "trace": cmd_trace, "diagrams": cmd_diagrams}[args.command](args)
     except (UsageError, ConfigError, VariantError, TraceError) as e:
         print(f"multifd-check: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -168,17 +175,31 @@ def cmd_run(args) -> int:
     if not args.quiet:
         print(f"{result.states:,} states in {result.seconds:.2f} s", file=sys.stderr)
     if args.out:
-        _write_outputs(args.out, f"{variant.name}-{_slug(config)}", text, data)
+        stem = f"{variant.name}-{config.slug()}"
+        _write_outputs(args.out, stem, text, data)
+        _write_charts(args.out, stem, system, result)
     if result.verdict == "violation":
         return EXIT_VIOLATION
     return EXIT_BOUND if result.verdict == "inconclusive" else EXIT_PASS
 
 
-def _slug(config: Config) -> str:
-    zero = "".join(f"-z{p}at{r}" for p, r in config.zero_pages) + \
-        "".join(f"-{f}" for f in config.faults)
-    return (f"{config.transport}-n{config.channels}-p{config.pages}-r{config.rounds}-"
-            f"{config.flush}-{'live' if config.live else 'nonlive'}{zero}")
+def _write_charts(directory, stem, system, result) -> None:
+    """The counterexample's sequence chart (and a deadlock's wait-for graph) as DOT + SVG."""
+    name = result.property
+    if not name or not result.violations[name].path:
+        return
+    trace = result.trace(name)
+    title = f"{system.variant.name}: {system.config.label()}"
+    sources = {"chart": sequence_chart(system, trace, name, property_doc(name),
+                                       result.violations[name].loop_at, title).source}
+    if name == "no_deadlock":
+        sources["waitfor"] = waitfor.to_dot(waitfor.wait_for(system, trace[-1][1]),
+                                            f"{title}: wait-for graph").source
+    for kind, source in sources.items():
+        try:
+            write_dot(os.path.join(directory, f"{stem}-{kind}"), source)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"multifd-check: note: {kind} not rendered to SVG ({e})", file=sys.stderr)
 
 
 def _write_outputs(directory, stem, text, data) -> None:
@@ -252,3 +273,15 @@ def cmd_trace(args) -> int:
     else:
         print(conformance.render(verdict, src, dst))
     return EXIT_PASS if verdict.conforms else EXIT_VIOLATION
+
+
+def cmd_diagrams(args) -> int:
+    import shutil
+    if shutil.which("dot") is None:
+        raise UsageError("graphviz's dot is missing: sudo apt-get install graphviz")
+    try:
+        page = build(args.out, jobs=args.jobs, log=lambda line: print(line, file=sys.stderr))
+    except OSError as e:
+        raise UsageError(f"--out {args.out}: {e.strerror or e}") from None
+    print(page)
+    return EXIT_PASS

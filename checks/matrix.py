@@ -16,7 +16,8 @@ from model.variants import get_variant
 
 from .verify import verify
 
-__all__ = ["Entry", "MATRIX", "DEEP", "run_entry", "run_matrix", "entry_line", "summary_line"]
+__all__ = ["Entry", "MATRIX", "DEEP", "run_entry", "judge", "run_matrix", "entry_line",
+           "summary_line"]
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,13 @@ DEEP = (
 
 def run_entry(entry: Entry) -> dict:
     """Verify one entry; `ok` says whether verdict and state count are as expected."""
-    breaks = entry.expected_breaks()
     _, result = verify(entry.config, get_variant(entry.variant))
+    return judge(entry, result)
+
+
+def judge(entry: Entry, result) -> dict:
+    """The matrix row of one entry's result."""
+    breaks = entry.expected_breaks()
     if breaks:
         verdict_ok = result.verdict == "violation" and set(breaks) <= set(result.violations)
     else:

@@ -91,6 +91,13 @@ class Config:
         return (f"{self.transport} N={self.channels} P={self.pages} R={self.rounds} "
                 f"{self.flush} {liveness}{zero}{faults}{zero_copy}")
 
+    def slug(self) -> str:
+        """The label as a file name: `socket-n2-p2-r2-per-round-live`."""
+        zero = "".join(f"-z{p}at{r}" for p, r in self.zero_pages) + \
+            "".join(f"-{f}" for f in self.faults) + ("-zero-copy" if self.zero_copy else "")
+        return (f"{self.transport}-n{self.channels}-p{self.pages}-r{self.rounds}-"
+                f"{self.flush}-{'live' if self.live else 'nonlive'}{zero}")
+
     def as_dict(self) -> dict:
         return {"transport": self.transport, "channels": self.channels,
                 "pages": self.pages, "rounds": self.rounds, "flush": self.flush,
