@@ -6,8 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup graphviz chromium check check-deep test diagrams clean qemu conformance fixtures \
-        repro-p1 repro-p2
+.PHONY: setup graphviz chromium check check-deep test diagrams bench bench-quick clean qemu \
+        conformance fixtures repro-p1 repro-p2
 
 setup: $(STAMP) graphviz
 
@@ -43,6 +43,13 @@ check-deep: setup
 
 test: setup chromium
 	$(BIN)/pytest
+
+# Speed and memory per reduction (each run in its own process, bounded; not run by CI).
+bench: setup
+	$(BIN)/python -m checks.bench --seconds=120 --json=out/bench.json
+
+bench-quick: setup
+	$(BIN)/python -m checks.bench --quick --json=out/bench-quick.json
 
 # The review page: diagrams/index.html, thread diagrams, counterexample charts (about 45 s).
 diagrams: setup

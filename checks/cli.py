@@ -82,11 +82,16 @@ def _parser():
     run.add_argument("--faults", metavar="LAYER,...",
                      help="fault layers: " + ", ".join(FAULTS) + " (one fault per run); "
                           "default: those the variant is judged under; '' for none")
-    run.add_argument("--no-symmetry", action="store_true",
-                     help="accepted; symmetry reduction is not implemented yet")
+    sym = run.add_mutually_exclusive_group()
+    sym.add_argument("--symmetry", action="store_true",
+                     help="force symmetry reduction over channel identities: faster, but "
+                          "not an automorphism here (ordered channel loops); see README")
+    sym.add_argument("--no-symmetry", action="store_true", help="the default: no symmetry")
     run.add_argument("--fine-grained", action="store_true",
                      help="one step per row: no transaction reduction")
     run.add_argument("--max-states", type=_positive, help="stop after K states (exit 3)")
+    run.add_argument("--max-seconds", type=_positive, metavar="S",
+                     help="stop after S seconds of search (exit 3)")
     run.add_argument("--max-memory", type=_positive, metavar="MB",
                      help="stop when the process uses more (default: 3/4 of the machine)")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -167,7 +172,9 @@ def cmd_run(args) -> int:
     progress = None if args.quiet else default_progress
     system, result = verify(config, variant, max_states=args.max_states,
                             max_memory_mb=args.max_memory or _default_memory_mb(),
-                            progress=progress, transactions=not args.fine_grained)
+                            progress=progress, transactions=not args.fine_grained,
+                            symmetry=True if args.symmetry else None,
+                            max_seconds=args.max_seconds)
     docs = {name: property_doc(name) for name in REGISTRY}
     text = render(system, result, docs)
     data = result_json(system, result)

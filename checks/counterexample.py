@@ -76,7 +76,9 @@ def _render_step(s: dict, loop_start: bool) -> list:
 
 def _header(system, result) -> list:
     v, cfg = system.variant, system.config
-    return [f"variant {v.name} ({v.stands_for})", f"config  {cfg.label()}",
+    forced = ["symmetry  forced on (--symmetry): channels may be relabelled between steps"] \
+        if getattr(system, "symmetric", False) else []
+    return forced + [f"variant {v.name} ({v.stands_for})", f"config  {cfg.label()}",
             f"verdict {result.verdict.upper()}: {result.states:,} states, "
             f"{result.transitions:,} transitions, depth {result.depth}"]
 

@@ -104,6 +104,7 @@ class Graph:
     every edge in compressed form (succ[start[i]:start[i+1]] are the successors of i)."""
 
     def __init__(self):
+        self.canonical = None        # the model's symmetry representative, if any
         self.index = {}
         self.states = []
         self.parent = array("l")
@@ -204,17 +205,41 @@ class Graph:
         raise KeyError((a, b))
 
     def steps(self, path: list) -> list:
+        """[(label or None, state), ...] along `path`; under symmetry, real states
+        (a successor whose representative is the next state on the path)."""
+        if getattr(self, "canonical", None):
+            return self._concrete_steps(path)
         out = [(None, self.states[path[0]])]
         for a, b in zip(path, path[1:]):
             out.append((self.edge_label(a, b, self.model_successors), self.states[b]))
         return out
 
+    def _concrete_steps(self, path: list) -> list:
+        """Walk real states whose representatives follow `path`. When the model's
+        symmetry is not an automorphism at some step, the walk falls back to the
+        representative itself (the story then relabels channels at that step)."""
+        canon = self.canonical
+        state = next(s for s in self.model_initial() if canon(s) == self.states[path[0]])
+        out = [(None, state)]
+        for a, b in zip(path, path[1:]):
+            target = self.states[b]
+            step = next(((label, nxt) for label, nxt in self.model_successors(state)
+                         if canon(nxt) == target), None)
+            if step is None:
+                state = self.states[a]
+                step = next((label, nxt) for label, nxt in self.model_successors(state)
+                            if canon(nxt) == target)
+            out.append(step)
+            state = step[1]
+        return out
+
 
 def explore(model, properties, max_states: Optional[int] = None,
             max_memory_mb: Optional[int] = None, progress: Optional[Callable] = None,
-            interval: float = 3.0) -> Result:
+            interval: float = 3.0, max_seconds: Optional[float] = None) -> Result:
     """Walk every reachable state breadth-first and check `properties` on the way."""
     run = _Run(model, properties, max_states, max_memory_mb, progress, interval)
+    run.max_seconds = max_seconds
     gc_was_on = gc.isenabled()
     gc.disable()   # the states are immutable tuples: the cyclic collector only costs time
     try:
@@ -236,6 +261,11 @@ class _Run:
         self.interval = interval
         self.graph = Graph()
         self.graph.model_successors = model.successors
+        # Symmetry: a model may map each state to its orbit's representative; the graph
+        # then holds representatives, and counterexamples are walked back to real states.
+        self.canon = getattr(model, "canonical", None)
+        self.graph.canonical = self.canon
+        self.graph.model_initial = model.initial_states
         self.found = {}          # property name -> Violation
         self.witnessed = set()   # sometimes properties seen to hold
         self.deadlock = next((p for p in self.props if p.kind == "deadlock"), None)
@@ -262,6 +292,7 @@ class _Run:
     def _search(self, began: float) -> Optional[str]:
         g = self.graph
         for state in self.model.initial_states():
+            state = self.canon(state) if self.canon else state
             if state not in g.index:
                 self._check_state(g.add(state, -1, None), state)
         head, next_report = 0, began + self.interval
@@ -275,6 +306,8 @@ class _Run:
                 now = time.monotonic()
                 if self.max_memory_kb and _rss_kb() > self.max_memory_kb:
                     return f"memory bound {self.max_memory_kb // 1024} MB reached"
+                if self.max_seconds and now - began > self.max_seconds:
+                    return f"time bound {self.max_seconds:g} s reached"
                 if self.progress and now >= next_report:
                     self.progress(_progress_line(g, head, now - began))
                     next_report = now + self.interval
@@ -283,7 +316,10 @@ class _Run:
     def _expand(self, sid: int, state) -> None:
         g = self.graph
         successors = self.model.successors(state)
+        canon = self.canon
         for label, nxt in successors:
+            if canon:
+                nxt = canon(nxt)
             nid = g.index.get(nxt)
             if nid is None:
                 nid = g.add(nxt, sid, label)

@@ -66,6 +66,9 @@ START = {"socket": "READ_RECORD", "file": "START"}
 # Where a transaction starts (machine.py): before a read, a busy pick or a join that
 # follows a post, and before vm_start(), which the properties observe.
 WAITS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
+# States inside a loop over channels in index order, with load_i the position (see
+# System.canonical); SYNC_WAIT counts waits on the shared semaphore, not channels.
+CHANNEL_LOOPS = ("FILE_SYNC_POST", "SYNC_RELEASE", "SHUTDOWN", "CLEANUP")
 
 TRANSITIONS = [
     row("open_file", "START", "READ_RECORD", when=["source_finished"],

@@ -79,6 +79,10 @@ SETUP, WRAP, SECTION, COMPLETE = range(len(CALLERS))
 # Where a transaction starts (machine.py): before a wait that follows a post, and before
 # `exiting := 1`, which other threads read.
 WAITS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CREATED")
+# States inside a loop over channels in index order, with mig_i the position: symmetry
+# may only permute channels on the same side of mig_i there (see System.canonical).
+CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC_WAIT_READY",
+                 "SYNC_WAIT_SYNC", "SHUTDOWN", "JOIN")
 
 TRANSITIONS = [
     # -- multifd_send_setup() (with the channel-create-error fault layer)

@@ -7,7 +7,7 @@ end build changed copies; the explorer never mutates a state.
 
 from typing import NamedTuple
 
-__all__ = ["State", "put", "add", "NO_JOB", "NO_PACKET", "SEMAPHORES", "FIFOS"]
+__all__ = ["State", "put", "add", "NO_JOB", "NO_PACKET", "SEMAPHORES", "FIFOS", "PER_CHANNEL"]
 
 NO_JOB = -1       # p->pages is empty (no page handed over)
 NO_PACKET = -1    # a recv thread holds no packet
@@ -102,6 +102,14 @@ FIFOS = {
     "stream": "main stream",
     "sockets": "channel socket",
 }
+
+# The fields with one entry per channel: what a permutation of channel identities moves
+# (symmetry reduction). No other field holds a channel id, except the loop positions
+# mig_i and load_i, which System.canonical respects.
+PER_CHANNEL = ("send_pc", "send_sem", "send_sem_sync", "pending_job", "pending_sync",
+               "send_job", "send_joined", "channel_inited", "sockets", "sock_shut", "recv_pc",
+               "recv_packet", "recv_sem_sync", "recv_sem", "recv_pending_job", "recv_joined")
+PER_CHANNEL_INDEX = tuple(_INDEX[name] for name in PER_CHANNEL)
 
 
 def put(values: tuple, index: int, value) -> tuple:

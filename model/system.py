@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from .config import Config
 from .machine import compile_role
-from .state import NO_JOB, NO_PACKET, State
+from .state import NO_JOB, NO_PACKET, PER_CHANNEL_INDEX, State
 from .transports import RECORD_NAMES, packet_name
 from .variants import SEED, Variant, apply_variant
 from . import load, migration
@@ -69,7 +69,8 @@ class System:
     # A transaction longer than this is a loop with no wait in it: a modelling error.
     MAX_TRANSACTION = 10_000
 
-    def __init__(self, config: Config, variant: Variant = SEED, transactions: bool = True):
+    def __init__(self, config: Config, variant: Variant = SEED, transactions: bool = True,
+                 symmetry: bool = None):
         self.config = config
         self.variant = variant
         self.transactions = transactions
@@ -77,6 +78,53 @@ class System:
         self.threads = tuple(self._threads())
         self._channels = tuple(range(config.channels))
         self._labels = {}
+        self.symmetric = self.symmetry_sound() if symmetry is None else \
+            symmetry and variant.symmetric
+        if self.symmetric and config.channels > 1:
+            self.canonical = self._canonical
+        self._loops = {"mig": _indexes(self.roles["migration"], migration.CHANNEL_LOOPS),
+                       "load": _indexes(self.roles["load"], load.CHANNEL_LOOPS)}
+
+    def symmetry_sound(self) -> bool:
+        """Whether permuting channel identities is an automorphism of this model: it is
+        not. multifd_send_sync_main() and multifd_recv_sync_main() visit the channels
+        in index order (phase A, phase B, the release loop, shutdown and joins), and
+        which channel a wait comes first on is what P2 turns on. So symmetry is off by
+        default and only forced on (`--symmetry`); `canonical` then never moves a
+        channel across a running loop's position, and a variant that singles out a
+        channel (`symmetric=False`) refuses it. Verdicts with and without it agreed on
+        every matrix entry (tests/test_reduction.py), but a counterexample may relabel
+        channels at a step where the permutation is not an automorphism."""
+        return False
+
+    def _canonical(self, s: State) -> State:
+        """The representative of `s` under channel permutations: channels sorted by
+        their per-channel values, within the blocks that the migration and load
+        threads' channel loops (if running) cut at their positions. Sorting within a
+        block keeps which channels a running loop has visited; the order the loops
+        will visit the others in is taken to be immaterial (tests compare verdicts
+        with and without this reduction on many configurations)."""
+        n = self.config.channels
+        columns = [s[i] for i in PER_CHANNEL_INDEX]
+        rows = list(zip(*columns))
+        order = []
+        for lo, hi in self._blocks(s, n):
+            order += sorted(range(lo, hi), key=rows.__getitem__)
+        if order == list(range(n)):
+            return s
+        values = list(s)
+        for i, column in zip(PER_CHANNEL_INDEX, columns):
+            values[i] = tuple(column[k] for k in order)
+        return tuple.__new__(State, values)
+
+    def _blocks(self, s, n):
+        cuts = {0, n}
+        if s.mig_pc in self._loops["mig"] and 0 < s.mig_i < n:
+            cuts.add(s.mig_i)
+        if s.load_pc in self._loops["load"] and 0 < s.load_i < n:
+            cuts.add(s.load_i)
+        edges = sorted(cuts)
+        return list(zip(edges, edges[1:]))
 
     def _threads(self):
         fields = State._fields
@@ -190,6 +238,10 @@ class System:
 
 
 _NO_PICK = (None,)
+
+
+def _indexes(role, names):
+    return frozenset(role.states.index(n) for n in names if n in role.states)
 
 _PC_ROLES = {"mig_pc": "migration", "send_pc": "send", "load_pc": "load", "recv_pc": "recv"}
 _FIFOS = {"stream": lambda r: RECORD_NAMES.get(r, hex(r)), "sockets": packet_name}

@@ -65,6 +65,7 @@ class Variant:
     faults: tuple = ()              # the fault layers `breaks` refers to (none: fault-free)
     only: bool = False              # runs with `flush_modes` and `transports` only
     defaults: Mapping = field(default_factory=dict)   # Config fields it is judged at
+    symmetric: bool = True          # False if it singles out a channel (no symmetry then)
 
     def default_config(self) -> dict:
         """The Config fields `run` uses for options the user leaves out: the variant's

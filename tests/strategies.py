@@ -18,3 +18,14 @@ def small_configs(draw, max_channels=2, max_pages=2, max_rounds=2):
 
 
 variants = st.sampled_from(CATALOGUE)
+
+
+@st.composite
+def multi_channel_configs(draw):
+    """Two or three channels, small enough for a run with and one without symmetry."""
+    channels = draw(st.integers(2, 3))
+    live = draw(st.booleans()) if channels == 2 else False
+    return Config(transport=draw(st.sampled_from(("socket", "file"))), channels=channels,
+                  pages=draw(st.integers(1, 2 if channels == 2 and not live else 1)),
+                  rounds=draw(st.integers(1, 2)) if live else 1,
+                  flush=draw(st.sampled_from(FLUSH_MODES)), live=live)

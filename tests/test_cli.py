@@ -75,12 +75,21 @@ def test_variants_lists_the_catalogue(capsys):
     assert all(r["stands_for"] and r["description"] for r in rows)
 
 
-def test_out_dir_gets_report_and_json(capsys, tmp_path):
-    """--out writes the text report and the JSON beside each other."""
+def test_out_dir_gets_report_json_and_chart(capsys, tmp_path):
+    """--out writes the text report, the JSON and the counterexample's chart."""
     code, _, _ = run(capsys, "run", "--variant", "stuck-pending-job", "--channels", "1",
                      "--no-live", "--quiet", "--out", str(tmp_path))
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert code == 1 and [n.rsplit(".", 1)[1] for n in names] == ["json", "txt"]
+    assert code == 1
+    assert sorted(n.rsplit(".", 1)[1] for n in names) == ["dot", "json", "svg", "txt"]
+    assert any(n.endswith("-chart.svg") for n in names)
+
+
+def test_out_dir_of_a_pass_has_no_chart(capsys, tmp_path):
+    """A run that passes has no counterexample to draw."""
+    code, _, _ = run(capsys, "run", "--channels", "1", "--pages", "1", "--no-live", "--quiet",
+                     "--out", str(tmp_path))
+    assert code == 0 and sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".txt"]
 
 
 def test_mapped_ram_seed_passes_and_parent_breaks_i1(capsys):

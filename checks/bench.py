@@ -1,0 +1,104 @@
+"""`make bench`: states, seconds, states per second and peak memory, per reduction.
+
+Each measurement runs in its own process (so its peak RSS is its own) and is
+bounded in time; every configuration is measured with each reduction in the
+same run, so the ratios are comparable on a shared machine.  Reductions:
+  none          one row per step (`--fine-grained`): the distinct states of the model
+  transactions  Lipton transactions (the default)
+  +symmetry     transactions and forced channel symmetry (`--symmetry`)
+"""
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+from model.config import Config
+from model.variants import get_variant
+
+from .verify import verify
+
+__all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main"]
+
+MODES = {"none": dict(transactions=False), "transactions": dict(),
+         "+symmetry": dict(symmetry=True)}
+
+
+def _socket(n, p, r):
+    return dict(transport="socket", channels=n, pages=p, rounds=r)
+
+
+CONFIGS = (                     # the issue's list, then a speed probe with no reduction
+    ("seed", _socket(4, 3, 2)), ("seed", _socket(4, 2, 3)), ("seed", _socket(6, 2, 2)),
+    ("seed", _socket(8, 2, 2)), ("seed", dict(transport="file", channels=8, pages=4, rounds=3)),
+    ("seed", _socket(2, 2, 2)),
+)
+QUICK = (("seed", _socket(2, 2, 1)), ("seed", dict(transport="file", channels=4, pages=3,
+                                                    rounds=2)))
+
+
+def measure(variant, config, mode, seconds):
+    """One bounded run in this process; a dict of what it measured."""
+    cfg = Config(**config)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    began = time.monotonic()
+    _, result = verify(cfg, get_variant(variant), max_seconds=seconds, **MODES[mode])
+    took = time.monotonic() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"variant": variant, "config": cfg.label(), "mode": mode,
+            "verdict": result.verdict, "states": result.states,
+            "transitions": result.transitions, "seconds": round(took, 2),
+            "states_per_second": round(result.states / took) if took else 0,
+            "peak_mb": round(peak / 2**20),
+            "bytes_per_state": round((peak - base) / max(result.states, 1)),
+            "bound": result.bound}
+
+
+def _child(variant, config, mode, seconds):
+    cmd = [sys.executable, "-m", "checks.bench", "--one",
+           json.dumps([variant, config, mode, seconds])]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds * 3 + 120)
+    if out.returncode != 0:
+        return {"variant": variant, "config": str(config), "mode": mode, "verdict": "error",
+                "error": out.stderr.strip().splitlines()[-1:] or ["no output"]}
+    return json.loads(out.stdout)
+
+
+def _line(r):
+    if r["verdict"] == "error":
+        return f"{r['config']:<40} {r['mode']:<13} error: {r['error'][0]}"
+    return (f"{r['config']:<40} {r['mode']:<13} {r['verdict']:<12} {r['states']:>10,} "
+            f"{r['seconds']:>8.1f} {r['states_per_second']:>9,} {r['peak_mb']:>7,} "
+            f"{r['bytes_per_state']:>7,}")
+
+
+HEAD = (f"{'configuration':<40} {'reduction':<13} {'verdict':<12} {'states':>10} "
+        f"{'seconds':>8} {'states/s':>9} {'peak MB':>7} {'B/state':>7}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--one"]:
+        print(json.dumps(measure(*json.loads(argv[1]))))
+        return 0
+    quick = "--quick" in argv
+    seconds = 20 if quick else float(next((a.split("=")[1] for a in argv
+                                           if a.startswith("--seconds=")), 120))
+    out = next((a.split("=", 1)[1] for a in argv if a.startswith("--json=")), "out/bench.json")
+    rows = []
+    print(f"each run bounded at {seconds:g} s; 'inconclusive' = the bound was hit\n{HEAD}")
+    for variant, config in QUICK if quick else CONFIGS:
+        for mode in MODES:
+            rows.append(_child(variant, config, mode, seconds))
+            print(_line(rows[-1]), flush=True)
+    import os
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(rows, f, indent=1)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
