@@ -6,6 +6,7 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
   none          one row per step (`--fine-grained`): the distinct states of the model
   transactions  Lipton transactions (the default)
   +symmetry     transactions and forced channel symmetry (`--symmetry`)
+  +fingerprint  transactions, states kept as 64-bit hashes (`--fingerprint`)
 """
 
 import json
@@ -22,7 +23,7 @@ from .verify import verify
 __all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main"]
 
 MODES = {"none": dict(transactions=False), "transactions": dict(),
-         "+symmetry": dict(symmetry=True)}
+         "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True)}
 
 
 def _socket(n, p, r):

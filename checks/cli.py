@@ -87,6 +87,9 @@ def _parser():
                      help="force symmetry reduction over channel identities: faster, but "
                           "not an automorphism here (ordered channel loops); see README")
     sym.add_argument("--no-symmetry", action="store_true", help="the default: no symmetry")
+    run.add_argument("--fingerprint", action="store_true",
+                     help="keep 64-bit hashes, not states (less memory; safety and deadlock "
+                          "only, with the collision probability)")
     run.add_argument("--fine-grained", action="store_true",
                      help="one step per row: no transaction reduction")
     run.add_argument("--max-states", type=_positive, help="stop after K states (exit 3)")
@@ -174,7 +177,7 @@ def cmd_run(args) -> int:
                             max_memory_mb=args.max_memory or _default_memory_mb(),
                             progress=progress, transactions=not args.fine_grained,
                             symmetry=True if args.symmetry else None,
-                            max_seconds=args.max_seconds)
+                            max_seconds=args.max_seconds, fingerprint=args.fingerprint)
     docs = {name: property_doc(name) for name in REGISTRY}
     text = render(system, result, docs)
     data = result_json(system, result)

@@ -87,7 +87,7 @@ def end_counts(system, result) -> dict:
     """How many proper end states of each kind the run reached (completed, failed)."""
     counts = {}
     for sid in result.ends:
-        kind = system.end_kind(result.graph.states[sid])
+        kind = system.end_kind(result.graph.state_of(sid))
         counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))
 
@@ -104,6 +104,10 @@ def render(system, result, docs: dict) -> str:
 
     Nothing in it depends on timing, so the same run prints the same bytes."""
     lines = _header(system, result) + [f"ends    {_ends_text(system, result)}"]
+    if result.fingerprint:
+        lines.append(f"fingerprints 64-bit; collision probability "
+                     f"{result.collision_probability:.1e} (optimistic); not checked in this "
+                     f"mode: {', '.join(result.unchecked) or 'nothing'}")
     if result.bound:
         lines.append(f"stopped early: {result.bound}")
     if result.verdict != "violation":
@@ -156,6 +160,8 @@ def result_json(system, result) -> dict:
            "violations": list(result.violations), "states": result.states,
            "transitions": result.transitions, "depth": result.depth,
            "seconds": round(result.seconds, 3), "bound": result.bound,
+           "fingerprint": result.fingerprint, "unchecked": result.unchecked,
+           "collision_probability": result.collision_probability,
            "ends": end_counts(system, result),
            "counterexample": [], "loop_at": None}
     if result.property and result.violations[result.property].path:

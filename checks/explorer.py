@@ -32,12 +32,14 @@ Properties are checked as the graph is built:
 """
 
 import gc
+import marshal
 import resource
 import sys
+import tempfile
 import time
 from array import array
-from dataclasses import dataclass, field
 from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 __all__ = ["Property", "Result", "Violation", "explore", "KINDS"]
@@ -85,7 +87,15 @@ class Result:
     bound: Optional[str] = None       # why the run stopped early
     graph: "Graph" = field(default=None, repr=False)
     ends: list = field(default_factory=list)   # ids of the proper end states reached
+    fingerprint: bool = False         # states kept as 64-bit hashes (no liveness checks)
+    unchecked: list = field(default_factory=list)   # properties this mode cannot check
     _readable: dict = field(default_factory=dict, repr=False)   # name -> chosen path
+
+    @property
+    def collision_probability(self) -> float:
+        """Fingerprint mode: the chance two of the states seen share a hash, as TLC
+        reports it (optimistic: n^2 / 2^65 for n states and 64-bit hashes)."""
+        return self.states * self.states / 2.0 ** 65 if self.fingerprint else 0.0
 
     def trace(self, name: str) -> list:
         """The violation of `name` as [(label or None, state), ...] from an initial state;
@@ -137,6 +147,12 @@ class Graph:
 
     def successors_of(self, sid: int):
         return self.succ[self.start[sid]:self.start[sid + 1]]
+
+    def count(self) -> int:
+        return len(self.states)
+
+    def state_of(self, sid: int):
+        return self.states[sid]
 
     def path_to(self, sid: int) -> list:
         path = []
@@ -234,11 +250,127 @@ class Graph:
         return out
 
 
+class FingerprintTable:
+    """A set of 64-bit fingerprints in one flat array, open addressing with linear
+    probing: 8 bytes a slot, at most 2/3 full (a Python set costs some 60 bytes a
+    member: an int object plus its slot)."""
+
+    def __init__(self, bits: int = 16):
+        self.mask = (1 << bits) - 1
+        self.slots = array("q", bytes(8 << bits))
+        self.count = 0
+
+    def add(self, fp: int) -> bool:
+        """Insert; True if it was not there."""
+        fp = fp or 1                          # 0 marks an empty slot
+        slots, mask = self.slots, self.mask
+        i = fp & mask
+        while True:
+            held = slots[i]
+            if held == fp:
+                return False
+            if not held:
+                break
+            i = (i + 1) & mask
+        slots[i] = fp
+        self.count += 1
+        if self.count * 3 > mask * 2:
+            self._grow()
+        return True
+
+    def _grow(self) -> None:
+        old = self.slots
+        self.mask = self.mask * 2 + 1
+        self.slots = array("q", bytes(8 * (self.mask + 1)))
+        self.count = 0
+        for fp in old:
+            if fp:
+                self.add(fp)
+
+
+class DiskQueue:
+    """The BFS frontier on disk, level by level (TLC keeps its queue on disk too):
+    items of the level being read come back in order from one temporary file while
+    the next level is written to another."""
+
+    def __init__(self):
+        self.reading, self.writing = None, tempfile.TemporaryFile()
+        self.left, self.written = 0, 0
+
+    def append(self, item) -> None:
+        marshal.dump(item, self.writing)
+        self.written += 1
+
+    def popleft(self):
+        if not self.left:
+            self._next_level()
+        self.left -= 1
+        return marshal.load(self.reading)
+
+    def _next_level(self) -> None:
+        if self.reading:
+            self.reading.close()
+        self.reading, self.writing = self.writing, tempfile.TemporaryFile()
+        self.reading.seek(0)
+        self.left, self.written = self.written, 0
+
+    def __bool__(self) -> bool:
+        return bool(self.left or self.written)
+
+
+class FingerprintGraph(Graph):
+    """Fingerprint mode (as TLC does it): each state is kept as its 64-bit hash, and
+    only BFS parents, labels and depths beside it; no edges, so safety properties,
+    deadlocks and `sometimes` are checked, but not the properties that need the graph
+    (a proper end always reachable, fairness). Counterexamples are walked again from
+    the initial states, following the hashes."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = FingerprintTable()
+        self.fps = array("q")
+        self.parent, self.label, self.depth = array("i"), array("i"), array("I")
+        self.edges = 0
+        self.kept = {}               # the few states kept whole: proper ends
+
+    def state_of(self, sid: int):
+        return self.kept[sid]
+
+    def add_new(self, state, parent: int, label) -> int:
+        """Record `state` if its fingerprint is new: its id, or -1 if seen before."""
+        fp = hash(state) or 1
+        if not self.seen.add(fp):
+            return -1
+        sid = len(self.fps)
+        self.fps.append(fp)
+        self.parent.append(parent)
+        self.label.append(self._label_id(label))
+        self.depth.append(0 if parent < 0 else self.depth[parent] + 1)
+        return sid
+
+    def count(self) -> int:
+        return len(self.fps)
+
+    def readable_path(self, target: int) -> list:
+        return self.path_to(target)
+
+    def steps(self, path: list) -> list:
+        canon = self.canonical or (lambda s: s)
+        state = next(s for s in self.model_initial() if (hash(canon(s)) or 1) == self.fps[path[0]])
+        out = [(None, state)]
+        for b in path[1:]:
+            label, state = next((label, nxt) for label, nxt in self.model_successors(state)
+                                if (hash(canon(nxt)) or 1) == self.fps[b])
+            out.append((label, state))
+        return out
+
+
 def explore(model, properties, max_states: Optional[int] = None,
             max_memory_mb: Optional[int] = None, progress: Optional[Callable] = None,
-            interval: float = 3.0, max_seconds: Optional[float] = None) -> Result:
+            interval: float = 3.0, max_seconds: Optional[float] = None,
+            fingerprint: bool = False) -> Result:
     """Walk every reachable state breadth-first and check `properties` on the way."""
-    run = _Run(model, properties, max_states, max_memory_mb, progress, interval)
+    run = _Run(model, properties, max_states, max_memory_mb, progress, interval, fingerprint)
     run.max_seconds = max_seconds
     gc_was_on = gc.isenabled()
     gc.disable()   # the states are immutable tuples: the cyclic collector only costs time
@@ -250,7 +382,8 @@ def explore(model, properties, max_states: Optional[int] = None,
 
 
 class _Run:
-    def __init__(self, model, properties, max_states, max_memory_mb, progress, interval):
+    def __init__(self, model, properties, max_states, max_memory_mb, progress, interval,
+                 fingerprint=False):
         self.model = model
         self.props = list(properties)
         self.always = [p for p in self.props if p.kind == "always"]
@@ -259,7 +392,8 @@ class _Run:
         self.max_memory_kb = max_memory_mb * 1024 if max_memory_mb else None
         self.progress = progress
         self.interval = interval
-        self.graph = Graph()
+        self.fingerprint = fingerprint
+        self.graph = FingerprintGraph() if fingerprint else Graph()
         self.graph.model_successors = model.successors
         # Symmetry: a model may map each state to its orbit's representative; the graph
         # then holds representatives, and counterexamples are walked back to real states.
@@ -274,10 +408,11 @@ class _Run:
 
     def result(self) -> Result:
         began = time.monotonic()
-        bound = self._search(began)
+        bound = self._search_fingerprints(began) if self.fingerprint else self._search(began)
         if bound is None:
-            self._check_eventually()
-            self._check_fair()
+            if not self.fingerprint:
+                self._check_eventually()
+                self._check_fair()
             self._check_sometimes()
         return self._verdict(bound, time.monotonic() - began)
 
@@ -313,6 +448,66 @@ class _Run:
                     next_report = now + self.interval
         return None
 
+    def _search_fingerprints(self, began: float) -> Optional[str]:
+        g, canon, queue = self.graph, self.canon, DiskQueue()
+        for state in self.model.initial_states():
+            state = canon(state) if canon else state
+            sid = g.add_new(state, -1, None)
+            if sid >= 0:
+                self._check_state(sid, state)
+                queue.append((sid, tuple(state)))
+        expanded, next_report = 0, began + self.interval
+        make = getattr(self.model, "state_type", None) or (lambda values: values)
+        while queue:
+            sid, values = queue.popleft()
+            self._expand_fingerprints(sid, make(values), queue)
+            expanded += 1
+            bound = self._bounds(expanded, began, g.count())
+            if bound == "":
+                continue
+            if bound:
+                return bound
+            if self.progress and time.monotonic() >= next_report:
+                self.progress(_progress_line(g, expanded, time.monotonic() - began))
+                next_report = time.monotonic() + self.interval
+        return None
+
+    def _bounds(self, expanded: int, began: float, count: int) -> Optional[str]:
+        """Why to stop, None to go on and report, "" to go on (checked every 1024)."""
+        if self.max_states and count > self.max_states:
+            return f"max-states {self.max_states} reached"
+        if expanded % 1024:
+            return ""
+        if self.max_memory_kb and _rss_kb() > self.max_memory_kb:
+            return f"memory bound {self.max_memory_kb // 1024} MB reached"
+        if self.max_seconds and time.monotonic() - began > self.max_seconds:
+            return f"time bound {self.max_seconds:g} s reached"
+        return None
+
+    def _expand_fingerprints(self, sid: int, state, queue) -> None:
+        g, canon = self.graph, self.canon
+        successors = self.model.successors(state)
+        g.edges += len(successors)
+        for label, nxt in successors:
+            if canon:
+                nxt = canon(nxt)
+            nid = g.add_new(nxt, sid, label)
+            if nid >= 0:
+                self._check_state(nid, nxt)
+                queue.append((nid, tuple(nxt)))
+        self._classify_end(sid, state, successors)
+
+    def _classify_end(self, sid: int, state, successors) -> None:
+        if self.model.is_proper_end(state):
+            self.ends.append(sid)
+            if self.fingerprint:
+                self.graph.kept[sid] = state
+        elif not successors:
+            self.dead_ends.append(sid)
+            if self.deadlock and self.deadlock.name not in self.found:
+                self.found[self.deadlock.name] = Violation(self.deadlock,
+                                                           self.graph.path_to(sid))
+
     def _expand(self, sid: int, state) -> None:
         g = self.graph
         successors = self.model.successors(state)
@@ -327,12 +522,7 @@ class _Run:
             g.succ.append(nid)
             g.actor.append(g.actors.setdefault(label[0], len(g.actors)))
         g.start.append(len(g.succ))
-        if self.model.is_proper_end(state):
-            self.ends.append(sid)
-        elif not successors:
-            self.dead_ends.append(sid)
-            if self.deadlock and self.deadlock.name not in self.found:
-                self.found[self.deadlock.name] = Violation(self.deadlock, g.path_to(sid))
+        self._classify_end(sid, state, successors)
 
     def _check_eventually(self) -> None:
         prop = next((p for p in self.props if p.kind == "eventually"), None)
@@ -371,10 +561,14 @@ class _Run:
                         key=lambda v: (not v.path, v.length, order[v.property.name]))
         violations = {v.property.name: v for v in broken}
         verdict = "violation" if broken else ("inconclusive" if bound else "pass")
+        fp = self.fingerprint
         return Result(verdict=verdict, property=broken[0].property.name if broken else None,
-                      violations=violations, states=len(g.states), transitions=len(g.succ),
+                      violations=violations, states=g.count(),
+                      transitions=g.edges if fp else len(g.succ),
                       depth=max(g.depth) if g.depth else 0, seconds=seconds, bound=bound,
-                      graph=g, ends=self.ends)
+                      graph=g, ends=self.ends, fingerprint=fp,
+                      unchecked=[p.name for p in self.props
+                                 if fp and p.kind in ("eventually", "fair")])
 
 
 def _backward_closure(g: Graph, targets: list) -> bytearray:
@@ -512,8 +706,8 @@ def _rss_kb() -> int:
 
 
 def _progress_line(g: Graph, done: int, elapsed: float) -> str:
-    rate = len(g.states) / elapsed if elapsed > 0 else 0.0
-    return (f"explored {len(g.states):,} states ({rate:,.0f}/s), queue {len(g.states) - done:,}, "
+    rate = g.count() / elapsed if elapsed > 0 else 0.0
+    return (f"explored {g.count():,} states ({rate:,.0f}/s), queue {g.count() - done:,}, "
             f"depth {g.depth[done - 1]}")
 
 

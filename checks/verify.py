@@ -11,12 +11,14 @@ __all__ = ["verify"]
 
 
 def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=None,
-           progress=None, transactions=True, symmetry=None, max_seconds=None):
+           progress=None, transactions=True, symmetry=None, max_seconds=None,
+           fingerprint=False):
     """Explore the model of `variant` at `config`; return (system, result).
 
     `symmetry` None: as the model says (`System.symmetry_sound`); True forces it."""
     variant.check_config(config)
     system = System(config, variant, transactions=transactions, symmetry=symmetry)
     result = explore(system, properties_for(config), max_states=max_states,
-                     max_memory_mb=max_memory_mb, progress=progress, max_seconds=max_seconds)
+                     max_memory_mb=max_memory_mb, progress=progress, max_seconds=max_seconds,
+                     fingerprint=fingerprint)
     return system, result

@@ -139,6 +139,11 @@ class System:
                 yield Thread(role.thread.format(t=t), role_name, t, table,
                              fields.index(role.pc_field), role.per_channel, waits)
 
+    @staticmethod
+    def state_type(values: tuple) -> State:
+        """A State again from its plain values (the explorer's disk queue stores those)."""
+        return tuple.__new__(State, values)
+
     def initial_states(self) -> list:
         return [initial_state(self.config, self.roles)]
 

@@ -106,3 +106,60 @@ def test_symmetry_canonical_is_idempotent_and_keeps_loop_blocks():
         assert system.canonical(c) == c
         for lo, hi in system._blocks(s, 3):
             assert sorted(s.send_pc[lo:hi]) == sorted(c.send_pc[lo:hi])
+
+
+# -- fingerprint mode ---------------------------------------------------------------
+
+from checks.counterexample import replay, script, steps  # noqa: E402
+from checks.explorer import DiskQueue, FingerprintTable  # noqa: E402
+from checks.properties import REGISTRY  # noqa: E402
+
+FINGERPRINT_CASES = [
+    ("seed", Config(channels=2, pages=1, rounds=1, live=False, faults=("send-write-error",))),
+    ("seed", Config(transport="file", channels=2, pages=2, rounds=2, faults=("recv-read-error",))),
+    ("no-recv-park", Config(channels=2, pages=1, rounds=2)),
+    ("seed", Config(channels=2, pages=2, rounds=1)),
+    ("stuck-pending-job", Config(channels=1, pages=2, rounds=1, live=False)),
+]
+
+
+@pytest.mark.parametrize("name, config", FINGERPRINT_CASES,
+                         ids=[f"{n}-{c.slug()}" for n, c in FINGERPRINT_CASES])
+def test_fingerprint_mode_keeps_safety_verdicts(name, config):
+    """Hashes instead of states: the same states, the same safety and deadlock verdicts,
+    a counterexample that replays, and the liveness properties listed as unchecked."""
+    system, fp = verify(config, get_variant(name), fingerprint=True)
+    _, full = verify(config, get_variant(name))
+    liveness = {n for n, e in REGISTRY.items() if e.kind in ("eventually", "fair")}
+    assert fp.states == full.states and fp.transitions == full.transitions
+    assert set(fp.violations) == set(full.violations) - liveness
+    assert set(fp.unchecked) <= liveness and fp.collision_probability < 1e-6
+    for prop in fp.violations:
+        if fp.violations[prop].path:
+            story = steps(system, fp, prop)
+            assert replay(system, script(story))[-1] == fp.trace(prop)[-1][1]
+            assert len(story) == len(full.violations[prop].path) - 1
+
+
+def test_fingerprint_table_grows_and_remembers():
+    """The open-addressing table finds every member after growing, and nothing else."""
+    table = FingerprintTable(bits=4)
+    members = [hash((i, "x")) for i in range(500)]
+    assert all(table.add(fp) for fp in members)
+    assert not any(table.add(fp) for fp in members)
+    assert table.count == 500 and table.add(hash("not a member"))
+
+
+def test_disk_queue_is_fifo_across_levels():
+    """Items come back in the order they went in, across level boundaries."""
+    q = DiskQueue()
+    q.append((0, (1, 2)))
+    out = []
+    while q:
+        item = q.popleft()
+        out.append(item)
+        if item[0] < 5:
+            q.append((item[0] + 1, (item[0],)))
+            q.append((item[0] + 10, ()))
+    firsts = [i for i, _ in out]
+    assert firsts[:5] == [0, 1, 10, 2, 11] and len(out) == 11
