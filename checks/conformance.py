@@ -284,7 +284,7 @@ def _check_sync_packet(st, ev, t, pages):
     if st.version != "7.2" and pages is not None:
         raise Impossible(f"a SYNC packet carrying pages (multifd_send_ram_fill just before it) is "
                          f"7.2's coalesced SYNC: 10.0 sends the page job and the SYNC apart")
-    _check_number(st, ev, t, reuse=False)
+    _check_number(st, ev, t)
 
 
 def _write_sync_packet(st, ev, t, pages):
@@ -309,10 +309,10 @@ def _check_page_packet(st, ev, t, pages):
     if t.pending_sync and t.jobs_in_window >= 1:
         raise Impossible(f"a second page packet on channel {ev.ch} between the sync request and "
                          f"its SYNC packet: only one job can be pending")
-    _check_number(st, ev, t, reuse=False)
+    _check_number(st, ev, t)
 
 
-def _check_number(st, ev, t, reuse):
+def _check_number(st, ev, t):
     if st.version == "7.2":
         if ev.num <= t.last_num:
             raise Impossible(f"7.2 numbers packets per channel in increasing order; "

@@ -11,7 +11,7 @@ import textwrap
 
 from . import waitfor
 
-__all__ = ["steps", "render", "result_json", "replay", "script", "ReplayError"]
+__all__ = ["steps", "render", "result_json", "replay", "script", "compact", "ReplayError"]
 
 WIDTH = 100
 
@@ -50,7 +50,7 @@ def replay(system, lines: list) -> list:
     return states
 
 
-def _compact(action: str) -> str:
+def compact(action: str) -> str:
     """'a > b > b > c' -> 'a > b x2 > c'."""
     parts, out = action.split(" > "), []
     for part in parts:
@@ -69,7 +69,7 @@ def _wrap(text: str, indent: str) -> list:
 def _render_step(s: dict, loop_start: bool) -> list:
     lines = ["     -- the cycle starts here --"] if loop_start else []
     lines.append(f"{s['step']:>4}. {s['thread']:<8} {s['qemu']}")
-    lines += _wrap(_compact(s["action"]), " " * 15)
+    lines += _wrap(compact(s["action"]), " " * 15)
     lines += _wrap("; ".join(s["changes"]) or "(nothing visible changes)", " " * 15 + "| ")
     return lines
 

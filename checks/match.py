@@ -18,6 +18,8 @@ migration thread is about to signal channel 0.
 
 from collections import deque
 
+from .counterexample import compact
+
 __all__ = ["real_projection", "model_events", "find_matching_path", "MatchError"]
 
 
@@ -255,9 +257,8 @@ def render_path(system, path, side, real):
 
 
 def _render_step(system, number, label, before):
-    from .counterexample import _compact
     thread, action, qemu = label
     traced = [e for trigger, s in system.unfold(before, label)
               for e in model_events(system, s, thread, trigger)]
     shown = ", ".join(" ".join(map(str, e)) for e in traced) or "(nothing traced)"
-    return [f"{number:>4}. {thread:<8} logs {shown}", f"{'':15}{qemu}: {_compact(action)}"]
+    return [f"{number:>4}. {thread:<8} logs {shown}", f"{'':15}{qemu}: {compact(action)}"]

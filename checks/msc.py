@@ -18,7 +18,7 @@ from model.state import FIFOS, SEMAPHORES
 from model.transports import RECORD_NAMES, packet_name
 
 from . import waitfor
-from .counterexample import _compact
+from .counterexample import compact
 
 __all__ = ["messages", "sequence_chart"]
 
@@ -106,7 +106,7 @@ def _rows_y(trace):
     """The y of each step's box (points, downwards): rows as tall as their text."""
     ys, y = {}, -70
     for step, (label, _) in enumerate(trace[1:], start=1):
-        lines = 1 + len(_wrap(_compact(label[1])))
+        lines = 1 + len(_wrap(compact(label[1])))
         ys[step] = (y - lines * LINE / 2, lines)
         y -= lines * LINE + PAD
     return ys, y
@@ -153,7 +153,7 @@ def _lanes_and_lifelines(g, lanes, x, bottom):
 def _box(g, step, label, x, y_lines, bad):
     thread, action, qemu = label
     y, _ = y_lines
-    text = _label([f"{step}. {qemu}"] + _wrap(_compact(action)))
+    text = _label([f"{step}. {qemu}"] + _wrap(compact(action)))
     g.node(_node(step, thread), text, shape="box", style="rounded,filled", width="3.2",
            fillcolor="#ffcdd2" if bad else "#ffffff", pos=_pos(x, y),
            color=BAD_COLOR if bad else "#424242", penwidth="2" if bad else "1")

@@ -19,8 +19,9 @@ import signal
 import time
 from pathlib import Path
 
-from checks.conformance import validate_files
+from checks.conformance import Skeleton, replay, validate_files
 from checks.match import MatchError, find_matching_path, real_projection, render_path
+from checks.tracelog import parse_log
 from model.config import Config
 from model.system import System
 from model.variants import get_variant
@@ -105,8 +106,6 @@ def model_match(trace, channels, side, faults, transport, suffix=False, pages=1)
     verdict = validate_files(src, dst, "10.0")
     if not verdict.conforms:
         return verdict, [f"the trace does not conform: {verdict.reason}"]
-    from checks.tracelog import parse_log
-    from checks.conformance import Skeleton, replay
     events = parse_log(trace, side, "10.0")
     st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
     replay(st, events)

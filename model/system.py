@@ -172,12 +172,19 @@ class System:
         return s[thread.pc_index][thread.t] if thread.per_channel else s[thread.pc_index]
 
     def _enabled(self, s, thread):
-        rows = thread.table[self._pc(s, thread)]
+        pcs = s[thread.pc_index]
+        rows = thread.table[pcs[thread.t] if thread.per_channel else pcs]
         if not rows:
             return rows
-        t, channels = thread.t, self._channels
-        return [(r, c) for r in rows for c in (channels if r.pick else _NO_PICK)
-                if all(guard(s, t, c) == want for guard, want in r.guards)]
+        t, channels, out = thread.t, self._channels, []
+        for r in rows:                       # plain loops: the hot path of every search
+            for c in (channels if r.pick else _NO_PICK):
+                for guard, want in r.guards:
+                    if guard(s, t, c) != want:
+                        break
+                else:
+                    out.append((r, c))
+        return out
 
     def _run_on(self, thread, chain, before, s, out):
         """Emit `s`, or, inside a transaction, every way the thread can go on from it.
