@@ -746,8 +746,8 @@ def ending(st):
     if st.load_blocked:
         try:
             _load_take_sem_sync(st)
-        except Blocked as exc:
-            hangs.append(_never(str(exc), [r.ended for r in st.recv]))
+        except Blocked as exc:      # a parked recv thread posted already; it waits for us
+            hangs.append(_never(str(exc), [r.ended or r.parked is not None for r in st.recv]))
     if hangs:
         return hangs
     running = [f"send[{c}]" for c, t in enumerate(st.send) if t.started and not t.ended]

@@ -22,7 +22,7 @@ from .qemu import ROOT, Qemu, fetch_build
 from .qmp import QMPTimeout
 from .repro import _last_lines, model_match
 
-__all__ = ["build_shim", "repro_p2"]
+__all__ = ["build_shim", "repro_p2", "poll_source", "judge"]
 
 SETTLE = 3.0              # seconds after `failed` before judging the migration thread
 RUN_TIMEOUT = 60.0
@@ -39,7 +39,7 @@ def build_shim(out_dir=None):
     return out
 
 
-def _judge(src, trace, info):
+def judge(src, trace, info):
     """hang / clean / completed, from QMP, /proc and the trace."""
     if info == "qmp-silent":
         return "hang"
@@ -51,7 +51,7 @@ def _judge(src, trace, info):
     return "hang" if alive and not cleaned else "clean"
 
 
-def _poll_source(src, release):
+def poll_source(src, release):
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
         try:
@@ -77,8 +77,8 @@ def _run(build, rundir, channels, shim):
         time.sleep(0.3)
         release, _ = throttle(src, spec)
         src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
-        info = _poll_source(src, release)
-        outcome = _judge(src, src.trace, info)
+        info = poll_source(src, release)
+        outcome = judge(src, src.trace, info)
         if info == "qmp-silent":
             src.qmp = None                   # completion-phase hang: kill by PID
     return outcome, src.trace

@@ -84,3 +84,28 @@ def test_recv_exit_without_a_cause_is_rejected():
     verdict = validate([], parse_text("\n".join(lines), "dst", "10.0"), "10.0")
     assert not verdict.conforms
     assert "multifd_recv_terminate_threads" in verdict.reason
+
+
+def test_part_one_of_the_p2_fix_leaves_a_destination_hang():
+    """Real 10.0.2 with part 1 of the P2 fix only: the source reports a sync finished after
+    its last channel failed, and the destination hangs waiting for that SYNC; with both
+    parts the destination fails cleanly (harness/experiments/README.md)."""
+    src = HANGS / "p2dst-qemu10.0-part1-tcp-c2.src.log"
+    dst = HANGS / "p2dst-qemu10.0-part1-tcp-c2.dst.log"
+    lines = src.read_text().splitlines()
+    error = next(i for i, line in enumerate(lines) if ":multifd_send_error channel 1" in line)
+    assert any(":multifd_send_sync_main packet num" in line for line in lines[error:])
+    assert validate_files(src, None, "10.0").conforms
+    hang = validate_files(None, dst, "10.0")
+    assert hang.conforms and hang.end[0].startswith("HANG: the load thread waits")
+    both = validate_files(None, HANGS / "p2dst-qemu10.0-both-tcp-c2.dst.log", "10.0")
+    assert both.conforms and not both.end[0].startswith("HANG")
+
+
+def test_the_model_predicts_it():
+    """The model's p2-fix-exit-kicks (part 1 only) hangs; p2-fix (both parts) passes."""
+    from checks.verify import verify
+    config = Config(channels=2, pages=1, rounds=1, live=False, faults=("send-write-error",))
+    _, part1 = verify(config, get_variant("p2-fix-exit-kicks"))
+    _, both = verify(config, get_variant("p2-fix"))
+    assert part1.property == "no_deadlock" and both.verdict == "pass"

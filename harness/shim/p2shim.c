@@ -11,6 +11,7 @@
  *   P2_FAIL_SYNC     (default 4)  fail from its N-th SYNC packet on
  *   P2_BUSY_CHANNEL  (default 0)  the channel kept busy (-1: none, a plain fault)
  *   P2_DELAY_US      (default 200000) how long each of its page writes takes
+ *   P2_FAIL_DELAY_US (default 20000 when busy, else 0) a pause before the write fails
  *
  * "busy": once the failing channel has written 2 SYNC packets, each page write
  * of the busy channel is delayed; the SYNC write fails (EPIPE, nothing sent)
@@ -106,9 +107,7 @@ static ssize_t sync_write(int fd, const struct msghdr *msg, int flags, int ch, u
         return real_sendmsg(fd, msg, flags);
     }
     atomic_store(&failed, 1);
-    if (busy_ch >= 0) {
-        usleep(20000);
-    }
+    usleep(env_int("P2_FAIL_DELAY_US", busy_ch >= 0 ? 20000 : 0));
     note("%s channel %d SYNC packet_num %llu -> EPIPE", "FAIL", ch, num);
     errno = EPIPE;
     return -1;
