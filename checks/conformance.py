@@ -282,8 +282,8 @@ def _check_sync_packet(st, ev, t, pages):
                       f"migration thread has not signalled channel {ev.ch} "
                       f"(multifd_send_sync_main_signal)")
     if st.version != "7.2" and pages is not None:
-        raise Impossible(f"a SYNC packet carrying pages (multifd_send_ram_fill just before it) is "
-                         f"7.2's coalesced SYNC: 10.0 sends the page job and the SYNC apart")
+        raise Impossible("a SYNC packet carrying pages (multifd_send_ram_fill just before it) is "
+                         "7.2's coalesced SYNC: 10.0 sends the page job and the SYNC apart")
     _check_number(st, ev, t)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from .config import FLUSH_MODES, TRANSPORTS
-from .machine import Role, row
+from .machine import row
 from .state import NO_JOB, put
 from . import load, migration, monitor, recv, send
 

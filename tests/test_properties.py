@@ -7,7 +7,7 @@ from checks.matrix import MATRIX
 from checks.properties import REGISTRY
 from checks.verify import verify
 from model.config import Config
-from model.variants import CATALOGUE, get_variant
+from model.variants import get_variant
 
 def _first_breaking_entries():
     """One matrix entry per (variant, expected breaks): where something must break."""
