@@ -32,6 +32,7 @@ The versions differ where QEMU does (protocol reference s3-s5):
         signal-then-wait group on the destination.
 """
 
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
@@ -614,9 +615,25 @@ def apply(st, ev):
 # ------------------------------------------------------------------ the replay
 
 def _order(events):
-    """Stamp order; each thread keeps its file order (its stamps never go back)."""
+    """Each thread's events in file order (authoritative), merged across threads by
+    time stamp: a line whose stamp disagrees with its own thread's order keeps its place
+    in that thread."""
     side = {"src": 0, "dst": 1}
-    return sorted(events, key=lambda e: (e.ts, side[e.side], e.line))
+    threads = {}
+    for e in sorted(events, key=lambda e: (side[e.side], e.line)):
+        threads.setdefault((e.side, e.tid), []).append(e)
+    heads = [(seq[0].ts, side[seq[0].side], seq[0].line, key, 0)
+             for key, seq in threads.items()]
+    heapq.heapify(heads)
+    out = []
+    while heads:
+        _, _, _, key, k = heapq.heappop(heads)
+        seq = threads[key]
+        out.append(seq[k])
+        if k + 1 < len(seq):
+            nxt = seq[k + 1]
+            heapq.heappush(heads, (nxt.ts, side[nxt.side], nxt.line, key, k + 1))
+    return out
 
 
 def replay(st, events):
@@ -652,6 +669,21 @@ def _step(st, pending):
     return first, reason
 
 
+def _stamp_goes_back(events):
+    """(event, why) for the first line stamped later than the next line of its own
+    thread: within a thread QEMU's stamps never go back (real-qemu.md s3.4), so the
+    thread's file order and its stamps disagree, and the trace was altered."""
+    last = {}
+    worst = None
+    for e in sorted(events, key=lambda e: (e.side, e.line)):
+        prev = last.get((e.side, e.tid))
+        if prev is not None and prev.ts > e.ts and (worst is None or prev.ts < worst[0].ts):
+            worst = (prev, f"thread {prev.tid} logs this line stamped after its next line "
+                           f"({e.where()}): within a thread QEMU's stamps never go back")
+        last[(e.side, e.tid)] = e
+    return worst
+
+
 def _channels(events):
     chans = [e.ch for e in events if e.ch is not None and e.kind not in (None, "foreign")]
     return max(chans) + 1 if chans else 1
@@ -666,7 +698,12 @@ def validate(src_events, dst_events, version):
     events = list(src_events) + list(dst_events)
     file_mode = not any(e.name in PACKET_EVENTS for e in events)
     st = Skeleton(version, _channels(events), file_mode, has_src=bool(src_events))
-    ev, why, done = replay(st, events)
+    back = _stamp_goes_back(events)
+    if back is not None:               # replay what comes before it, then reject there
+        done = replay(st, [e for e in events if e.ts < back[0].ts])[2]
+        ev, why = back
+    else:
+        ev, why, done = replay(st, events)
     total = len(events)
     verdict = Verdict(conforms=ev is None, version=version, events=total, replayed=done,
                       event=ev, reason=why, state=describe(st), summary=summary(st))

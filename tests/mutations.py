@@ -8,7 +8,8 @@ migration or load thread", for alterations whose first symptom is a wait.
 
 import re
 
-__all__ = ["remove_sync", "recv_while_parked", "missing_wait", "coalesce_sync", "stamp"]
+__all__ = ["remove_sync", "recv_while_parked", "recv_line_moved_up", "missing_wait",
+           "coalesce_sync", "stamp"]
 
 SYNC_SEND = re.compile(r":multifd_send(_fill)? channel (\d+) packet_num (\d+) .*flags 0x1 ")
 SYNC_RECV = r":multifd_recv(_unfill)? channel {ch} packet_num {num} .*flags 0x1 "
@@ -84,3 +85,18 @@ def coalesce_sync(src, dst, k):
     trailer = _restamp(f"x:multifd_send_fill channel {ch} packet_num {num} flags 0x0 "
                        f"next packet size 524288", tid, ts)
     return src[:i] + [fill, src[i], trailer] + src[i + 1:], list(dst), "src", i + 2
+
+
+def recv_line_moved_up(src, dst, k):
+    """Move a recv thread's packet line (stamp unchanged) to just before its k-th SYNC
+    line in the file: in the thread's own order, which is authoritative, it is now read
+    before the SYNC packet that the source wrote first."""
+    i, ch, num = _sync_lines(src, k)
+    j = _recv_sync(dst, ch, num)
+    tid, _ = stamp(dst[j])
+    nxt = next(m for m in range(j + 1, len(dst)) if dst[m].startswith(tid + "@")
+               and ":multifd_recv" in dst[m] and "packet_num" in dst[m])
+    moved = dst[nxt]
+    new_dst = dst[:nxt] + dst[nxt + 1:]
+    new_dst.insert(j, moved)
+    return list(src), new_dst, "dst", j + 1

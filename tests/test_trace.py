@@ -166,3 +166,13 @@ def test_same_input_same_output(capsys):
     first = capsys.readouterr().out
     main(args)
     assert capsys.readouterr().out == first
+
+
+@pytest.mark.parametrize("run", SOCKET_RUNS)
+def test_line_moved_within_its_thread_is_rejected(run):
+    """Per-thread file order is authoritative, even against the stamps: a packet line
+    moved above its thread's SYNC line (stamp unchanged) is read out of order."""
+    src, dst, side, line = mutations.recv_line_moved_up(*_lines(run), 3)
+    verdict = _check(src, dst, _version(run))
+    _rejected_at(verdict, side, line)
+    assert "stamps never go back" in verdict.reason
