@@ -8,6 +8,7 @@ bound was hit before a verdict.
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,13 +20,13 @@ from model.config import (FAULTS, FLUSH_MODES, TRANSPORTS, Config, ConfigError,
 from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
 
-from . import matrix as matrix_mod
 from . import conformance, waitfor
+from . import matrix as matrix_mod
 from .counterexample import render, result_json
-from .msc import sequence_chart
-from .review import build, write_dot
 from .explorer import default_progress
+from .msc import sequence_chart
 from .properties import REGISTRY, property_doc
+from .review import build, write_dot
 from .tracelog import TraceError, version_key
 from .verify import verify
 
@@ -265,9 +266,6 @@ def cmd_matrix(args) -> int:
     return EXIT_PASS if all(r["ok"] for r in results) else EXIT_VIOLATION
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def cmd_trace(args) -> int:
     try:
@@ -286,7 +284,6 @@ def cmd_trace(args) -> int:
 
 
 def cmd_diagrams(args) -> int:
-    import shutil
     if shutil.which("dot") is None:
         raise UsageError("graphviz's dot is missing: sudo apt-get install graphviz")
     try:
@@ -295,3 +292,7 @@ def cmd_diagrams(args) -> int:
         raise UsageError(f"--out {args.out}: {e.strerror or e}") from None
     print(page)
     return EXIT_PASS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

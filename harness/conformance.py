@@ -16,6 +16,7 @@ from checks.conformance import validate_files
 
 from .migrate import RunError, RunSpec, migrate
 from .qemu import BuildMissing, fetch_build
+from .qmp import QMPError, QMPTimeout
 
 __all__ = ["MATRIX", "FIXTURES", "run_conformance"]
 
@@ -40,7 +41,7 @@ def _one(build, spec, out):
     start = time.monotonic()
     try:
         migrate(build, spec, rundir)
-    except RunError as exc:
+    except (RunError, QMPError, QMPTimeout) as exc:
         return f"{spec.name():32} RUN FAILED  {exc}", False
     verdict = validate_files(rundir / "src.trace", rundir / "dst.trace", spec.version)
     seconds = time.monotonic() - start

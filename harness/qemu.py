@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .qmp import QMP, QMPTimeout
+from .qmp import QMP
 
 __all__ = ["Build", "BuildMissing", "find_build", "fetch_build", "Qemu", "VERSIONS"]
 
@@ -128,7 +128,11 @@ class Qemu:
         self.stderr = open(self.dir / f"{self.role}.stderr", "wb")
         self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
                                      stdout=self.stderr, stderr=self.stderr)
-        self.qmp = QMP(self.qmp_path)
+        try:
+            self.qmp = QMP(self.qmp_path)
+        except Exception:          # no QMP: __exit__ will not run, so end QEMU here
+            self.stop()
+            raise
         return self
 
     def threads(self):
@@ -154,7 +158,7 @@ class Qemu:
         try:
             if self.alive() and self.qmp is not None:
                 self.qmp.cmd("quit", timeout=2.0)
-        except (QMPTimeout, OSError, Exception):
+        except Exception:          # a hung or dead QEMU: the kill below ends it anyway
             pass
         self._wait_or_kill(grace)
         if self.qmp is not None:
