@@ -373,14 +373,16 @@ def send_channel_error(st, ev):
 
 # ----------------------------------------------------------- destination side
 
-def _load_take_sem_sync(st):
-    """The untraced return from qemu_sem_wait(&multifd_recv_state->sem_sync)."""
+def _load_take_sem_sync(st, final=False):
+    """The untraced return from qemu_sem_wait(&multifd_recv_state->sem_sync).
+
+    `final`: at the end of the trace, only a thread still running can post."""
     if not st.load_blocked:
         return
     if st.sem_sync > 0:
         st.sem_sync -= 1
     else:
-        c = _local_sync_server(st)
+        c = _local_sync_server(st, final)
         if c is None:
             raise Blocked(f"the load thread waits on the shared sem_sync "
                           f"(multifd_recv_sync_main_wait) and nothing posted it: "
@@ -391,12 +393,14 @@ def _load_take_sem_sync(st):
         st.load_phase = "idle"
 
 
-def _local_sync_server(st):
-    """Mapped-ram: a recv thread that can still serve a sync post (untraced)."""
+def _local_sync_server(st, final=False):
+    """Mapped-ram: a recv thread that served (untraced) a sync post it got before
+    `exiting` was set. It may have done so before it exited, so an exited thread
+    counts too, except at the end of the trace, when only a running one could."""
     if not st.file_mode:
         return None
     for c, r in enumerate(st.recv):
-        if r.requests > 0 and r.started and not r.ended:
+        if r.requests > 0 and r.started and not (final and r.ended):
             return c
     return None
 
@@ -460,7 +464,7 @@ def recv_signal(st, ev):
     _load_step(st, ev, "signal")
     r = st.recv[ev.ch]
     if st.file_mode:
-        r.requests += 1
+        r.requests += 0 if st.recv_exiting else 1   # after exiting: it leaves, unserved
     else:
         st.recv_max_num = max(st.recv_max_num, r.last_num)
         r.sem_sync += 1
@@ -782,7 +786,7 @@ def ending(st):
             hangs.append(_never(str(exc), [waited.ended]))
     if st.load_blocked:
         try:
-            _load_take_sem_sync(st)
+            _load_take_sem_sync(st, final=True)
         except Blocked as exc:      # a parked recv thread posted already; it waits for us
             hangs.append(_never(str(exc), [r.ended or r.parked is not None for r in st.recv]))
     if hangs:

@@ -109,3 +109,15 @@ def test_the_model_predicts_it():
     _, part1 = verify(config, get_variant("p2-fix-exit-kicks"))
     _, both = verify(config, get_variant("p2-fix"))
     assert part1.property == "no_deadlock" and both.verdict == "pass"
+
+
+def test_p1_hang_after_one_wait_returned():
+    """A real P1 run where one recv thread served its sync post before it saw `exiting`:
+    the load thread passes `wait iter 0` and hangs at `iter 1`. It conforms (an exited
+    thread may have posted before it left) and is still a model deadlock."""
+    lines = (HANGS / "p1-qemu10.0-file-c2-iter1.dst.log").read_text().splitlines()
+    assert any(line.endswith("multifd_recv_sync_main_wait iter 1") for line in lines)
+    verdict = validate_files(None, HANGS / "p1-qemu10.0-file-c2-iter1.dst.log", "10.0")
+    assert verdict.conforms, verdict.reason
+    assert verdict.end[0].startswith("HANG: the load thread waits")
+    assert _match(lines, "dst", 2, "file", "recv-read-error", False, 1) is not None
