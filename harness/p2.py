@@ -96,7 +96,7 @@ def repro_p2(out, channels=(2, 4), runs=None, log=print):
     misses = 0   # a channel count with no hang, or whose hang the checks do not confirm
     for n in channels:
         outcomes, example = [], None
-        for k in range(runs or 3):
+        for k in range(runs or 5):
             rundir = Path(out) / f"p2-c{n}-r{k + 1}"
             outcome, trace = _run(build, rundir, n, shim)
             outcomes.append(outcome)
