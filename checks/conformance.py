@@ -610,10 +610,33 @@ def apply(st, ev):
     role = st.roles.get((ev.side, ev.tid))
     if role == "migration thread":
         _mig_take_sem_sync(st)      # any later event of the thread means its wait returned
+        if ev.kind not in MIG_KINDS:
+            _mig_leaves_sync(st)
     elif role == "load thread":
         _load_take_sem_sync(st)
+        if ev.kind not in LOAD_KINDS:
+            _load_leaves_sync(st)
     if ev.kind is not None:
         ACTIONS[ev.kind](st, ev)
+
+
+def _mig_leaves_sync(st):
+    """Another event of the migration thread: it has left multifd_send_sync_main(),
+    which it may do early only by `return -1` once `exiting` is set."""
+    if st.mig_phase == "idle":
+        return
+    if not st.send_exiting:
+        raise Impossible(f"the migration thread left multifd_send_sync_main() in the middle; "
+                         f"expected {_mig_expected(st)}")
+    st.mig_phase = "idle"
+
+
+def _load_leaves_sync(st):
+    """Another event of the load thread: multifd_recv_sync_main() has no early return,
+    so it must have finished its loops."""
+    if st.load_phase != "idle":
+        raise Impossible(f"the load thread left multifd_recv_sync_main() in the middle; "
+                         f"expected {_load_expected(st)}")
 
 
 # ------------------------------------------------------------------ the replay

@@ -89,8 +89,6 @@ def test_packet_while_parked_is_rejected(run):
 @pytest.mark.parametrize("side", ["src", "dst"])
 def test_missing_wait_is_rejected(run, side):
     """A sync round with a wait missing is rejected at the thread's next event."""
-    if side == "dst" and "-file-" in run:
-        pytest.skip("a mapped-ram load has one sync group; its waits end the log")
     src, dst, side, line = mutations.missing_wait(*_lines(run), 1, side)
     verdict = _check(src, dst, _version(run))
     _rejected_at(verdict, side, line)
@@ -176,3 +174,16 @@ def test_line_moved_within_its_thread_is_rejected(run):
     verdict = _check(src, dst, _version(run))
     _rejected_at(verdict, side, line)
     assert "stamps never go back" in verdict.reason
+
+
+def test_last_wait_of_a_mapped_ram_load_missing_is_rejected():
+    """multifd_recv_sync_main() has no early return: a file load whose last wait is gone is
+    rejected at the load thread's next event."""
+    src, dst = _lines("qemu10.0-file-live-c8")
+    last = max(i for i, line in enumerate(dst) if ":multifd_recv_sync_main_wait " in line)
+    tid = dst[last].split("@")[0]
+    altered = dst[:last] + dst[last + 1:]
+    nxt = next(m for m in range(last, len(altered)) if altered[m].startswith(tid + "@"))
+    verdict = _check(src, altered, "10.0")
+    _rejected_at(verdict, "dst", nxt + 1)
+    assert "left multifd_recv_sync_main() in the middle" in verdict.reason
