@@ -20,13 +20,12 @@ from model.config import (FAULTS, FLUSH_MODES, TRANSPORTS, Config, ConfigError,
 from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
 
-from . import conformance, waitfor
+from . import conformance
 from . import matrix as matrix_mod
 from .counterexample import render, result_json
 from .explorer import default_progress
-from .msc import sequence_chart
 from .properties import REGISTRY, property_doc
-from .review import build, write_dot
+from .review import build, chart_sources, write_dot
 from .tracelog import TraceError, version_key
 from .verify import verify
 
@@ -196,17 +195,7 @@ def cmd_run(args) -> int:
 
 def _write_charts(directory, stem, system, result) -> None:
     """The counterexample's sequence chart (and a deadlock's wait-for graph) as DOT + SVG."""
-    name = result.property
-    if not name or not result.violations[name].path:
-        return
-    trace = result.trace(name)
-    title = f"{system.variant.name}: {system.config.label()}"
-    sources = {"chart": sequence_chart(system, trace, name, property_doc(name),
-                                       result.violations[name].loop_at, title).source}
-    if name == "no_deadlock":
-        sources["waitfor"] = waitfor.to_dot(waitfor.wait_for(system, trace[-1][1]),
-                                            f"{title}: wait-for graph").source
-    for kind, source in sources.items():
+    for kind, source in chart_sources(system, result).items():
         try:
             write_dot(os.path.join(directory, f"{stem}-{kind}"), source)
         except (OSError, subprocess.CalledProcessError) as e:

@@ -242,20 +242,31 @@ def _nums(nums):
     return ", ".join(f"channel {c}: {v}" for c, v in sorted(nums.items())) or "none"
 
 
-def _send_thread(st, ev):
-    t = st.send[ev.ch]
+def _live(threads, side, ev):
+    """The channel thread logging `ev` (side: "send" or "recv"), which must have started
+    and not yet ended."""
+    t = threads[ev.ch]
     if not t.started:
-        raise Blocked(f"send[{ev.ch}] logs {ev.name} before multifd_send_thread_start {ev.ch}")
+        raise Blocked(f"{side}[{ev.ch}] logs {ev.name} before "
+                      f"multifd_{side}_thread_start {ev.ch}")
     if t.ended:
-        raise Impossible(f"send[{ev.ch}] logs {ev.name} after multifd_send_thread_end")
+        raise Impossible(f"{side}[{ev.ch}] logs {ev.name} after multifd_{side}_thread_end")
     return t
 
 
-def send_start(st, ev):
-    t = st.send[ev.ch]
+def _start(threads, side, ev):
+    t = threads[ev.ch]
     if t.started:
-        raise Impossible(f"send[{ev.ch}] starts twice")
+        raise Impossible(f"{side}[{ev.ch}] starts twice")
     t.started = True
+
+
+def _send_thread(st, ev):
+    return _live(st.send, "send", ev)
+
+
+def send_start(st, ev):
+    _start(st.send, "send", ev)
 
 
 def send_pages(st, ev):
@@ -479,19 +490,11 @@ def recv_sync_done(st, ev):
 
 
 def _recv_thread(st, ev):
-    r = st.recv[ev.ch]
-    if not r.started:
-        raise Blocked(f"recv[{ev.ch}] logs {ev.name} before multifd_recv_thread_start {ev.ch}")
-    if r.ended:
-        raise Impossible(f"recv[{ev.ch}] logs {ev.name} after multifd_recv_thread_end")
-    return r
+    return _live(st.recv, "recv", ev)
 
 
 def recv_start(st, ev):
-    r = st.recv[ev.ch]
-    if r.started:
-        raise Impossible(f"recv[{ev.ch}] starts twice")
-    r.started = True
+    _start(st.recv, "recv", ev)
 
 
 def recv_packet(st, ev):

@@ -430,22 +430,14 @@ class _Run:
             state = self.canon(state) if self.canon else state
             if state not in g.index:
                 self._check_state(g.add(state, -1, None), state)
-        head, next_report = 0, began + self.interval
+        head, self.next_report = 0, began + self.interval
         while head < len(g.states):
             sid, state = head, g.states[head]
             head += 1
             self._expand(sid, state)
-            if self.max_states and len(g.states) > self.max_states:
-                return f"max-states {self.max_states} reached"
-            if head % 1024 == 0:
-                now = time.monotonic()
-                if self.max_memory_kb and _rss_kb() > self.max_memory_kb:
-                    return f"memory bound {self.max_memory_kb // 1024} MB reached"
-                if self.max_seconds and now - began > self.max_seconds:
-                    return f"time bound {self.max_seconds:g} s reached"
-                if self.progress and now >= next_report:
-                    self.progress(_progress_line(g, head, now - began))
-                    next_report = now + self.interval
+            stop = self._checkpoint(head, began)
+            if stop:
+                return stop
         return None
 
     def _search_fingerprints(self, began: float) -> Optional[str]:
@@ -456,32 +448,33 @@ class _Run:
             if sid >= 0:
                 self._check_state(sid, state)
                 queue.append((sid, tuple(state)))
-        expanded, next_report = 0, began + self.interval
+        expanded, self.next_report = 0, began + self.interval
         make = getattr(self.model, "state_type", None) or (lambda values: values)
         while queue:
             sid, values = queue.popleft()
             self._expand_fingerprints(sid, make(values), queue)
             expanded += 1
-            bound = self._bounds(expanded, began, g.count())
-            if bound == "":
-                continue
-            if bound:
-                return bound
-            if self.progress and time.monotonic() >= next_report:
-                self.progress(_progress_line(g, expanded, time.monotonic() - began))
-                next_report = time.monotonic() + self.interval
+            stop = self._checkpoint(expanded, began)
+            if stop:
+                return stop
         return None
 
-    def _bounds(self, expanded: int, began: float, count: int) -> Optional[str]:
-        """Why to stop, None to go on and report, "" to go on (checked every 1024)."""
-        if self.max_states and count > self.max_states:
+    def _checkpoint(self, expanded: int, began: float) -> Optional[str]:
+        """After each expansion: why to stop (a bound was hit), or None. States are
+        counted every time; memory, time and progress every 1024 expansions."""
+        g = self.graph
+        if self.max_states and g.count() > self.max_states:
             return f"max-states {self.max_states} reached"
         if expanded % 1024:
-            return ""
+            return None
+        now = time.monotonic()
         if self.max_memory_kb and _rss_kb() > self.max_memory_kb:
             return f"memory bound {self.max_memory_kb // 1024} MB reached"
-        if self.max_seconds and time.monotonic() - began > self.max_seconds:
+        if self.max_seconds and now - began > self.max_seconds:
             return f"time bound {self.max_seconds:g} s reached"
+        if self.progress and now >= self.next_report:
+            self.progress(_progress_line(g, expanded, now - began))
+            self.next_report = now + self.interval
         return None
 
     def _expand_fingerprints(self, sid: int, state, queue) -> None:

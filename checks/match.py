@@ -18,9 +18,15 @@ migration thread is about to signal channel 0.
 
 from collections import deque
 
+from model.config import Config
+from model.system import System
+from model.variants import get_variant
+
+from .conformance import Skeleton, replay
 from .counterexample import compact
 
-__all__ = ["real_projection", "model_events", "find_matching_path", "MatchError"]
+__all__ = ["real_projection", "model_events", "find_matching_path", "match_trace",
+           "MatchError"]
 
 
 class MatchError(Exception):
@@ -222,6 +228,20 @@ def find_matching_path(system, real, side, suffix=False, limit=2_000_000):
                 parent[(nxt, npos)] = (node, label)
                 queue.append((nxt, npos))
     return None
+
+
+def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
+                limit=2_000_000):
+    """(system, real, found): one side's real 10.0 events projected (thread roles bound by
+    a skeleton replay), and find_matching_path's answer on qemu-10.0 with one fault layer
+    at a small non-live configuration."""
+    st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
+    replay(st, events)
+    real = real_projection(events, st.roles, side, suffix)
+    config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
+                    faults=(fault,), zero_pages=())
+    system = System(config, get_variant("qemu-10.0"))
+    return system, real, find_matching_path(system, real, side, suffix, limit)
 
 
 def _path(node, parent):

@@ -17,7 +17,7 @@ import subprocess
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
-from model.variants import CATALOGUE, SEED, apply_variant
+from model.variants import CATALOGUE, SEED, apply_variant, get_variant
 
 from . import waitfor
 from .diagrams import PRODUCT_LIMIT, changed_roles, product_graph, role_diagram
@@ -26,27 +26,34 @@ from .msc import sequence_chart
 from .properties import property_doc
 from .verify import verify
 
-__all__ = ["build", "entry_diagrams", "write_dot"]
+__all__ = ["build", "chart_sources", "entry_diagrams", "write_dot"]
+
+
+def chart_sources(system, result):
+    """{kind: DOT source} for the headline counterexample: its sequence chart and, for a
+    deadlock, its wait-for graph; empty when nothing is broken."""
+    name = result.property
+    if not name or not result.violations[name].path:
+        return {}
+    trace = result.trace(name)
+    title = f"{system.variant.name}: {system.config.label()}"
+    dots = {"chart": sequence_chart(system, trace, name, property_doc(name),
+                                    result.violations[name].loop_at, title).source}
+    if name == "no_deadlock":
+        waits = waitfor.wait_for(system, trace[-1][1])
+        dots["waitfor"] = waitfor.to_dot(waits, f"{title}: wait-for graph").source
+    return dots
 
 
 def entry_diagrams(numbered):
     """(row, {kind: DOT source}) for one matrix entry; runs in a worker process."""
     number, entry = numbered
-    from model.variants import get_variant
     system, result = verify(entry.config, get_variant(entry.variant))
     row = judge(entry, result)
     row["stem"] = f"{number:02d}-{entry.variant}-{entry.config.slug()}"
-    dots, name = {}, result.property
-    if name and result.violations[name].path:
-        violation = result.violations[name]
-        title = f"{entry.variant}: {entry.config.label()}"
-        dots["chart"] = sequence_chart(system, result.trace(name), name, property_doc(name),
-                                       violation.loop_at, title).source
-        if name == "no_deadlock":
-            waits = waitfor.wait_for(system, result.trace(name)[-1][1])
-            dots["waitfor"] = waitfor.to_dot(waits, f"{title}: wait-for graph").source
+    dots = chart_sources(system, result)
     if result.states <= PRODUCT_LIMIT:
-        dots["product"] = product_graph(system, result, name).source
+        dots["product"] = product_graph(system, result, result.property).source
     return row, dots
 
 

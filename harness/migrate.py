@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .qemu import Qemu, ROOT
 
-__all__ = ["RunSpec", "RunError", "migrate", "guest_kernel", "set_capabilities", "poll_migration", "throttle"]
+__all__ = ["RunSpec", "RunError", "migrate", "guest_kernel", "set_capabilities", "poll_migration", "throttle", "start_socket_migration"]
 
 POLL = 0.02
 TIMEOUT = 120.0
@@ -105,18 +105,25 @@ def throttle(src, spec):
     return release, released
 
 
+def start_socket_migration(src, dst, spec):
+    """Set both sides up, listen on 127.0.0.1 port 0, and start the migration; return
+    `throttle`'s (release, released) for the caller's poll of the source."""
+    for q in (dst, src):
+        set_capabilities(q, spec)
+    dst.qmp.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
+    port = dst.qmp.cmd("query-migrate")["socket-address"][0]["port"]
+    if spec.live:
+        time.sleep(0.3)                      # let the guest fill its window
+    release, released = throttle(src, spec)
+    src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+    return release, released
+
+
 def _migrate_socket(build, spec, rundir, kernel):
     extra = _extra(spec)
     with Qemu(build, rundir, "dst", ["-incoming", "defer", *extra], kernel) as dst, \
          Qemu(build, rundir, "src", extra, kernel if spec.live else None) as src:
-        for q in (dst, src):
-            set_capabilities(q, spec)
-        dst.qmp.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
-        port = dst.qmp.cmd("query-migrate")["socket-address"][0]["port"]
-        if spec.live:
-            time.sleep(0.3)                  # let the guest fill its window
-        release, released = throttle(src, spec)
-        src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        release, released = start_socket_migration(src, dst, spec)
         src_info = poll_migration(src, ("completed", "failed"), each=release)
         dst_info = poll_migration(dst, ("completed", "failed"))
         meta = _meta(spec, build, src, dst, src_info, dst_info, released)

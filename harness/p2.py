@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .migrate import RunSpec, guest_kernel, set_capabilities, throttle
+from .migrate import RunSpec, guest_kernel, start_socket_migration
 from .qemu import ROOT, Qemu, fetch_build
 from .qmp import QMPTimeout
 from .repro import _last_lines, model_match
@@ -70,13 +70,7 @@ def _run(build, rundir, channels, shim):
     kernel = guest_kernel()
     with Qemu(build, rundir, "dst", ["-incoming", "defer"], kernel) as dst, \
          Qemu(build, rundir, "src", [], kernel, preload=shim) as src:
-        for q in (dst, src):
-            set_capabilities(q, spec)
-        dst.qmp.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
-        port = dst.qmp.cmd("query-migrate")["socket-address"][0]["port"]
-        time.sleep(0.3)
-        release, _ = throttle(src, spec)
-        src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        release, _ = start_socket_migration(src, dst, spec)
         info = poll_source(src, release)
         outcome = judge(src, src.trace, info)
         if info == "qmp-silent":

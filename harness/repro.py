@@ -19,12 +19,9 @@ import signal
 import time
 from pathlib import Path
 
-from checks.conformance import Skeleton, replay, validate_files
-from checks.match import MatchError, find_matching_path, real_projection, render_path
+from checks.conformance import validate_files
+from checks.match import MatchError, match_trace, render_path
 from checks.tracelog import parse_log
-from model.config import Config
-from model.system import System
-from model.variants import get_variant
 
 from .migrate import RunSpec, guest_kernel, poll_migration, set_capabilities
 from .p1image import damage_last_block
@@ -107,19 +104,15 @@ def model_match(trace, channels, side, faults, transport, suffix=False, pages=1)
     if not verdict.conforms:
         return verdict, [f"the trace does not conform: {verdict.reason}"]
     events = parse_log(trace, side, "10.0")
-    st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
-    replay(st, events)
-    real = real_projection(events, st.roles, side, suffix)
-    config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
-                    faults=(faults,), zero_pages=())
-    system = System(config, get_variant("qemu-10.0"))
     try:
-        path = find_matching_path(system, real, side, suffix, limit=MATCH_LIMIT)
+        system, real, path = match_trace(events, side, channels, transport, faults, suffix,
+                                         pages, limit=MATCH_LIMIT)
     except MatchError as exc:
         return verdict, [f"model search not run: {exc}"]
+    label = system.config.label()
     if path is None:
-        return verdict, [f"NO model path of qemu-10.0 at {config.label()} matches the trace"]
-    return verdict, [f"qemu-10.0 at {config.label()}", *render_path(system, path, side, real)]
+        return verdict, [f"NO model path of qemu-10.0 at {label} matches the trace"]
+    return verdict, [f"qemu-10.0 at {label}", *render_path(system, path, side, real)]
 
 
 def _last_lines(trace, n=8):

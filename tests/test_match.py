@@ -4,11 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from checks.conformance import Skeleton, replay, validate, validate_files
-from checks.match import find_matching_path, real_projection
+from checks.conformance import validate, validate_files
+from checks.match import match_trace
 from checks.tracelog import parse_text
 from model.config import Config
-from model.system import System
 from model.variants import get_variant
 
 HANGS = Path(__file__).parent / "fixtures" / "hangs"
@@ -16,13 +15,8 @@ HANGS = Path(__file__).parent / "fixtures" / "hangs"
 
 def _match(lines, side, channels, transport, fault, suffix, pages):
     events = parse_text("\n".join(lines), side, "10.0")
-    st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
-    replay(st, events)
-    real = real_projection(events, st.roles, side, suffix)
-    config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
-                    faults=(fault,), zero_pages=())
-    system = System(config, get_variant("qemu-10.0"))
-    return find_matching_path(system, real, side, suffix, limit=400_000)
+    return match_trace(events, side, channels, transport, fault, suffix, pages,
+                       limit=400_000)[2]
 
 
 def _p1(n):

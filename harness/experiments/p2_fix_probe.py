@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from harness.qemu import Build, Qemu, ROOT
-from harness.migrate import RunSpec, guest_kernel, set_capabilities, throttle
+from harness.migrate import RunSpec, guest_kernel, start_socket_migration
 from harness.p2 import build_shim, poll_source, judge
 from harness.qmp import QMPTimeout
 from checks.conformance import validate_files
@@ -42,13 +42,7 @@ def run(fix, n, k, out):
     kernel = guest_kernel()
     with Qemu(build, rundir, "dst", ["-incoming", "defer"], kernel) as dst, \
          Qemu(build, rundir, "src", [], kernel, preload=build_shim(), env={"P2_FIX": str(fix), **MODE}) as src:
-        for q in (dst, src):
-            set_capabilities(q, spec)
-        dst.qmp.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
-        port = dst.qmp.cmd("query-migrate")["socket-address"][0]["port"]
-        time.sleep(0.3)
-        release, _ = throttle(src, spec)
-        src.qmp.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        release, _ = start_socket_migration(src, dst, spec)
         info = poll_source(src, release)
         s_out = judge(src, src.trace, info)
         d_out = dst_outcome(dst)
