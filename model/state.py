@@ -7,6 +7,8 @@ end build changed copies; the explorer never mutates a state.
 
 from typing import NamedTuple
 
+from .stepcache import Column
+
 __all__ = ["State", "put", "add", "NO_JOB", "NO_PACKET", "SEMAPHORES", "FIFOS", "PER_CHANNEL"]
 
 NO_JOB = -1       # p->pages is empty (no page handed over)
@@ -118,6 +120,8 @@ def put(values: tuple, index: int, value) -> tuple:
     >>> put((0, 0, 0), 1, 5)
     (0, 5, 0)
     """
+    if type(values) is Column:          # a step being recorded (stepcache.py)
+        return values.put(index, value)
     return values[:index] + (value,) + values[index + 1:]
 
 
@@ -127,4 +131,6 @@ def add(values: tuple, index: int, delta: int) -> tuple:
     >>> add((1, 2), 0, -1)
     (0, 2)
     """
+    if type(values) is Column:
+        return values.put(index, values[index] + delta)
     return values[:index] + (values[index] + delta,) + values[index + 1:]

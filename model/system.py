@@ -16,6 +16,7 @@ from typing import NamedTuple
 from .config import Config
 from .machine import compile_role
 from .state import NO_JOB, NO_PACKET, PER_CHANNEL_INDEX, State
+from .stepcache import EntryWrite, Recorder, StepCache
 from .transports import RECORD_NAMES, packet_name
 from .variants import SEED, Variant, apply_variant
 from . import load, migration
@@ -70,7 +71,7 @@ class System:
     MAX_TRANSACTION = 10_000
 
     def __init__(self, config: Config, variant: Variant = SEED, transactions: bool = True,
-                 symmetry: bool = None):
+                 symmetry: bool = None, cache: bool = True):
         self.config = config
         self.variant = variant
         self.transactions = transactions
@@ -84,6 +85,8 @@ class System:
             self.canonical = self._canonical
         self._loops = {"mig": _indexes(self.roles["migration"], migration.CHANNEL_LOOPS),
                        "load": _indexes(self.roles["load"], load.CHANNEL_LOOPS)}
+        self.cache = StepCache(State, PER_CHANNEL_INDEX, self._steps, self.threads) \
+            if cache else None
 
     def symmetry_sound(self) -> bool:
         """Whether permuting channel identities is an automorphism of this model: it is
@@ -159,13 +162,34 @@ class System:
         return "failed" if s.load_error or s.send_error else "completed"
 
     def successors(self, s: State) -> list:
-        """Every enabled step as (label, next state), in thread order, then row order."""
+        """Every enabled step as (label, next state), in thread order, then row order;
+        through the step cache (stepcache.py) unless it is off."""
         out = []
         if s.crashed:
             return out
-        for thread in self.threads:
-            for r, c in self._enabled(s, thread):
-                self._run_on(thread, ((r, c),), s, self._fire(s, thread, r, c), out)
+        if self.cache is None:
+            for thread in self.threads:
+                out += self._steps(thread, s)
+            return out
+        cache = self.cache
+        apply = cache.apply
+        for thread, slots in zip(self.threads, cache.slots):
+            pc = s[thread.pc_index]
+            if thread.per_channel:
+                pc = pc[thread.t]
+            slot = slots[pc]
+            steps = slot[2].get(slot[1](s)) if slot else None
+            if steps is None:
+                steps = cache.miss(thread, pc, s)
+            for label, writes in steps:
+                out.append((label, apply(s, writes)))
+        return out
+
+    def _steps(self, thread, s) -> list:
+        """The thread's steps from `s` (a State, or a Recorder for the cache)."""
+        out = []
+        for r, c in self._enabled(s, thread):
+            self._run_on(thread, ((r, c),), s, self._fire(s, thread, r, c), out)
         return out
 
     def _pc(self, s, thread):
@@ -191,7 +215,7 @@ class System:
 
         A transaction ends at a wait, where the thread is blocked, or where the last row
         changed nothing (a spin, which must stay a visible step)."""
-        more = [] if not self.transactions or s == before or \
+        more = [] if not self.transactions or _same(s, before) or \
             thread.waits[self._pc(s, thread)] else self._enabled(s, thread)
         if not more:
             out.append((self._label(thread, chain), s))
@@ -205,6 +229,9 @@ class System:
     def _fire(self, s, thread, r, c):
         for effect in r.effects:
             s = effect(s, thread.t, c)
+        if type(s) is Recorder:
+            dest = EntryWrite(thread.pc_index, thread.t, r.dest) if thread.per_channel else r.dest
+            return s.assign(((thread.pc_index, dest),))
         values = list(s)
         if thread.per_channel:
             pcs = values[thread.pc_index]
@@ -250,6 +277,10 @@ class System:
 
 
 _NO_PICK = (None,)
+
+
+def _same(a, b) -> bool:
+    return not a.differs_from(b) if type(a) is Recorder else a == b
 
 
 def _indexes(role, names):

@@ -1,0 +1,236 @@
+"""A cache of thread steps, keyed by what the step read: the explorer's hot loop.
+
+A thread's steps from a state depend only on the fields (and, for per-channel fields,
+the channel entries) its guards and effects read. The first time a thread computes its
+steps at a control state, it runs on a `Recorder`: a stand-in for the State that logs
+every field and every channel entry read, and keeps what is written apart from the
+state it started from. The steps are kept as writes, under the values of what was
+read; any later state that agrees on those values fires the same rows with the same
+guards, so it gets the same writes, applied to its own values. The set of reads kept
+per (thread, control state) only grows: when a computation reads something new, that
+thread's cache at that control state starts again under the larger key.
+
+Reads are logged at the granularity the model uses: `s.field` logs the field, and a
+per-channel field comes back as a `Column`, whose `column[k]` logs entry k alone, and
+whose iteration, comparison or slicing logs the whole field. `put` and `add`
+(state.py) on a Column write one entry. So a send thread's key holds its own
+semaphore, not every channel's.
+"""
+
+__all__ = ["StepCache", "Recorder", "Column", "EntryWrite"]
+
+WHOLE = -1          # a read or write of a whole field, not of one channel's entry
+
+
+class Column(tuple):
+    """A per-channel field read through a Recorder: entry reads are logged one by one."""
+
+    def __new__(cls, values, field, log, written=frozenset()):
+        column = super().__new__(cls, values)
+        column.field, column.log, column.written = field, log, written
+        return column
+
+    def __getitem__(self, k):
+        if type(k) is int:
+            if k not in self.written:
+                self.log.add((self.field, k % len(self)))
+        else:
+            self._whole()
+        return tuple.__getitem__(self, k)
+
+    def _whole(self):
+        self.log.add((self.field, WHOLE))
+
+    def __iter__(self):
+        self._whole()
+        return tuple.__iter__(self)
+
+    def __contains__(self, x):
+        self._whole()
+        return tuple.__contains__(self, x)
+
+    def __eq__(self, other):
+        self._whole()
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        self._whole()
+        return tuple.__hash__(self)
+
+    def __add__(self, other):
+        self._whole()
+        return tuple(self) + tuple(other)
+
+    def put(self, k: int, value) -> "EntryWrite":
+        return EntryWrite(self.field, k, value)
+
+
+class EntryWrite:
+    """`put(column, k, value)`: entry k of a per-channel field gets `value`."""
+
+    __slots__ = ("field", "k", "value")
+
+    def __init__(self, field, k, value):
+        self.field, self.k, self.value = field, k, value
+
+
+class Recorder:
+    """A State stand-in that logs reads and keeps writes apart from `base`.
+
+    `whole` maps a field index to its new value; `entries` maps a per-channel field
+    index to {channel: new value}, for fields not written whole."""
+
+    __slots__ = ("base", "log", "whole", "entries", "index", "columns")
+
+    def __init__(self, base, log, index, columns, whole=None, entries=None):
+        self.base, self.log, self.index, self.columns = base, log, index, columns
+        self.whole = whole or {}
+        self.entries = entries or {}
+
+    def __getattr__(self, name):
+        i = self.index.get(name)
+        if i is None:
+            raise AttributeError(name)
+        return self[i]
+
+    def __getitem__(self, i):
+        if i in self.whole:
+            return self.whole[i]
+        value = self.base[i]
+        if i not in self.columns:
+            self.log.add((i, WHOLE))
+            return value
+        written = self.entries.get(i, {})
+        merged = tuple(written.get(k, v) for k, v in enumerate(value))
+        return Column(merged, i, self.log, frozenset(written))
+
+    def replace(self, **changes) -> "Recorder":
+        return self.assign([(self.index[name], value) for name, value in changes.items()])
+
+    def assign(self, changes) -> "Recorder":
+        whole = dict(self.whole)
+        entries = {i: dict(e) for i, e in self.entries.items()}
+        for i, value in changes:
+            if type(value) is EntryWrite and value.field == i:
+                if i in whole:
+                    whole[i] = _put(whole[i], value.k, value.value)
+                else:
+                    entries.setdefault(i, {})[value.k] = value.value
+            else:
+                if type(value) is EntryWrite:       # an entry of one field into another
+                    value = _put(self[value.field], value.k, value.value)
+                whole[i] = tuple(value) if type(value) is Column else value
+                entries.pop(i, None)
+        return Recorder(self.base, self.log, self.index, self.columns, whole, entries)
+
+    def differs_from(self, other: "Recorder") -> bool:
+        """Whether the two (over the same base) hold different values; reads of the base
+        that the comparison needs are logged."""
+        for i in set(self.whole) | set(other.whole):
+            if tuple.__eq__(_materialize(self, i), _materialize(other, i)) is not True:
+                return True
+        for i in (set(self.entries) | set(other.entries)) - set(self.whole) - set(other.whole):
+            mine, theirs = self.entries.get(i, {}), other.entries.get(i, {})
+            for k in set(mine) | set(theirs):
+                if k not in mine or k not in theirs:
+                    self.log.add((i, k))
+                base = self.base[i][k]
+                if mine.get(k, base) != theirs.get(k, base):
+                    return True
+        return False
+
+    def writes(self) -> tuple:
+        """What this step wrote, as (field, channel or WHOLE, value), in field order."""
+        out = [(i, WHOLE, v) for i, v in self.whole.items()]
+        out += [(i, k, v) for i, e in self.entries.items() for k, v in e.items()]
+        return tuple(sorted(out, key=lambda w: (w[0], w[1])))
+
+
+def _materialize(rec, i):
+    """Field i of `rec` as a plain value, logging the base entries it takes."""
+    if i in rec.whole:
+        if i not in rec.columns:
+            return (rec.whole[i],)
+        return tuple(rec.whole[i])
+    base = rec.base[i]
+    if i not in rec.columns:
+        rec.log.add((i, WHOLE))
+        return (base,)
+    written = rec.entries.get(i, {})
+    for k in range(len(base)):
+        if k not in written:
+            rec.log.add((i, k))
+    return tuple(written.get(k, v) for k, v in enumerate(base))
+
+
+def _put(values, k, value):
+    return tuple(values[:k]) + (value,) + tuple(values[k + 1:])
+
+
+class StepCache:
+    """Per (thread, control state): the reads that matter, and the steps by their values.
+
+    `compute(thread, recorder)` runs the real step logic on a Recorder and returns
+    [(label, recorder after), ...]; the cache turns those into writes."""
+
+    def __init__(self, state_type, columns, compute, threads, limit=1 << 20):
+        self.state_type = state_type
+        self.index = {name: i for i, name in enumerate(state_type._fields)}
+        self.columns = frozenset(columns)
+        self.compute = compute
+        self.limit = limit          # entries kept before the cache starts over (memory)
+        self.size = self.misses = 0
+        self.threads = {thread: i for i, thread in enumerate(threads)}
+        # per thread, per control state: None or (reads, key function, {key: steps})
+        self.slots = [[None] * len(thread.table) for thread in threads]
+
+    def miss(self, thread, pc: int, s) -> tuple:
+        """Compute the thread's steps at `pc` from `s` on a Recorder and keep them, as
+        ((label, writes), ...)."""
+        self.misses += 1
+        log = set()
+        recorder = Recorder(s, log, self.index, self.columns)
+        steps = tuple((label, after.writes()) for label, after in self.compute(thread, recorder))
+        slots = self.slots[self.threads[thread]]
+        slot = slots[pc]
+        if slot is None or not log <= slot[0]:
+            reads = _normalize(slot[0] | log if slot else log)
+            slot = slots[pc] = (reads, _key_function(reads), {})
+        if self.size >= self.limit:
+            self._clear()
+        slot[2][slot[1](s)] = steps
+        self.size += 1
+        return steps
+
+    def _clear(self):
+        for slots in self.slots:
+            for slot in slots:
+                if slot:
+                    slot[2].clear()
+        self.size = 0
+
+    def apply(self, s, writes):
+        """The state after `writes` on `s`."""
+        values = list(s)
+        for i, k, v in writes:
+            if k == WHOLE:
+                values[i] = v
+            else:
+                column = values[i]
+                values[i] = column[:k] + (v,) + column[k + 1:]
+        return tuple.__new__(self.state_type, values)
+
+
+def _normalize(reads) -> frozenset:
+    """A whole-field read covers that field's entry reads."""
+    whole = {i for i, k in reads if k == WHOLE}
+    return frozenset(r for r in reads if r[1] == WHOLE or r[0] not in whole)
+
+
+def _key_function(reads):
+    """A function of a state giving the values of `reads`, compiled once per key shape."""
+    parts = [f"s[{i}]" if k == WHOLE else f"s[{i}][{k}]" for i, k in sorted(reads)]
+    return eval(f"lambda s: ({', '.join(parts)},)") if parts else (lambda s: ())
