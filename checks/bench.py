@@ -7,6 +7,10 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
   transactions  Lipton transactions (the default)
   +symmetry     transactions and forced channel symmetry (`--symmetry`)
   +fingerprint  transactions, states kept as 64-bit hashes (`--fingerprint`)
+  no-cache      transactions with every step computed afresh: what the step cache
+                (model/stepcache.py) is worth, as a ratio to `transactions`
+  round-robin   transactions, with QEMU's own scan for an idle channel (`--pick
+                round-robin`): not a reduction but a closer model, so a different count
 """
 
 import json
@@ -23,7 +27,8 @@ from .verify import verify
 __all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main"]
 
 MODES = {"none": dict(transactions=False), "transactions": dict(),
-         "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True)}
+         "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True),
+         "no-cache": dict(cache=False), "round-robin": dict(pick="round-robin")}
 
 
 def _socket(n, p, r):
@@ -41,13 +46,14 @@ QUICK = (("seed", _socket(2, 2, 1)), ("seed", dict(transport="file", channels=4,
 
 def measure(variant, config, mode, seconds):
     """One bounded run in this process; a dict of what it measured."""
-    cfg = Config(**config)
+    options = dict(MODES[mode])
+    cfg = Config(**config, **{k: options.pop(k) for k in ("pick",) if k in options})
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     began = time.monotonic()
-    _, result = verify(cfg, get_variant(variant), max_seconds=seconds, **MODES[mode])
+    _, result = verify(cfg, get_variant(variant), max_seconds=seconds, **options)
     took = time.monotonic() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"variant": variant, "config": cfg.label(), "mode": mode,
+    return {"variant": variant, "config": Config(**config).label(), "mode": mode,
             "verdict": result.verdict, "states": result.states,
             "transitions": result.transitions, "seconds": round(took, 2),
             "states_per_second": round(result.states / took) if took else 0,

@@ -15,7 +15,7 @@ import sys
 import textwrap
 import time
 
-from model.config import (FAULTS, FLUSH_MODES, TRANSPORTS, Config, ConfigError,
+from model.config import (FAULTS, FLUSH_MODES, PICKS, TRANSPORTS, Config, ConfigError,
                           parse_zero_pages)
 from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
@@ -79,6 +79,9 @@ def _parser():
                           "in the last round; '' for none)")
     run.add_argument("--zero-copy", action="store_true", default=None,
                      help="zero-copy-send (sockets)")
+    run.add_argument("--pick", choices=PICKS,
+                     help="which idle channel takes a job: any (the default, an "
+                          "over-approximation) or round-robin (QEMU's scan from next_channel)")
     run.add_argument("--faults", metavar="LAYER,...",
                      help="fault layers: " + ", ".join(FAULTS) + " (one fault per run); "
                           "default: those the variant is judged under; '' for none")
@@ -152,7 +155,7 @@ def variant_config(variant, **given) -> Config:
 def _config(args, variant) -> Config:
     given = {"transport": args.transport, "channels": args.channels, "pages": args.pages,
              "flush": args.flush, "live": args.live, "zero_copy": args.zero_copy,
-             "rounds": args.rounds}
+             "rounds": args.rounds, "pick": args.pick}
     if args.faults is not None:
         given["faults"] = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     if args.zero_pages is not None:

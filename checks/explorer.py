@@ -388,6 +388,7 @@ class _Run:
         self.props = list(properties)
         self.always = [p for p in self.props if p.kind == "always"]
         self.sometimes = [p for p in self.props if p.kind == "sometimes"]
+        self.open_always, self.open_sometimes = list(self.always), list(self.sometimes)
         self.max_states = max_states
         self.max_memory_kb = max_memory_mb * 1024 if max_memory_mb else None
         self.progress = progress
@@ -417,12 +418,16 @@ class _Run:
         return self._verdict(bound, time.monotonic() - began)
 
     def _check_state(self, sid: int, state) -> None:
-        for prop in self.always:
-            if prop.name not in self.found and not prop.predicate(state):
+        """Check the invariants not yet broken, and the `sometimes` not yet witnessed (each
+        list shrinks as they are settled)."""
+        for prop in self.open_always:
+            if not prop.predicate(state):
                 self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
-        for prop in self.sometimes:
-            if prop.name not in self.witnessed and prop.predicate(state):
+                self.open_always = [p for p in self.open_always if p is not prop]
+        for prop in self.open_sometimes:
+            if prop.predicate(state):
                 self.witnessed.add(prop.name)
+                self.open_sometimes = [p for p in self.open_sometimes if p is not prop]
 
     def _search(self, began: float) -> Optional[str]:
         g = self.graph
@@ -504,17 +509,20 @@ class _Run:
     def _expand(self, sid: int, state) -> None:
         g = self.graph
         successors = self.model.successors(state)
-        canon = self.canon
+        canon, index, succ, actor, actors = self.canon, g.index, g.succ, g.actor, g.actors
         for label, nxt in successors:
             if canon:
                 nxt = canon(nxt)
-            nid = g.index.get(nxt)
+            nid = index.get(nxt)
             if nid is None:
                 nid = g.add(nxt, sid, label)
                 self._check_state(nid, nxt)
-            g.succ.append(nid)
-            g.actor.append(g.actors.setdefault(label[0], len(g.actors)))
-        g.start.append(len(g.succ))
+            succ.append(nid)
+            who = actors.get(label[0])
+            if who is None:
+                who = actors[label[0]] = len(actors)
+            actor.append(who)
+        g.start.append(len(succ))
         self._classify_end(sid, state, successors)
 
     def _check_eventually(self) -> None:

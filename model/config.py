@@ -15,11 +15,16 @@ multifd_set_file_bitmap() is exercised.
 
 from dataclasses import dataclass
 
-__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "LIMITS", "FAULTS",
+__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "PICKS", "LIMITS", "FAULTS",
            "parse_zero_pages"]
 
 TRANSPORTS = ("socket", "file")
 FLUSH_MODES = ("per-round", "per-section")
+# Which idle channel multifd_send_pages() (and, for files, multifd_recv()) hands a job to:
+# "any" over-approximates the scan (DESIGN.md); "round-robin" is QEMU's scan itself, the
+# first channel with pending_job clear from next_channel on (model/migration.py says why
+# that covers every order the busy loop can find the channels in).
+PICKS = ("any", "round-robin")
 
 # Fault layers (--faults): each names a real failure and where it can strike. A run gets
 # one fault at most, at any step where its layer allows it.
@@ -54,6 +59,7 @@ class Config:
     zero_pages: tuple = None    # file: (page, round) pairs whose content is zero
     faults: tuple = ()          # fault layers, names from FAULTS
     zero_copy: bool = False     # zero-copy-send: sync flushes each channel's sent pages
+    pick: str = "any"           # how a job finds an idle channel (PICKS)
 
     def __post_init__(self):
         validate(self)
@@ -78,6 +84,10 @@ class Config:
         return (page, round_) in self.zero_pages
 
     @property
+    def round_robin(self) -> bool:
+        return self.pick == "round-robin"
+
+    @property
     def per_round(self) -> bool:
         """Sync at each wrap of the dirty scan (modern mode; mapped-ram always)."""
         return self.flush == "per-round"
@@ -88,13 +98,15 @@ class Config:
         zero = "".join(f" zero=p{p}@r{r}" for p, r in self.zero_pages)
         faults = f" faults={'+'.join(self.faults)}" if self.faults else ""
         zero_copy = " zero-copy" if self.zero_copy else ""
+        pick = " round-robin" if self.round_robin else ""
         return (f"{self.transport} N={self.channels} P={self.pages} R={self.rounds} "
-                f"{self.flush} {liveness}{zero}{faults}{zero_copy}")
+                f"{self.flush} {liveness}{zero}{faults}{zero_copy}{pick}")
 
     def slug(self) -> str:
         """The label as a file name: `socket-n2-p2-r2-per-round-live`."""
         zero = "".join(f"-z{p}at{r}" for p, r in self.zero_pages) + \
-            "".join(f"-{f}" for f in self.faults) + ("-zero-copy" if self.zero_copy else "")
+            "".join(f"-{f}" for f in self.faults) + ("-zero-copy" if self.zero_copy else "") + \
+            ("-round-robin" if self.round_robin else "")
         return (f"{self.transport}-n{self.channels}-p{self.pages}-r{self.rounds}-"
                 f"{self.flush}-{'live' if self.live else 'nonlive'}{zero}")
 
@@ -102,7 +114,7 @@ class Config:
         return {"transport": self.transport, "channels": self.channels,
                 "pages": self.pages, "rounds": self.rounds, "flush": self.flush,
                 "live": self.live, "zero_pages": [list(z) for z in self.zero_pages],
-                "faults": list(self.faults), "zero_copy": self.zero_copy}
+                "faults": list(self.faults), "zero_copy": self.zero_copy, "pick": self.pick}
 
 
 def validate(config: Config) -> None:
@@ -113,6 +125,8 @@ def validate(config: Config) -> None:
     if config.flush not in FLUSH_MODES:
         raise ConfigError(f"unknown flush mode {config.flush!r} "
                           f"(choose from {', '.join(FLUSH_MODES)})")
+    if config.pick not in PICKS:
+        raise ConfigError(f"unknown pick {config.pick!r} (choose from {', '.join(PICKS)})")
     for name, limit in LIMITS.items():
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:

@@ -35,7 +35,7 @@ Left out: device state, the packet_num bookkeeping, other records and their chec
 """
 
 from .machine import Role, row
-from .state import add, put
+from .state import add, first_clear, put
 from .transports import EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import migration, recv
 
@@ -217,7 +217,11 @@ def page_in_bitmap(cfg, s, t, c):
 
 
 def recv_channel_idle(cfg, s, t, c):
-    return not s.recv_pending_job[c]
+    """p->pending_job is clear; with --pick round-robin, c is the scan's own choice (as
+    migration.channel_idle)."""
+    if s.recv_pending_job[c]:
+        return False
+    return not cfg.round_robin or c == first_clear(s.recv_pending_job, s.next_recv_channel)
 
 
 def recv_channels_busy(cfg, s, t, c):
@@ -266,9 +270,10 @@ def next_page(cfg, s, t, c):
 
 def queue_read_job(cfg, s, t, c):
     """multifd_recv(): swap the job into p->data; store_release(pending_job); post p->sem."""
-    return s.replace(recv_packet=put(s.recv_packet, c, page_packet(s.load_i, 0)),
-                     recv_pending_job=put(s.recv_pending_job, c, 1),
-                     recv_sem=add(s.recv_sem, c, 1), load_i=s.load_i + 1)
+    s = s.replace(recv_packet=put(s.recv_packet, c, page_packet(s.load_i, 0)),
+                  recv_pending_job=put(s.recv_pending_job, c, 1),
+                  recv_sem=add(s.recv_sem, c, 1), load_i=s.load_i + 1)
+    return s.replace(next_recv_channel=(c + 1) % cfg.channels) if cfg.round_robin else s
 
 
 def post_channel_sem(cfg, s, t, c):

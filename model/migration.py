@@ -32,7 +32,7 @@ multifd_send_sync_main() finds it empty).
 """
 
 from .machine import Role, row
-from .state import add, put
+from .state import add, first_clear, put
 from .transports import EOF_PACKET, EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import send
 
@@ -250,7 +250,16 @@ def rounds_left(cfg, s, t, c):
 
 
 def channel_idle(cfg, s, t, c):
-    return not s.pending_job[c]
+    """p->pending_job is clear. With --pick round-robin, c is also the first such channel
+    from next_channel on: the scan's own choice. The scan reads one channel at a time, but
+    only this thread sets pending_job, so a channel it finds clear stays clear; one that
+    clears behind the scan is the same as one that clears just after the pick, and a
+    channel that clears while the scan spins is the only one clear when it clears (each
+    send thread's clear is a step of its own). So the scan as one step finds every channel
+    the busy loop can find."""
+    if s.pending_job[c]:
+        return False
+    return not cfg.round_robin or c == first_clear(s.pending_job, s.next_channel)
 
 
 def create_error_armed(cfg, s, t, c):
@@ -376,8 +385,9 @@ def start_round(cfg, s, t, c):
 def queue_page(cfg, s, t, c):
     """Swap the page into p->pages; store_release(pending_job, true); post p->sem."""
     job = page_packet(s.mig_page, s.mig_round)
-    return s.replace(send_job=put(s.send_job, c, job), pending_job=put(s.pending_job, c, 1),
-                      send_sem=add(s.send_sem, c, 1), mig_page=s.mig_page + 1)
+    s = s.replace(send_job=put(s.send_job, c, job), pending_job=put(s.pending_job, c, 1),
+                  send_sem=add(s.send_sem, c, 1), mig_page=s.mig_page + 1)
+    return s.replace(next_channel=(c + 1) % cfg.channels) if cfg.round_robin else s
 
 
 def save_file_bmap(cfg, s, t, c):

@@ -22,6 +22,7 @@ class State(NamedTuple):
     mig_page: int             # find_dirty_block() cursor: next page of the round
     mig_i: int                # channel loop index in multifd_send_sync_main / shutdown
     mig_caller: int           # the ram.c step that called multifd_send_sync_main
+    next_channel: int         # where multifd_send_pages()'s scan starts (--pick round-robin)
     # -- multifd_send_state and the send channels (MultiFDSendParams), per channel
     send_pc: tuple            # where each multifd_send_thread is (send.STATES)
     send_sem: tuple           # p->sem: "sem where to wait for more work"
@@ -50,6 +51,7 @@ class State(NamedTuple):
     load_pc: int              # where the load coroutine is (load.STATES)
     load_i: int               # loop index: channel (syncs, cleanup) or page (bitmap parse)
     load_error: int           # ram_load_precopy() failed with -EINVAL ("Unexpected RAM flags")
+    next_recv_channel: int    # where multifd_recv()'s scan starts (file, --pick round-robin)
     # -- multifd_recv_state and the recv channels (MultiFDRecvParams)
     recv_pc: tuple            # where each multifd_recv_thread is (recv.STATES)
     recv_packet: tuple        # the packet a recv thread is processing (socket), or the read
@@ -112,6 +114,17 @@ PER_CHANNEL = ("send_pc", "send_sem", "send_sem_sync", "pending_job", "pending_s
                "send_job", "send_joined", "channel_inited", "sockets", "sock_shut", "recv_pc",
                "recv_packet", "recv_sem_sync", "recv_sem", "recv_pending_job", "recv_joined")
 PER_CHANNEL_INDEX = tuple(_INDEX[name] for name in PER_CHANNEL)
+
+
+def first_clear(flags: tuple, start: int) -> int:
+    """QEMU's round-robin scan: the first index from `start` on (wrapping) whose flag is
+    clear, or -1 when every flag is set.
+
+    >>> first_clear((1, 0, 1, 0), 2), first_clear((1, 1), 0)
+    (3, -1)
+    """
+    n = len(flags)
+    return next(((start + k) % n for k in range(n) if not flags[(start + k) % n]), -1)
 
 
 def put(values: tuple, index: int, value) -> tuple:

@@ -17,6 +17,8 @@ whose iteration, comparison or slicing logs the whole field. `put` and `add`
 semaphore, not every channel's.
 """
 
+from operator import itemgetter
+
 __all__ = ["StepCache", "Recorder", "Column", "EntryWrite"]
 
 WHOLE = -1          # a read or write of a whole field, not of one channel's entry
@@ -212,17 +214,6 @@ class StepCache:
                     slot[2].clear()
         self.size = 0
 
-    def apply(self, s, writes):
-        """The state after `writes` on `s`."""
-        values = list(s)
-        for i, k, v in writes:
-            if k == WHOLE:
-                values[i] = v
-            else:
-                column = values[i]
-                values[i] = column[:k] + (v,) + column[k + 1:]
-        return tuple.__new__(self.state_type, values)
-
 
 def _normalize(reads) -> frozenset:
     """A whole-field read covers that field's entry reads."""
@@ -231,6 +222,11 @@ def _normalize(reads) -> frozenset:
 
 
 def _key_function(reads):
-    """A function of a state giving the values of `reads`, compiled once per key shape."""
-    parts = [f"s[{i}]" if k == WHOLE else f"s[{i}][{k}]" for i, k in sorted(reads)]
+    """A function of a state giving the values of `reads`, compiled once per key shape
+    (itemgetter when every read is of a whole field)."""
+    reads = sorted(reads)
+    if reads and all(k == WHOLE for _, k in reads):
+        fields = [i for i, _ in reads]
+        return itemgetter(*fields) if len(fields) > 1 else itemgetter(slice(fields[0], fields[0] + 1))
+    parts = [f"s[{i}]" if k == WHOLE else f"s[{i}][{k}]" for i, k in reads]
     return eval(f"lambda s: ({', '.join(parts)},)") if parts else (lambda s: ())

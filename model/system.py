@@ -40,6 +40,7 @@ def initial_state(config: Config, roles: dict) -> State:
     start = {name: role.start_state(config) for name, role in roles.items()}
     return State(
         mig_pc=start["migration"], mig_round=0, mig_page=0, mig_i=0, mig_caller=0,
+        next_channel=0,
         send_pc=(start["send"],) * n, send_sem=zeros, send_sem_sync=zeros, pending_job=zeros,
         pending_sync=zeros, send_job=(NO_JOB,) * n, channels_ready=0, send_exiting=0,
         send_joined=zeros, send_freed=0, send_error=0,
@@ -47,7 +48,7 @@ def initial_state(config: Config, roles: dict) -> State:
         setup_failed=0,
         stream=(), stream_shut=0, monitor_pc=0, sockets=((),) * n, sock_shut=zeros,
         bmap=pages, bmap_saved=0, file_data=pages,
-        load_pc=start["load"], load_i=0, load_error=0,
+        load_pc=start["load"], load_i=0, load_error=0, next_recv_channel=0,
         recv_pc=(start["recv"],) * n, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros,
         recv_sem=zeros, recv_pending_job=zeros, sem_sync=0,
         recv_exiting=0, recv_joined=zeros, recv_freed=0,
@@ -87,6 +88,9 @@ class System:
                        "load": _indexes(self.roles["load"], load.CHANNEL_LOOPS)}
         self.cache = StepCache(State, PER_CHANNEL_INDEX, self._steps, self.threads) \
             if cache else None
+        if cache:     # per thread: where its pc is, its channel (-1: single), its cache
+            self._plan = tuple((th, th.pc_index, th.t if th.per_channel else -1, slots)
+                               for th, slots in zip(self.threads, self.cache.slots))
 
     def symmetry_sound(self) -> bool:
         """Whether permuting channel identities is an automorphism of this model: it is
@@ -171,18 +175,22 @@ class System:
             for thread in self.threads:
                 out += self._steps(thread, s)
             return out
-        cache = self.cache
-        apply = cache.apply
-        for thread, slots in zip(self.threads, cache.slots):
-            pc = s[thread.pc_index]
-            if thread.per_channel:
-                pc = pc[thread.t]
+        miss, new, append = self.cache.miss, tuple.__new__, out.append
+        for thread, pc_index, t, slots in self._plan:       # the hot loop of every search
+            pc = s[pc_index] if t < 0 else s[pc_index][t]
             slot = slots[pc]
             steps = slot[2].get(slot[1](s)) if slot else None
             if steps is None:
-                steps = cache.miss(thread, pc, s)
+                steps = miss(thread, pc, s)
             for label, writes in steps:
-                out.append((label, apply(s, writes)))
+                values = list(s)
+                for i, k, v in writes:
+                    if k < 0:
+                        values[i] = v
+                    else:
+                        column = values[i]
+                        values[i] = column[:k] + (v,) + column[k + 1:]
+                append((label, new(State, values)))
         return out
 
     def _steps(self, thread, s) -> list:
