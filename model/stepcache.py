@@ -185,18 +185,16 @@ class StepCache:
         self.compute = compute
         self.limit = limit          # entries kept before the cache starts over (memory)
         self.size = self.misses = 0
-        self.threads = {thread: i for i, thread in enumerate(threads)}
         # per thread, per control state: None or (reads, key function, {key: steps})
         self.slots = [[None] * len(thread.table) for thread in threads]
 
-    def miss(self, thread, pc: int, s) -> tuple:
-        """Compute the thread's steps at `pc` from `s` on a Recorder and keep them, as
-        ((label, writes), ...)."""
+    def miss(self, thread, slots: list, pc: int, s) -> tuple:
+        """Compute the thread's steps at `pc` from `s` on a Recorder and keep them in
+        `slots` (the thread's own, from `self.slots`), as ((label, writes), ...)."""
         self.misses += 1
         log = set()
         recorder = Recorder(s, log, self.index, self.columns)
         steps = tuple((label, after.writes()) for label, after in self.compute(thread, recorder))
-        slots = self.slots[self.threads[thread]]
         slot = slots[pc]
         if slot is None or not log <= slot[0]:
             reads = _normalize(slot[0] | log if slot else log)

@@ -81,7 +81,7 @@ class System:
         self._channels = tuple(range(config.channels))
         self._labels = {}
         self.symmetric = self.symmetry_sound() if symmetry is None else \
-            symmetry and variant.symmetric
+            symmetry and variant.symmetric and not config.round_robin
         if self.symmetric and config.channels > 1:
             self.canonical = self._canonical
         self._loops = {"mig": _indexes(self.roles["migration"], migration.CHANNEL_LOOPS),
@@ -99,7 +99,8 @@ class System:
         which channel a wait comes first on is what P2 turns on. So symmetry is off by
         default and only forced on (`--symmetry`); `canonical` then never moves a
         channel across a running loop's position, and a variant that singles out a
-        channel (`symmetric=False`) refuses it. Verdicts with and without it agreed on
+        channel (`symmetric=False`) refuses it, and so does `--pick round-robin`, whose
+        next_channel names a channel. Verdicts with and without it agreed on
         every matrix entry (tests/test_reduction.py), but a counterexample may relabel
         channels at a step where the permutation is not an automorphism."""
         return False
@@ -181,7 +182,7 @@ class System:
             slot = slots[pc]
             steps = slot[2].get(slot[1](s)) if slot else None
             if steps is None:
-                steps = miss(thread, pc, s)
+                steps = miss(thread, slots, pc, s)
             for label, writes in steps:
                 values = list(s)
                 for i, k, v in writes:

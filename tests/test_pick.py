@@ -69,3 +69,10 @@ def test_round_robin_moves_next_channel_past_the_pick():
 def test_unknown_pick_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown pick 'first'"):
         Config(pick="first")
+
+
+def test_forced_symmetry_is_refused_with_round_robin():
+    """next_channel names a channel: a permutation of channels would have to move it."""
+    config = Config(channels=2, pick="round-robin")
+    assert not System(config, symmetry=True).symmetric
+    assert System(dataclasses.replace(config, pick="any"), symmetry=True).symmetric
