@@ -126,6 +126,11 @@ class Graph:
         self.start = array("l", [0])
         self.actor = array("l")      # per edge: the thread that takes it
         self.actors = {}
+        # What the liveness checks need to know of cycles, kept during the search: every
+        # cycle of a breadth-first graph has an edge to a state no deeper than its source.
+        self.back_edges = 0          # such edges, self-loops left out
+        self.self_loops = array("l")  # states with an edge to themselves (spins)
+        self.spinners = array("l")   # states whose every edge is to themselves
 
     def add(self, state, parent: int, label) -> int:
         sid = len(self.states)
@@ -412,8 +417,9 @@ class _Run:
         bound = self._search_fingerprints(began) if self.fingerprint else self._search(began)
         if bound is None:
             if not self.fingerprint:
-                self._check_eventually()
-                self._check_fair()
+                cycles = self._cycles()
+                self._check_eventually(cycles)
+                self._check_fair(cycles)
             self._check_sometimes()
         return self._verdict(bound, time.monotonic() - began)
 
@@ -510,6 +516,7 @@ class _Run:
         g = self.graph
         successors = self.model.successors(state)
         canon, index, succ, actor, actors = self.canon, g.index, g.succ, g.actor, g.actors
+        depth, loops = g.depth[sid], 0
         for label, nxt in successors:
             if canon:
                 nxt = canon(nxt)
@@ -517,19 +524,38 @@ class _Run:
             if nid is None:
                 nid = g.add(nxt, sid, label)
                 self._check_state(nid, nxt)
+            elif nid == sid:
+                loops += 1
+            elif g.depth[nid] <= depth:
+                g.back_edges += 1
             succ.append(nid)
             who = actors.get(label[0])
             if who is None:
                 who = actors[label[0]] = len(actors)
             actor.append(who)
         g.start.append(len(succ))
+        if loops:
+            g.self_loops.append(sid)
+            if loops == len(successors) and not self.model.is_proper_end(state):
+                g.spinners.append(sid)
         self._classify_end(sid, state, successors)
 
-    def _check_eventually(self) -> None:
+    def _cycles(self) -> list:
+        """The strongly connected sets of states with a cycle, end states left out: none
+        without an edge to a state no deeper than its source, and only the spinning
+        states themselves when every such edge is a self-loop."""
+        g, ends = self.graph, set(self.ends)
+        if not g.back_edges:
+            return [[v] for v in g.self_loops if v not in ends]
+        return _sccs(g, ends)
+
+    def _check_eventually(self, cycles: list) -> None:
         prop = next((p for p in self.props if p.kind == "eventually"), None)
-        if prop is None:
-            return
         g = self.graph
+        if prop is None or (not g.spinners and all(len(c) == 1 for c in cycles)):
+            return      # outside the end states, no cycle but spins, and no state that
+                        # only spins: every path reaches an end or a deadlock (reported by
+                        # the deadlock property)
         reach = _backward_closure(g, self.ends)
         if all(reach):
             return
@@ -539,13 +565,12 @@ class _Run:
         if trapped is not None:
             self.found[prop.name] = _lasso(g, prop, trapped)
 
-    def _check_fair(self) -> None:
+    def _check_fair(self, cycles: list) -> None:
         prop = next((p for p in self.props if p.kind == "fair"), None)
-        g = self.graph
-        if prop is None or not _has_back_edge(g):
+        if prop is None:
             return
-        ends = set(self.ends)
-        for component in _sccs(g, ends):
+        g = self.graph
+        for component in cycles:
             if _is_fair(g, component):
                 self.found[prop.name] = _lasso_into(g, prop, component)
                 return
@@ -612,13 +637,6 @@ def _lasso(g: Graph, prop: Property, trapped: int) -> Violation:
             return Violation(prop, path, loop_at=seen[current])
         seen[current] = len(path)
         path.append(current)
-
-
-def _has_back_edge(g: Graph) -> bool:
-    """A cycle needs an edge to a state no deeper than its source (BFS depths)."""
-    depth, start, succ = g.depth, g.start, g.succ
-    return any(depth[succ[k]] <= depth[u]
-               for u in range(len(start) - 1) for k in range(start[u], start[u + 1]))
 
 
 def _sccs(g: Graph, excluded: set) -> list:

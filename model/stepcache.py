@@ -112,6 +112,15 @@ class Recorder:
     def replace(self, **changes) -> "Recorder":
         return self.assign([(self.index[name], value) for name, value in changes.items()])
 
+    _replace = replace
+
+    def _whole_state(self, *_):
+        raise TypeError("a guard or effect used the whole state (iterated or compared it); "
+                        "read fields by name, so the step cache can key on them")
+
+    __iter__ = __eq__ = __len__ = _whole_state
+    __hash__ = None
+
     def assign(self, changes) -> "Recorder":
         whole = dict(self.whole)
         entries = {i: dict(e) for i, e in self.entries.items()}

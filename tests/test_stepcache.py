@@ -103,3 +103,13 @@ def test_a_read_the_recorder_misses_is_caught(monkeypatch):
     monkeypatch.setattr(Recorder, "__getitem__", forgetful)
     with pytest.raises(AssertionError):
         _same_run(Config(channels=2, pages=1, rounds=1, live=False), get_variant("seed"))
+
+
+def test_a_step_that_uses_the_whole_state_fails_loudly():
+    """Comparing or iterating the whole state would hide its reads: a TypeError, not a
+    silently wrong cache."""
+    rec, _, _ = _recorder()
+    with pytest.raises(TypeError, match="whole state"):
+        list(rec)
+    with pytest.raises(TypeError, match="whole state"):
+        rec == rec  # noqa: B015
