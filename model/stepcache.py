@@ -24,6 +24,14 @@ __all__ = ["StepCache", "Recorder", "Column", "EntryWrite"]
 WHOLE = -1          # a read or write of a whole field, not of one channel's entry
 
 
+def _logging_whole(method):
+    """A tuple method that reads every entry, logged as a read of the whole field."""
+    def logged(self, *args):
+        self._whole()
+        return method(self, *args)
+    return logged
+
+
 class Column(tuple):
     """A per-channel field read through a Recorder: entry reads are logged one by one."""
 
@@ -65,6 +73,14 @@ class Column(tuple):
     def __add__(self, other):
         self._whole()
         return tuple(self) + tuple(other)
+
+    def __radd__(self, other):        # `(x,) + column`: tuple's own + would read unlogged
+        self._whole()
+        return tuple(other) + tuple(self)
+
+    __lt__, __le__, __gt__, __ge__ = (_logging_whole(getattr(tuple, n)) for n in
+                                      ("__lt__", "__le__", "__gt__", "__ge__"))
+    count, index = _logging_whole(tuple.count), _logging_whole(tuple.index)
 
     def put(self, k: int, value) -> "EntryWrite":
         return EntryWrite(self.field, k, value)

@@ -113,3 +113,14 @@ def test_a_step_that_uses_the_whole_state_fails_loudly():
         list(rec)
     with pytest.raises(TypeError, match="whole state"):
         rec == rec  # noqa: B015
+
+
+@pytest.mark.parametrize("use", [
+    lambda col: (9,) + col, lambda col: col < (1, 1, 1), lambda col: col.count(0),
+    lambda col: sorted(col), lambda col: list(col), lambda col: max(col)])
+def test_every_way_to_read_a_whole_column_is_logged(use):
+    """Concatenation from the left, comparison, count, sorting, list(): all logged as a
+    read of the whole field (tuple's C code would otherwise read it unlogged)."""
+    rec, log, index = _recorder()
+    use(rec.send_sem)
+    assert (index["send_sem"], WHOLE) in log
