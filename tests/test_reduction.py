@@ -163,3 +163,18 @@ def test_disk_queue_is_fifo_across_levels():
             q.append((item[0] + 10, ()))
     firsts = [i for i, _ in out]
     assert firsts[:5] == [0, 1, 10, 2, 11] and len(out) == 11
+
+
+def test_disk_queue_is_fifo_across_chunks():
+    """Chunks of three: items still come back in order, within and across levels."""
+    class Small(DiskQueue):
+        CHUNK = 3
+    q, out = Small(), []
+    for i in range(8):
+        q.append((i, ()))
+    while q:
+        item = q.popleft()
+        out.append(item[0])
+        if item[0] < 4:
+            q.append((item[0] + 100, ()))
+    assert out == list(range(8)) + [100, 101, 102, 103]
