@@ -221,7 +221,7 @@ class StepCache:
         recorder = Recorder(s, log, self.index, self.columns)
         steps = tuple((label, after.writes()) for label, after in self.compute(thread, recorder))
         slot = slots[pc]
-        if slot is None or not log <= slot[0]:
+        if slot is None or not _covered(log, slot[0]):
             reads = _normalize(slot[0] | log if slot else log)
             slot = slots[pc] = (reads, _key_function(reads), {})
         if self.size >= self.limit:
@@ -236,6 +236,12 @@ class StepCache:
                 if slot:
                     slot[2].clear()
         self.size = 0
+
+
+def _covered(log, reads) -> bool:
+    """Whether the key `reads` already holds every read in `log` (an entry read is held
+    by a read of its whole field)."""
+    return all(r in reads or (r[0], WHOLE) in reads for r in log)
 
 
 def _normalize(reads) -> frozenset:
