@@ -255,6 +255,11 @@ class Graph:
         return out
 
 
+def _fingerprint(state) -> int:
+    """A state's 64-bit fingerprint: its hash, never 0 (0 marks an empty table slot)."""
+    return hash(state) or 1
+
+
 class FingerprintTable:
     """A set of 64-bit fingerprints in one flat array, open addressing with linear
     probing: 8 bytes a slot, at most 2/3 full (a Python set costs some 60 bytes a
@@ -362,7 +367,7 @@ class FingerprintGraph(Graph):
 
     def add_new(self, state, parent: int, label) -> int:
         """Record `state` if its fingerprint is new: its id, or -1 if seen before."""
-        fp = hash(state) or 1
+        fp = _fingerprint(state)
         if not self.seen.add(fp):
             return -1
         sid = len(self.fps)
@@ -380,11 +385,11 @@ class FingerprintGraph(Graph):
 
     def steps(self, path: list) -> list:
         canon = self.canonical or (lambda s: s)
-        state = next(s for s in self.model_initial() if (hash(canon(s)) or 1) == self.fps[path[0]])
+        state = next(s for s in self.model_initial() if _fingerprint(canon(s)) == self.fps[path[0]])
         out = [(None, state)]
         for b in path[1:]:
             label, state = next((label, nxt) for label, nxt in self.model_successors(state)
-                                if (hash(canon(nxt)) or 1) == self.fps[b])
+                                if _fingerprint(canon(nxt)) == self.fps[b])
             out.append((label, state))
         return out
 
@@ -410,9 +415,10 @@ class _Run:
                  fingerprint=False):
         self.model = model
         self.props = list(properties)
-        self.always = [p for p in self.props if p.kind == "always"]
         self.sometimes = [p for p in self.props if p.kind == "sometimes"]
-        self.open_always, self.open_sometimes = list(self.always), list(self.sometimes)
+        # the invariants not yet broken and the `sometimes` not yet witnessed
+        self.open_always = [p for p in self.props if p.kind == "always"]
+        self.open_sometimes = list(self.sometimes)
         self.max_states = max_states
         self.max_memory_kb = max_memory_mb * 1024 if max_memory_mb else None
         self.progress = progress
@@ -520,16 +526,19 @@ class _Run:
                 queue.append((nid, tuple(nxt)))
         self._classify_end(sid, state, successors)
 
-    def _classify_end(self, sid: int, state, successors) -> None:
+    def _classify_end(self, sid: int, state, successors) -> bool:
+        """Record a proper end or a deadlock; whether the state is a proper end."""
         if self.model.is_proper_end(state):
             self.ends.append(sid)
             if self.fingerprint:
                 self.graph.kept[sid] = state
-        elif not successors:
+            return True
+        if not successors:
             self.dead_ends.append(sid)
             if self.deadlock and self.deadlock.name not in self.found:
                 self.found[self.deadlock.name] = Violation(self.deadlock,
                                                            self.graph.path_to(sid))
+        return False
 
     def _expand(self, sid: int, state) -> None:
         g = self.graph
@@ -553,11 +562,11 @@ class _Run:
                 who = actors[label[0]] = len(actors)
             actor.append(who)
         g.start.append(len(succ))
+        proper_end = self._classify_end(sid, state, successors)
         if loops:
             g.self_loops.append(sid)
-            if loops == len(successors) and not self.model.is_proper_end(state):
+            if loops == len(successors) and not proper_end:
                 g.spinners.append(sid)
-        self._classify_end(sid, state, successors)
 
     def _cycles(self) -> list:
         """The strongly connected sets of states with a cycle, end states left out: none

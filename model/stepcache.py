@@ -204,7 +204,6 @@ class StepCache:
     [(label, recorder after), ...]; the cache turns those into writes."""
 
     def __init__(self, state_type, columns, compute, threads, limit=1 << 20):
-        self.state_type = state_type
         self.index = {name: i for i, name in enumerate(state_type._fields)}
         self.columns = frozenset(columns)
         self.compute = compute

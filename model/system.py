@@ -86,9 +86,9 @@ class System:
             self.canonical = self._canonical
         self._loops = {"mig": _indexes(self.roles["migration"], migration.CHANNEL_LOOPS),
                        "load": _indexes(self.roles["load"], load.CHANNEL_LOOPS)}
-        self.cache = StepCache(State, PER_CHANNEL_INDEX, self._steps, self.threads) \
-            if cache else None
-        if cache:     # per thread: where its pc is, its channel (-1: single), its cache
+        self.cache = None
+        if cache:     # and per thread: where its pc is, its channel (-1: single), its slots
+            self.cache = StepCache(State, PER_CHANNEL_INDEX, self._steps, self.threads)
             self._plan = tuple((th, th.pc_index, th.t if th.per_channel else -1, slots)
                                for th, slots in zip(self.threads, self.cache.slots))
 
