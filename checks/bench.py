@@ -4,11 +4,13 @@ Each measurement runs in its own process (so its peak RSS is its own) and is
 bounded in time; every configuration is measured with each reduction in the
 same run, so the ratios are comparable on a shared machine.  Reductions:
   none          one row per step (`--fine-grained`): the distinct states of the model
-  transactions  Lipton transactions (the default)
+  transactions  Lipton transactions, states packed into ints (the default)
   +symmetry     transactions and forced channel symmetry (`--symmetry`)
   +fingerprint  transactions, states kept as 64-bit hashes (`--fingerprint`)
-  no-cache      transactions with every step computed afresh: what the step cache
-                (model/stepcache.py) is worth, as a ratio to `transactions`
+  tuples        transactions with states kept as tuples: what packing them into ints
+                (model/packed.py) is worth, as a ratio to `transactions`
+  no-cache      transactions with states as tuples and every step computed afresh:
+                what the step cache (model/stepcache.py) is worth, as a ratio to `tuples`
   round-robin   transactions, with QEMU's own scan for an idle channel (`--pick
                 round-robin`): not a reduction but a closer model, so a different count
 """
@@ -28,7 +30,8 @@ __all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main"]
 
 MODES = {"none": dict(transactions=False), "transactions": dict(),
          "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True),
-         "no-cache": dict(cache=False), "round-robin": dict(pick="round-robin")}
+         "tuples": dict(pack=False), "no-cache": dict(cache=False),
+         "round-robin": dict(pick="round-robin")}
 
 
 def _socket(n, p, r):

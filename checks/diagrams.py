@@ -113,7 +113,7 @@ def product_graph(system, result, name=None, limit=PRODUCT_LIMIT):
         f"({result.states} states)", "labelloc": "t", "fontname": "Helvetica"},
         node_attr={"fontname": "Helvetica", "fontsize": "8", "shape": "box"},
         edge_attr={"fontname": "Helvetica", "fontsize": "7"})
-    for sid, state in enumerate(graph.states):
+    for sid, state in enumerate(map(graph.state_of, range(result.states))):
         bad = bool(path) and sid == path[-1]
         g.node(f"n{sid}", f"{sid}\\n" + _short(system, state),
                color="#c62828" if bad or sid in path else "#424242",

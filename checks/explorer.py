@@ -6,6 +6,9 @@ A model offers three things (as Stateright's do):
     successors(state) -> list of (label, next state), in a deterministic order
     is_proper_end(state) -> bool              (a state where stopping is correct)
 
+and may offer `view(state)`, the state reports show (when it keeps states packed), and
+`fingerprint(state)`, a 64-bit hash for fingerprint mode (default: `hash`).
+
 Properties are checked as the graph is built:
 
 * `always`: a state predicate that must hold in every reachable state; the breadth-first
@@ -115,16 +118,18 @@ class Graph:
 
     def __init__(self):
         self.canonical = None        # the model's symmetry representative, if any
+        self.view = None             # the model's unpacking of a state, if any
+        self.fingerprint = _fingerprint
         self.index = {}
         self.states = []
-        self.parent = array("l")
-        self.label = array("l")
-        self.depth = array("l")
+        self.parent = array("i")     # 4 bytes an entry: ids below 2^31
+        self.label = array("i")
+        self.depth = array("i")
         self.labels = []
         self._label_ids = {}
-        self.succ = array("l")
-        self.start = array("l", [0])
-        self.actor = array("l")      # per edge: the thread that takes it
+        self.succ = array("i")
+        self.start = array("q", [0])
+        self.actor = array("B")      # per edge: the thread that takes it (at most 256)
         self.actors = {}
         # What the liveness checks need to know of cycles, kept during the search: every
         # cycle of a breadth-first graph has an edge to a state no deeper than its source.
@@ -157,7 +162,11 @@ class Graph:
         return len(self.states)
 
     def state_of(self, sid: int):
-        return self.states[sid]
+        """The state with id `sid`, as reports show it."""
+        return self._shown(self.states[sid])
+
+    def _shown(self, state):
+        return self.view(state) if self.view else state
 
     def path_to(self, sid: int) -> list:
         path = []
@@ -230,9 +239,9 @@ class Graph:
         (a successor whose representative is the next state on the path)."""
         if getattr(self, "canonical", None):
             return self._concrete_steps(path)
-        out = [(None, self.states[path[0]])]
+        out = [(None, self.state_of(path[0]))]
         for a, b in zip(path, path[1:]):
-            out.append((self.edge_label(a, b, self.model_successors), self.states[b]))
+            out.append((self.edge_label(a, b, self.model_successors), self.state_of(b)))
         return out
 
     def _concrete_steps(self, path: list) -> list:
@@ -363,11 +372,11 @@ class FingerprintGraph(Graph):
         self.kept = {}               # the few states kept whole: proper ends
 
     def state_of(self, sid: int):
-        return self.kept[sid]
+        return self._shown(self.kept[sid])
 
     def add_new(self, state, parent: int, label) -> int:
         """Record `state` if its fingerprint is new: its id, or -1 if seen before."""
-        fp = _fingerprint(state)
+        fp = self.fingerprint(state)
         if not self.seen.add(fp):
             return -1
         sid = len(self.fps)
@@ -384,13 +393,13 @@ class FingerprintGraph(Graph):
         return self.path_to(target)
 
     def steps(self, path: list) -> list:
-        canon = self.canonical or (lambda s: s)
-        state = next(s for s in self.model_initial() if _fingerprint(canon(s)) == self.fps[path[0]])
-        out = [(None, state)]
+        canon, fingerprint = self.canonical or (lambda s: s), self.fingerprint
+        state = next(s for s in self.model_initial() if fingerprint(canon(s)) == self.fps[path[0]])
+        out = [(None, self._shown(state))]
         for b in path[1:]:
             label, state = next((label, nxt) for label, nxt in self.model_successors(state)
-                                if _fingerprint(canon(nxt)) == self.fps[b])
-            out.append((label, state))
+                                if fingerprint(canon(nxt)) == self.fps[b])
+            out.append((label, self._shown(state)))
         return out
 
 
@@ -431,6 +440,8 @@ class _Run:
         self.canon = getattr(model, "canonical", None)
         self.graph.canonical = self.canon
         self.graph.model_initial = model.initial_states
+        self.graph.view = getattr(model, "view", None)
+        self.graph.fingerprint = getattr(model, "fingerprint", _fingerprint)
         self.found = {}          # property name -> Violation
         self.witnessed = set()   # sometimes properties seen to hold
         self.deadlock = next((p for p in self.props if p.kind == "deadlock"), None)
@@ -483,7 +494,7 @@ class _Run:
             sid = g.add_new(state, -1, None)
             if sid >= 0:
                 self._check_state(sid, state)
-                queue.append((sid, tuple(state)))
+                queue.append((sid, self._stored(state)))
         expanded, self.next_report = 0, began + self.interval
         make = getattr(self.model, "state_type", None) or (lambda values: values)
         while queue:
@@ -494,6 +505,11 @@ class _Run:
             if stop:
                 return stop
         return None
+
+    def _stored(self, state):
+        """What the disk queue keeps of a state: plain values (marshal takes no
+        subclasses of tuple), which `model.state_type` makes a state again."""
+        return tuple(state) if hasattr(self.model, "state_type") else state
 
     def _checkpoint(self, expanded: int, began: float) -> Optional[str]:
         """After each expansion: why to stop (a bound was hit), or None. States are
@@ -523,7 +539,7 @@ class _Run:
             nid = g.add_new(nxt, sid, label)
             if nid >= 0:
                 self._check_state(nid, nxt)
-                queue.append((nid, tuple(nxt)))
+                queue.append((nid, self._stored(nxt)))
         self._classify_end(sid, state, successors)
 
     def _classify_end(self, sid: int, state, successors) -> bool:
@@ -634,7 +650,7 @@ def _backward_closure(g: Graph, targets: list) -> bytearray:
         indeg[v + 1] += 1
     for i in range(n):
         indeg[i + 1] += indeg[i]
-    rev, fill = array("l", bytes(8 * len(succ))), array("l", indeg)
+    rev, fill = array("i", bytes(4 * len(succ))), array("l", indeg)
     for u in range(len(start) - 1):
         for k in range(start[u], start[u + 1]):
             v = succ[k]

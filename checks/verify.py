@@ -1,6 +1,10 @@
 """One verification: a configuration and a variant in, a verdict with its evidence out."""
 
+import dataclasses
+import time
+
 from model.config import Config
+from model.packed import LayoutFull, PackedSystem
 from model.system import System
 from model.variants import Variant
 
@@ -12,15 +16,45 @@ __all__ = ["verify"]
 
 def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=None,
            progress=None, transactions=True, symmetry=None, max_seconds=None,
-           fingerprint=False, cache=True):
+           fingerprint=False, cache=True, pack=True):
     """Explore the model of `variant` at `config`; return (system, result).
 
     `symmetry` None: as the model says (`System.symmetry_sound`); True forces it.
-    `cache` False computes every step afresh (model/stepcache.py; for comparisons)."""
+    `cache` False computes every step afresh (model/stepcache.py; for comparisons).
+    `pack` False keeps states as tuples, not ints (model/packed.py; for comparisons);
+    states are packed only with the cache on and symmetry off."""
     variant.check_config(config)
     system = System(config, variant, transactions=transactions, symmetry=symmetry,
                     cache=cache)
-    result = explore(system, properties_for(config), max_states=max_states,
-                     max_memory_mb=max_memory_mb, progress=progress, max_seconds=max_seconds,
-                     fingerprint=fingerprint)
-    return system, result
+    bounds = dict(max_states=max_states, max_memory_mb=max_memory_mb, progress=progress,
+                  max_seconds=max_seconds, fingerprint=fingerprint)
+    if pack and cache and not system.symmetric:
+        return system, _explore_packed(system, properties_for(config), bounds)
+    return system, explore(system, properties_for(config), **bounds)
+
+
+def _explore_packed(system: System, props: list, bounds: dict):
+    """Explore `system` with packed states, starting over with a wider field each time
+    one overflows its bits (the time bound counts every start)."""
+    widths, began, limit = {}, time.monotonic(), bounds["max_seconds"]
+    while True:
+        model = PackedSystem(system, widths)
+        if limit:
+            bounds["max_seconds"] = max(limit - (time.monotonic() - began), 0.001)
+        try:
+            result = explore(model, [_packed_property(model, p) for p in props], **bounds)
+        except LayoutFull as full:
+            widths = full.widths
+            if bounds["progress"]:
+                bounds["progress"](f"packed states: {full}; starting over with "
+                                   f"{widths[full.name]} bits for it")
+            continue
+        for violation in result.violations.values():   # the State predicates again
+            violation.property = next(p for p in props if p.name == violation.property.name)
+        return result
+
+
+def _packed_property(model: PackedSystem, prop):
+    if prop.kind not in ("always", "sometimes"):
+        return prop
+    return dataclasses.replace(prop, predicate=model.cached(prop.predicate))

@@ -19,7 +19,7 @@ semaphore, not every channel's.
 
 from operator import itemgetter
 
-__all__ = ["StepCache", "Recorder", "Column", "EntryWrite"]
+__all__ = ["StepCache", "Recorder", "Column", "EntryWrite", "WHOLE", "covered", "widened"]
 
 WHOLE = -1          # a read or write of a whole field, not of one channel's entry
 
@@ -216,18 +216,26 @@ class StepCache:
         """Compute the thread's steps at `pc` from `s` on a Recorder and keep them in
         `slots` (the thread's own, from `self.slots`), as ((label, writes), ...)."""
         self.misses += 1
-        log = set()
-        recorder = Recorder(s, log, self.index, self.columns)
-        steps = tuple((label, after.writes()) for label, after in self.compute(thread, recorder))
+        steps, log = self.writes_of(thread, s)
         slot = slots[pc]
-        if slot is None or not _covered(log, slot[0]):
-            reads = _normalize(slot[0] | log if slot else log)
+        if slot is None or not covered(log, slot[0]):
+            reads = widened(slot[0] if slot else frozenset(), log)
             slot = slots[pc] = (reads, _key_function(reads), {})
         if self.size >= self.limit:
             self._clear()
         slot[2][slot[1](s)] = steps
         self.size += 1
         return steps
+
+    def writes_of(self, thread, s) -> tuple:
+        """The thread's steps from `s` as ((label, writes), ...), and the reads logged."""
+        return self.evaluate(lambda r: tuple(
+            (label, after.writes()) for label, after in self.compute(thread, r)), s)
+
+    def evaluate(self, function, s) -> tuple:
+        """`function` of a Recorder over `s`: its value, and the reads it logged."""
+        log = set()
+        return function(Recorder(s, log, self.index, self.columns)), log
 
     def _clear(self):
         for slots in self.slots:
@@ -237,14 +245,15 @@ class StepCache:
         self.size = 0
 
 
-def _covered(log, reads) -> bool:
+def covered(log, reads) -> bool:
     """Whether the key `reads` already holds every read in `log` (an entry read is held
     by a read of its whole field)."""
     return all(r in reads or (r[0], WHOLE) in reads for r in log)
 
 
-def _normalize(reads) -> frozenset:
-    """A whole-field read covers that field's entry reads."""
+def widened(reads, log) -> frozenset:
+    """The key `reads` grown by `log`; a whole-field read covers that field's entry reads."""
+    reads = reads | log
     whole = {i for i, k in reads if k == WHOLE}
     return frozenset(r for r in reads if r[1] == WHOLE or r[0] not in whole)
 

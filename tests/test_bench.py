@@ -9,7 +9,7 @@ def test_measure_reports_states_speed_and_memory():
     rows = {mode: measure("seed", config, mode, 30) for mode in MODES}
     assert {r["verdict"] for r in rows.values()} == {"pass"}
     assert rows["+symmetry"]["states"] < rows["transactions"]["states"] < rows["none"]["states"]
-    assert rows["no-cache"]["states"] == rows["transactions"]["states"]
+    assert rows["no-cache"]["states"] == rows["tuples"]["states"] == rows["transactions"]["states"]
     for r in rows.values():
         assert r["states_per_second"] > 0 and r["peak_mb"] > 0 and r["bound"] is None
 

@@ -62,7 +62,7 @@ def test_round_robin_moves_next_channel_past_the_pick():
     """next_channel = (i + 1) % channels after a job is queued on channel i."""
     config = Config(channels=2, pages=2, rounds=1, live=False, pick="round-robin")
     system, result = verify(config, get_variant("seed"))
-    seen = {s.next_channel for s in result.graph.states}
+    seen = {result.graph.state_of(i).next_channel for i in range(result.states)}
     assert seen == {0, 1}
 
 

@@ -81,7 +81,7 @@ def test_parent_file_into_seed_destination_fails_cleanly():
     config = Config(transport="file", channels=2, pages=2, rounds=2)
     system, result = verify(config, get_variant("parent-file-seed-dest"))
     assert set(result.violations) == {"vm_starts"}
-    ends = [result.graph.states[i] for i in result.ends]
+    ends = [result.graph.state_of(i) for i in result.ends]
     assert ends and all(s.load_error and s.recv_freed and all(s.recv_joined) for s in ends)
 
 

@@ -101,7 +101,7 @@ def test_symmetry_canonical_is_idempotent_and_keeps_loop_blocks():
     from model.system import System
     system = System(Config(channels=3, pages=1, rounds=1), symmetry=True)
     _, result = verify(system.config, get_variant("seed"))
-    for s in result.graph.states[:3000]:
+    for s in map(result.graph.state_of, range(min(result.states, 3000))):
         c = system.canonical(s)
         assert system.canonical(c) == c
         for lo, hi in system._blocks(s, 3):

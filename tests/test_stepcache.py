@@ -22,7 +22,7 @@ DOCS = {name: property_doc(name) for name in PROPERTY_NAMES}
 
 
 def _run(config, variant, cache):
-    system, result = verify(config, variant, cache=cache, max_states=BOUND)
+    system, result = verify(config, variant, cache=cache, pack=False, max_states=BOUND)
     return result, render(system, result, DOCS)
 
 
@@ -130,6 +130,6 @@ def test_every_way_to_read_a_whole_column_is_logged(use):
 def test_a_whole_field_key_holds_its_entry_reads():
     """A key that reads the whole field already covers a read of one of its entries, so
     the slot is not started over (it was, before: every such miss emptied the slot)."""
-    from model.stepcache import _covered
-    assert _covered({(5, 1), (7, WHOLE)}, frozenset({(5, WHOLE), (7, WHOLE)}))
-    assert not _covered({(5, 1)}, frozenset({(5, 0)}))
+    from model.stepcache import covered
+    assert covered({(5, 1), (7, WHOLE)}, frozenset({(5, WHOLE), (7, WHOLE)}))
+    assert not covered({(5, 1)}, frozenset({(5, 0)}))

@@ -1,0 +1,224 @@
+"""Packed states: the model the explorer walks, with each state one Python int.
+
+A State is a tuple of tuples; hashing one walks every entry, and every step copies it.
+Here each field (and each channel's entry of a per-channel field) gets a few bits of one
+int, holding the index of its value in that slot's table of values seen so far. A step
+is then `(state & keep) | put`, and the key of a thread's cached steps is
+`state & mask`: one operation each. Hashing an int of a few hundred bits is cheap, and
+it takes some 90 bytes where the tuple takes some 850.
+
+It changes nothing but speed and memory: the steps are the System's own, computed on a
+Recorder (stepcache.py) over the unpacked state the first time a thread meets the values
+it reads, and kept as (keep, put) under the bits of what it read. Properties and the end
+test are kept the same way, by what they read. `view` unpacks a state for reports.
+
+A slot's width is fixed for the run. When a slot sees more values than its bits hold,
+`LayoutFull` says which field; `checks/verify.py` then starts the run over with that
+field wider.
+"""
+
+import random
+
+from .state import PER_CHANNEL_INDEX, State
+from .stepcache import WHOLE, covered, widened
+
+__all__ = ["PackedSystem", "Layout", "LayoutFull"]
+
+MORE_BITS = 4         # how much wider a field gets when it overflows
+LIMIT = 1 << 20       # cached entries kept before the caches start over (memory)
+
+
+class LayoutFull(Exception):
+    """A field took more values than its bits hold: run again with `widths`."""
+
+    def __init__(self, name: str, widths: dict):
+        super().__init__(f"{name} needs more than {widths[name] - MORE_BITS} bits")
+        self.name, self.widths = name, widths
+
+
+class Layout:
+    """Where each field's bits are, and each slot's table of values.
+
+    A slot is (field index, channel) for the per-channel fields and (field index, WHOLE)
+    for the others; its code is the order its value was first seen in, so the initial
+    state packs to 0."""
+
+    def __init__(self, initial: State, widths: dict):
+        self.widths = dict(widths)
+        self.columns = frozenset(PER_CHANNEL_INDEX)
+        self.offsets, self.tables, at = {}, {}, 0
+        for i, value in enumerate(initial):
+            name = State._fields[i]
+            bits = self.widths.setdefault(name, _first_width(value, i in self.columns))
+            for k in (range(len(value)) if i in self.columns else (WHOLE,)):
+                self.offsets[i, k] = (at, bits)
+                self.tables[i, k] = ({}, [])
+                at += bits
+        self.bits = at
+        self.channels = len(initial.send_pc)
+
+    def code(self, i: int, k: int, value) -> int:
+        """The bits of `value` in slot (i, k), shifted into place."""
+        index, values = self.tables[i, k]
+        code = index.get(value)
+        if code is None:
+            offset, bits = self.offsets[i, k]
+            if len(values) >= 1 << bits:
+                name = State._fields[i]
+                raise LayoutFull(name, {**self.widths, name: bits + MORE_BITS})
+            code = index[value] = len(values)
+            values.append(value)
+        return code << self.offsets[i, k][0]
+
+    def mask(self, i: int, k: int) -> int:
+        """The bits of slot (i, k); a whole per-channel field is all its channels'."""
+        if k == WHOLE and i in self.columns:
+            return sum(self.mask(i, c) for c in range(self.channels))
+        offset, bits = self.offsets[i, k]
+        return ((1 << bits) - 1) << offset
+
+    def write(self, i: int, k: int, value) -> tuple:
+        """(bits to clear, bits to set) for field i (entry k, or WHOLE) getting `value`."""
+        if k == WHOLE and i in self.columns:
+            parts = [self.write(i, c, v) for c, v in enumerate(value)]
+            return sum(m for m, _ in parts), sum(b for _, b in parts)
+        return self.mask(i, k), self.code(i, k, value)
+
+    def pack(self, s: State) -> int:
+        x = 0
+        for i, value in enumerate(s):
+            x |= self.write(i, WHOLE, value)[1]
+        return x
+
+    def unpack(self, x: int) -> State:
+        values = []
+        for i in range(len(State._fields)):
+            if i in self.columns:
+                values.append(tuple(self._value(x, i, c) for c in range(self.channels)))
+            else:
+                values.append(self._value(x, i, WHOLE))
+        return tuple.__new__(State, values)
+
+    def _value(self, x, i, k):
+        offset, bits = self.offsets[i, k]
+        return self.tables[i, k][1][(x >> offset) & ((1 << bits) - 1)]
+
+
+def _first_width(value, per_channel: bool) -> int:
+    """A first guess at a field's bits: more for FIFOs and per-page tuples."""
+    entry = value[0] if per_channel else value
+    return 6 if isinstance(entry, tuple) else 4
+
+
+class PackedSystem:
+    """A System (system.py) seen through a Layout: same steps, same order, same labels."""
+
+    def __init__(self, system, widths: dict = None):
+        if system.cache is None:
+            raise ValueError("packed states need the step cache")
+        self.system = system
+        widths = dict(widths or {})
+        for thread in system.threads:    # a control state's bits from its role's size
+            name = State._fields[thread.pc_index]
+            widths.setdefault(name, max(1, (len(thread.table) - 1).bit_length()))
+        self.layout = Layout(system.initial_states()[0], widths)
+        width = max(64, self.layout.bits)      # multiply-shift: see fingerprint()
+        self._multiplier = random.Random(width).getrandbits(width) | 1
+        self._low, self._shift = (1 << width) - 1, width - 64
+        self.size = 0
+        self._plan = tuple(self._thread_plan(thread) for thread in system.threads)
+        self._memos = []
+        self._halted = self.cached(lambda s: s.crashed)
+        self.is_proper_end = self.cached(system.is_proper_end)
+
+    def _thread_plan(self, thread):
+        """(thread, offset of its pc, pc mask, per pc code: None or [reads, mask, steps])."""
+        k = thread.t if thread.per_channel else WHOLE
+        offset, bits = self.layout.offsets[thread.pc_index, k]
+        return thread, offset, (1 << bits) - 1, [None] * (1 << bits)
+
+    def initial_states(self) -> list:
+        return [self.layout.pack(s) for s in self.system.initial_states()]
+
+    def successors(self, x: int) -> list:
+        """Every enabled step as (label, next state), in the System's order."""
+        out = []
+        if self._halted(x):
+            return out
+        append = out.append
+        for thread, offset, pc_mask, slots in self._plan:     # the hot loop of every search
+            slot = slots[(x >> offset) & pc_mask]
+            steps = slot[2].get(x & slot[1]) if slot else None
+            if steps is None:
+                steps = self._miss(thread, slots, (x >> offset) & pc_mask, x)
+            for label, keep, put in steps:
+                append((label, x & keep | put))
+        return out
+
+    def _miss(self, thread, slots, pc: int, x: int) -> tuple:
+        steps, log = self.system.cache.writes_of(thread, self.layout.unpack(x))
+        packed = tuple((label, ~clear, put) for label, (clear, put) in
+                       ((label, self._writes(writes)) for label, writes in steps))
+        slot = slots[pc] = self._keep(slots[pc], log)
+        slot[2][x & slot[1]] = packed
+        return packed
+
+    def _writes(self, writes) -> tuple:
+        clear = put = 0
+        for i, k, value in writes:
+            mask, bits = self.layout.write(i, k, value)
+            clear, put = clear | mask, put | bits
+        return clear, put
+
+    def _keep(self, slot, log):
+        """`slot` ([reads, mask, values]), started over under a wider key when `log`
+        read something its key does not hold; every cache starts over at LIMIT."""
+        if slot is None or not covered(log, slot[0]):
+            reads = widened(slot[0] if slot else frozenset(), log)
+            mask = 0
+            for i, k in reads:
+                mask |= self.layout.mask(i, k)
+            slot = [reads, mask, {}]
+        self.size += 1
+        if self.size > LIMIT:
+            self._clear()
+        return slot
+
+    def _clear(self):
+        self.size = 0
+        for _, _, _, slots in self._plan:
+            for slot in slots:
+                if slot:
+                    slot[2].clear()
+        for memo in self._memos:
+            memo[2].clear()
+
+    def cached(self, function):
+        """`function` of a State, as a function of a packed state, kept by what it reads."""
+        memo = [frozenset(), 0, {}]         # reads, mask, values: as a thread's slot
+        self._memos.append(memo)
+        mask, values, missing = 0, memo[2], object()
+
+        def value(x):
+            nonlocal mask, values
+            v = values.get(x & mask, missing)
+            if v is missing:
+                v, log = self.system.cache.evaluate(function, self.layout.unpack(x))
+                memo[:] = self._keep(memo, log)
+                mask, values = memo[1], memo[2]
+                values[x & mask] = v
+            return v
+        return value
+
+    def view(self, x: int) -> State:
+        """The State a packed state stands for (what reports show)."""
+        return self.layout.unpack(x)
+
+    def fingerprint(self, x: int) -> int:
+        """A 64-bit hash of the state's bits, signed, never 0: the top 64 of the low w
+        bits of a * x, for a fixed odd w-bit a (multiply-shift, Dietzfelbinger et al.
+        1997), which two w-bit states share with probability at most 2^-63 over a.
+        Not hash(): that of an int is its value modulo 2^61 - 1, which states whose
+        bits differ at offsets 61 apart share."""
+        h = (x * self._multiplier & self._low) >> self._shift
+        return h - (h >> 63 << 64) or 1
