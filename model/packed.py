@@ -105,9 +105,11 @@ class Layout:
 
 
 def _first_width(value, per_channel: bool) -> int:
-    """A first guess at a field's bits: more for FIFOs and per-page tuples."""
+    """A first guess at a field's bits: 4 for a number, 12 for a FIFO or a per-page
+    tuple (a socket of a 4-channel run holds more than 64 different contents). A few
+    spare bits cost little; starting over costs the time spent so far."""
     entry = value[0] if per_channel else value
-    return 6 if isinstance(entry, tuple) else 4
+    return 12 if isinstance(entry, tuple) else 4
 
 
 class PackedSystem:
