@@ -591,7 +591,10 @@ class _Run:
         g, ends = self.graph, set(self.ends)
         if not g.back_edges:
             return [[v] for v in g.self_loops if v not in ends]
-        return _sccs(g, ends)
+        skip = bytearray(len(g.states))
+        for v in ends:
+            skip[v] = 1
+        return _sccs(g, _peel(g, skip))
 
     def _check_eventually(self, cycles: list) -> None:
         prop = next((p for p in self.props if p.kind == "eventually"), None)
@@ -683,14 +686,44 @@ def _lasso(g: Graph, prop: Property, trapped: int) -> Violation:
         path.append(current)
 
 
-def _sccs(g: Graph, excluded: set) -> list:
-    """The non-trivial strongly connected sets of states outside `excluded`, each sorted,
-    in the order of their first state (Tarjan's algorithm, iterative)."""
+def _peel(g: Graph, skip: bytearray) -> bytearray:
+    """`skip` plus every state Kahn's algorithm peels off: one with no edge in from a
+    state not yet peeled or skipped. No state on a cycle is ever peeled, and a graph
+    with no cycle peels whole, so Tarjan's pass is left the states that may matter.
+
+    >>> g = Graph(); _ = [g.add(s, -1, None) for s in "abc"]
+    >>> g.succ.extend([1, 2, 1]); g.start.extend([1, 2, 3])    # a -> b <-> c
+    >>> list(_peel(g, bytearray(3)))
+    [1, 0, 0]
+    """
+    n, start, succ = len(g.states), g.start, g.succ
+    indeg = array("i", bytes(4 * n))
+    for w in succ:
+        indeg[w] += 1
+    for u in (u for u in range(len(start) - 1) if skip[u]):     # edges out of skipped
+        for k in range(start[u], start[u + 1]):
+            indeg[succ[k]] -= 1
+    peeled = bytearray(skip)
+    todo = [v for v in range(n) if not skip[v] and not indeg[v]]
+    while todo:
+        u = todo.pop()
+        peeled[u] = 1
+        for k in range(start[u], start[u + 1]):
+            w = succ[k]
+            indeg[w] -= 1
+            if not indeg[w] and not skip[w]:
+                todo.append(w)
+    return peeled
+
+
+def _sccs(g: Graph, excluded: bytearray) -> list:
+    """The non-trivial strongly connected sets of states not marked in `excluded`, each
+    sorted, in the order of their first state (Tarjan's algorithm, iterative)."""
     n, start, succ = len(g.states), g.start, g.succ
     index, low, on_stack = [-1] * n, [0] * n, bytearray(n)
     stack, out, counter = [], [], 0
     for root in range(n):
-        if index[root] >= 0 or root in excluded:
+        if index[root] >= 0 or excluded[root]:
             continue
         work = [(root, start[root])]
         index[root] = low[root] = counter
@@ -702,7 +735,7 @@ def _sccs(g: Graph, excluded: set) -> list:
             if k < start[v + 1]:
                 work[-1] = (v, k + 1)
                 w = succ[k]
-                if w in excluded:
+                if excluded[w]:
                     continue
                 if index[w] < 0:
                     index[w] = low[w] = counter
