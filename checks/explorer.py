@@ -376,9 +376,9 @@ class FingerprintGraph(Graph):
 
     def add_new(self, state, parent: int, label) -> int:
         """Record `state` if its fingerprint is new: its id, or -1 if seen before."""
-        fp = self.fingerprint(state)
-        if not self.seen.add(fp):
-            return -1
+        fp, seen = self.fingerprint(state), self.seen
+        if seen.slots[fp & seen.mask] == fp or not seen.add(fp):   # most are at their
+            return -1                                               # first probe
         sid = len(self.fps)
         self.fps.append(fp)
         self.parent.append(parent)

@@ -9,7 +9,7 @@ that moves a pin says why in its commit message.
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from model.config import Config
 from model.variants import get_variant
@@ -38,6 +38,10 @@ def _cfg(channels, pages, rounds, flush, live=True, transport="socket", faults=(
 
 def _file(channels, pages, rounds, flush, live=True, faults=()):
     return _cfg(channels, pages, rounds, flush, live, transport="file", faults=faults)
+
+
+def _rr(config):
+    return replace(config, pick="round-robin")
 
 
 _SEND_ERR, _READ_ERR, _SHORT = ("send-write-error",), ("recv-read-error",), ("short-read",)
@@ -151,6 +155,12 @@ DEEP = (
     Entry("p2-fix", _cfg(2, 2, 2, "per-round", faults=_SEND_ERR), 0),
     Entry("seed", _cfg(3, 1, 1, "per-round", live=False, faults=_SEND_ERR), 0,
           breaks=("no_deadlock",)),
+    # four channels, with QEMU's round-robin pick (the default pick does not finish here)
+    Entry("seed", _rr(_cfg(4, 3, 2, "per-round")), 0),
+    Entry("qemu-10.0", _rr(_cfg(4, 2, 2, "per-round")), 0),
+    Entry("seed", _rr(_cfg(4, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 0,
+          breaks=("no_deadlock",)),                                        # P2
+    Entry("p2-fix", _rr(_cfg(4, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 0),
 )
 
 
