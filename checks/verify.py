@@ -51,6 +51,7 @@ def _explore_packed(system: System, props: list, bounds: dict):
             continue
         for violation in result.violations.values():   # the State predicates again
             violation.property = next(p for p in props if p.name == violation.property.name)
+        result.seconds = time.monotonic() - began       # every start counts
         return result
 
 
