@@ -29,3 +29,14 @@ def multi_channel_configs(draw):
                   pages=draw(st.integers(1, 2 if channels == 2 and not live else 1)),
                   rounds=draw(st.integers(1, 2)) if live else 1,
                   flush=draw(st.sampled_from(FLUSH_MODES)), live=live)
+
+
+# Runs at three channels, where a thread reads other channels' entries: the reductions
+# that key on what a step reads (the step cache, packed states) are compared on these.
+THREE_CHANNEL_CASES = [
+    ("seed", Config(channels=3, pages=1, rounds=2)),
+    ("p2-fix-exit-kicks", Config(channels=3, pages=1, rounds=1, live=False,
+                                 faults=("send-write-error",))),
+    ("seed", Config(transport="file", channels=3, pages=2, rounds=2,
+                    faults=("recv-read-error",))),
+]

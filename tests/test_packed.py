@@ -16,7 +16,7 @@ from model.packed import Layout, LayoutFull, PackedSystem
 from model.system import System
 from model.variants import CATALOGUE, VariantError, get_variant
 
-from strategies import small_configs
+from strategies import THREE_CHANNEL_CASES, small_configs
 
 BOUND = 15_000
 DOCS = {name: property_doc(name) for name in PROPERTY_NAMES}
@@ -51,13 +51,7 @@ def test_packing_keeps_graph_verdicts_and_stories(config, variant, fault, pick, 
     _same_run(config, variant, fingerprint)
 
 
-@pytest.mark.parametrize("name, config", [
-    ("seed", Config(channels=3, pages=1, rounds=2)),
-    ("p2-fix-exit-kicks", Config(channels=3, pages=1, rounds=1, live=False,
-                                 faults=("send-write-error",))),
-    ("seed", Config(transport="file", channels=3, pages=2, rounds=2,
-                    faults=("recv-read-error",))),
-])
+@pytest.mark.parametrize("name, config", THREE_CHANNEL_CASES)
 def test_packing_at_three_channels(name, config):
     """Per-channel slots at three channels, where a thread reads other channels' entries."""
     _same_run(config, get_variant(name))

@@ -15,7 +15,7 @@ from model.state import State, add, put
 from model.stepcache import WHOLE, Column, Recorder
 from model.variants import CATALOGUE, VariantError, get_variant
 
-from strategies import small_configs
+from strategies import THREE_CHANNEL_CASES, small_configs
 
 BOUND = 15_000      # a bounded run stops at the same state with and without the cache
 DOCS = {name: property_doc(name) for name in PROPERTY_NAMES}
@@ -48,13 +48,7 @@ def test_cache_keeps_graph_verdicts_and_stories(config, variant, fault, pick):
     _same_run(config, variant)
 
 
-@pytest.mark.parametrize("name, config", [
-    ("seed", Config(channels=3, pages=1, rounds=2)),
-    ("p2-fix-exit-kicks", Config(channels=3, pages=1, rounds=1, live=False,
-                                 faults=("send-write-error",))),
-    ("seed", Config(transport="file", channels=3, pages=2, rounds=2,
-                    faults=("recv-read-error",))),
-])
+@pytest.mark.parametrize("name, config", THREE_CHANNEL_CASES)
 def test_cache_at_three_channels(name, config):
     """Per-channel keys at three channels, where a thread reads other channels' entries."""
     _same_run(config, get_variant(name))
