@@ -5,7 +5,8 @@ Here each field (and each channel's entry of a per-channel field) gets a few bit
 int, holding the index of its value in that slot's table of values seen so far. A step
 is then `(state & keep) | put`, and the key of a thread's cached steps is
 `state & mask`: one operation each. Hashing an int of a few hundred bits is cheap, and
-it takes some 90 bytes where the tuple takes some 850.
+it takes 68-128 bytes (2 to 8 channels; 473 bits at 4) where a run keeps some 750-980
+bytes a state as tuples.
 
 It changes nothing but speed and memory: the steps are the System's own, computed on a
 Recorder (stepcache.py) over the unpacked state the first time a thread meets the values
