@@ -115,3 +115,11 @@ def test_p1_hang_after_one_wait_returned():
     assert verdict.conforms, verdict.reason
     assert verdict.end[0].startswith("HANG: the load thread waits")
     assert _match(lines, "dst", 2, "file", "recv-read-error", False, 1) is not None
+
+
+def test_where_the_trace_is_too_long_the_model_finds_p2_itself():
+    """repro-p2's fallback above two channels: qemu-10.0 with QEMU's round-robin pick
+    breaks no_deadlock under send-write-error on its own (here at N=2, in a second)."""
+    from harness.p2 import model_finds_p2
+    found, line = model_finds_p2(2)
+    assert found and "qemu-10.0 at socket N=2" in line and "breaks no_deadlock" in line
