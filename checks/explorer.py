@@ -445,6 +445,7 @@ class _Run:
         self.graph.model_initial = model.initial_states
         self.graph.view = getattr(model, "view", None)
         self.graph.fingerprint = getattr(model, "fingerprint", _fingerprint)
+        self.state_type = getattr(model, "state_type", None)   # rebuilds a queued state
         self.found = {}          # property name -> Violation
         self.witnessed = set()   # sometimes properties seen to hold
         self.deadlock = next((p for p in self.props if p.kind == "deadlock"), None)
@@ -499,7 +500,7 @@ class _Run:
                 self._check_state(sid, state)
                 queue.append((sid, self._stored(state)))
         expanded, self.next_report = 0, began + self.interval
-        make = getattr(self.model, "state_type", None) or (lambda values: values)
+        make = self.state_type or (lambda values: values)
         while queue:
             sid, values = queue.popleft()
             self._expand_fingerprints(sid, make(values), queue)
@@ -512,7 +513,7 @@ class _Run:
     def _stored(self, state):
         """What the disk queue keeps of a state: plain values (marshal takes no
         subclasses of tuple), which `model.state_type` makes a state again."""
-        return tuple(state) if hasattr(self.model, "state_type") else state
+        return tuple(state) if self.state_type else state
 
     def _checkpoint(self, expanded: int, began: float) -> Optional[str]:
         """After each expansion: why to stop (a bound was hit), or None. States are
@@ -533,8 +534,8 @@ class _Run:
         return None
 
     def _expand_fingerprints(self, sid: int, state, queue) -> None:
-        g, canon, fingerprint, seen = self.graph, self.canon, self.graph.fingerprint, \
-            self.graph.seen
+        g = self.graph
+        canon, fingerprint, seen = self.canon, g.fingerprint, g.seen
         successors = self.model.successors(state)
         g.edges += len(successors)
         for label, nxt in successors:
