@@ -16,9 +16,13 @@ migration thread's last `signal 0` on) starts wherever the model's
 migration thread is about to signal channel 0.
 """
 
+import time
 from collections import deque
 
 from model.config import Config
+from model.packed import LayoutFull, PackedSystem
+from model.state import State
+from model.stepcache import WHOLE
 from model.system import System
 from model.variants import get_variant
 
@@ -155,12 +159,52 @@ def _advance(real, pos, thread_index, events):
     return tuple(pos)
 
 
-def _traced_events(system, s, label, side):
-    thread = label[0]
-    if _side_of(thread) != side:
-        return []
-    return [(thread, e) for trigger, before in system.unfold(s, label)
-            for e in model_events(system, before, thread, trigger)]
+class _Events:
+    """The traced events of model steps, from packed states, kept by what they read.
+
+    A step's events come from System.unfold on the unpacked state. They depend only on
+    what the step's rows read, which `PackedSystem.step_mask` gives, and on the loop
+    positions and job flags model_events reads; so they are kept per label under those
+    bits, as the packed model keeps steps."""
+
+    def __init__(self, model, side):
+        self.model, self.side, self.system = model, side, model.system
+        layout = model.layout
+        self.extra = 0
+        for name in _EVENT_FIELDS:
+            self.extra |= layout.mask(State._fields.index(name), WHOLE)
+        self.traced_memo, self.suffix_memo = {}, {}
+
+    def _key(self, x, label):
+        return label, x & (self.model.step_mask(x, label[0]) | self.extra)
+
+    def traced(self, x, label):
+        """[(thread, event), ...] QEMU logs for this step of the traced side."""
+        thread = label[0]
+        if _side_of(thread) != self.side:
+            return []
+        key = self._key(x, label)
+        events = self.traced_memo.get(key)
+        if events is None:
+            s = self.model.view(x)
+            events = self.traced_memo[key] = [
+                (thread, e) for trigger, before in self.system.unfold(s, label)
+                for e in model_events(self.system, before, thread, trigger)]
+        return events
+
+    def suffix(self, x, label):
+        """If this step of the migration thread signals channel 0, the traced events
+        from that row on (the suffix starts inside the step); else None."""
+        if label[0] != "mig" or self.side != "src":
+            return None
+        key = self._key(x, label)
+        if key not in self.suffix_memo:
+            self.suffix_memo[key] = _suffix_rows(self.system, self.model.view(x), label)
+        return self.suffix_memo[key]
+
+
+# What model_events reads of the state before a row, beyond the rows' own reads.
+_EVENT_FIELDS = ("mig_pc", "mig_i", "load_i", "pending_job")
 
 
 def _side_of(thread):
@@ -168,11 +212,7 @@ def _side_of(thread):
         "dst" if thread == "load" or thread.startswith("recv") else "other")
 
 
-def _suffix_rows(system, s, label, side):
-    """If this step of the migration thread signals channel 0, the traced events
-    from that row on (the suffix starts inside the step); else None."""
-    if label[0] != "mig" or side != "src":
-        return None
+def _suffix_rows(system, s, label):
     rows = system.unfold(s, label)
     for k, (trigger, before) in enumerate(rows):
         if trigger == "request_sync" and before.mig_i == 0:
@@ -180,27 +220,29 @@ def _suffix_rows(system, s, label, side):
     return None
 
 
-def _next_nodes(system, s, pos, label, real, index, side):
+def _next_nodes(events, x, pos, label, real, index):
     """Product successors of one model step: unconstrained before the suffix starts
     (pos None), else only if the step's traced events match the trace."""
     if pos is not None:
-        npos = _advance(real, pos, index, _traced_events(system, s, label, side))
+        npos = _advance(real, pos, index, events.traced(x, label))
         return [] if npos is None else [npos]
     out = [None]
-    events = _suffix_rows(system, s, label, side)
-    if events is not None:
-        npos = _advance(real, tuple(0 for _ in index), index, events)
+    suffix = events.suffix(x, label)
+    if suffix is not None:
+        npos = _advance(real, tuple(0 for _ in index), index, suffix)
         if npos is not None:
             out.append(npos)
     return out
 
 
-def find_matching_path(system, real, side, suffix=False, limit=2_000_000):
+def find_matching_path(system, real, side, suffix=False, limit=2_000_000, progress=None):
     """(path, start) for a model path (a list of (label, state)) whose projection
     from step `start` on is `real` and that ends in a deadlock; None if none.
 
-    One breadth-first search over (model state, trace position); in suffix mode
-    the position is None until the migration thread signals channel 0."""
+    One breadth-first search over (model state, trace position), with the model's
+    states packed (model/packed.py); in suffix mode the position is None until the
+    migration thread signals channel 0. `progress`, if given, gets a line every few
+    seconds."""
     n = system.config.channels
     lanes = ["mig", *(f"send[{c}]" for c in range(n))] if side == "src" else \
         ["load", *(f"recv[{c}]" for c in range(n))]
@@ -208,30 +250,75 @@ def find_matching_path(system, real, side, suffix=False, limit=2_000_000):
     if unknown:
         raise MatchError(f"the trace has threads the model at N={n} does not: {unknown}")
     real = {t: real.get(t, []) for t in lanes}
+    widths = {}
+    while True:
+        model = PackedSystem(system, widths)
+        try:
+            return _search(model, real, lanes, side, suffix, limit, progress)
+        except LayoutFull as full:          # a field took more values than its bits
+            widths = full.widths
+
+
+def _search(model, real, lanes, side, suffix, limit, progress):
     index = {t: k for k, t in enumerate(lanes)}
     goal = tuple(len(real[t]) for t in lanes)
+    events = _Events(model, side)
     first = None if suffix else tuple(0 for _ in lanes)
-    parent = {(s, first): None for s in system.initial_states()}
+    parent = dict.fromkeys(_node(x, first) for x in model.initial_states())
     queue = deque(parent)
+    ticker = _Ticker(progress)
     while queue:
+        ticker.tick(len(parent), len(queue))
         node = queue.popleft()
-        s, pos = node
-        succ = system.successors(s)
-        if pos == goal and not succ and not system.is_proper_end(s):
-            return _path(node, parent)
+        x, pos = _split(node)
+        succ = model.successors(x)
+        if pos == goal and not succ and not model.is_proper_end(x):
+            return _path(model, node, parent)
         for label, nxt in succ:
-            for npos in _next_nodes(system, s, pos, label, real, index, side):
-                if (nxt, npos) in parent:
+            for npos in _next_nodes(events, x, pos, label, real, index):
+                key = _node(nxt, npos)
+                if key in parent:
                     continue
                 if len(parent) >= limit:
                     raise MatchError(f"the search passed {limit:,} states before a match")
-                parent[(nxt, npos)] = (node, label)
-                queue.append((nxt, npos))
+                parent[key] = (node, label)
+                queue.append(key)
     return None
 
 
+def _node(x, pos):
+    """A product node: the packed state alone before the suffix starts (most nodes,
+    and an int hashes and compares faster than a pair), else (state, position)."""
+    return x if pos is None else (x, pos)
+
+
+def _split(node):
+    return (node, None) if type(node) is int else node
+
+
+class _Ticker:
+    """A progress line every INTERVAL seconds, checked every 4096 states."""
+
+    INTERVAL = 5.0
+
+    def __init__(self, progress):
+        self.progress, self.began, self.calls = progress, time.monotonic(), 0
+        self.next = self.began + self.INTERVAL
+
+    def tick(self, states, queued):
+        self.calls += 1
+        if self.progress is None or self.calls % 4096:
+            return
+        now = time.monotonic()
+        if now >= self.next:
+            self.next = now + self.INTERVAL
+            rate = states / (now - self.began)
+            self.progress(f"match: {states:,} states searched ({rate:,.0f}/s), "
+                          f"{queued:,} queued")
+
+
 def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
-                limit=2_000_000):
+                limit=2_000_000, pick="any", progress=None):
     """(system, real, found): one side's real 10.0 events projected (thread roles bound by
     a skeleton replay), and find_matching_path's answer on qemu-10.0 with one fault layer
     at a small non-live configuration."""
@@ -239,22 +326,23 @@ def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
     replay(st, events)
     real = real_projection(events, st.roles, side, suffix)
     config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
-                    faults=(fault,), zero_pages=())
+                    faults=(fault,), zero_pages=(), pick=pick)
     system = System(config, get_variant("qemu-10.0"))
-    return system, real, find_matching_path(system, real, side, suffix, limit)
+    return system, real, find_matching_path(system, real, side, suffix, limit, progress)
 
 
-def _path(node, parent):
+def _path(model, node, parent):
     """(path, start): the steps from the initial state, and how many come before
     the step where the matched trace starts."""
     steps = []
     while parent[node] is not None:
         prev, label = parent[node]
-        steps.append((label, node[0], prev[1] is None and node[1] is not None))
+        (x, pos), before = _split(node), _split(prev)[1]
+        steps.append((label, model.view(x), before is None and pos is not None))
         node = prev
     steps.reverse()
     start = next((k for k, (_, _, seed) in enumerate(steps) if seed), 0)
-    return [(None, node[0])] + [(label, s) for label, s, _ in steps], start
+    return [(None, model.view(_split(node)[0]))] + [(label, s) for label, s, _ in steps], start
 
 
 def render_path(system, path, side, real):

@@ -137,7 +137,7 @@ def _report(build, n, outcomes, example):
         lines += [f"  skeleton {'conforms' if verdict.conforms else 'REJECTED'}; "
                   f"{(verdict.end or [verdict.reason])[0]}"]
         lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]
-        # The trace search is feasible at N=2; above, the model must find the hang itself.
+        # Where the trace search hits its bound, the model must find the hang itself.
         matched = model[0].startswith("qemu-10.0")
         if not matched:
             matched, line = model_finds_p2(n)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from checks.conformance import validate_files
+from checks.explorer import default_progress
 from checks.match import MatchError, match_trace, render_path
 from checks.tracelog import parse_log
 
@@ -94,7 +95,9 @@ def _load(build, rundir, image, spec):
     return outcome, seconds, evidence, dst.trace
 
 
-MATCH_LIMIT = 400_000     # product states the model search may visit (N=2 needs far fewer)
+# Product states the model search may visit: the 4-channel P2 trace needs some 17.5
+# million (about 6 GB, 2-3 min); N=2 needs far fewer.
+MATCH_LIMIT = 30_000_000
 
 
 def model_match(trace, channels, side, faults, transport, suffix=False, pages=1):
@@ -106,7 +109,7 @@ def model_match(trace, channels, side, faults, transport, suffix=False, pages=1)
     events = parse_log(trace, side, "10.0")
     try:
         system, real, path = match_trace(events, side, channels, transport, faults, suffix,
-                                         pages, limit=MATCH_LIMIT)
+                                         pages, limit=MATCH_LIMIT, progress=default_progress)
     except MatchError as exc:
         return verdict, [f"model search not run: {exc}"]
     label = system.config.label()

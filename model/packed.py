@@ -130,6 +130,7 @@ class PackedSystem:
         self._low, self._shift = (1 << width) - 1, width - 64
         self.size = 0
         self._plan = tuple(self._thread_plan(thread) for thread in system.threads)
+        self.thread_index = {thread.name: k for k, thread in enumerate(system.threads)}
         self._memos = []
         self._halted = self.cached(lambda s: s.crashed)
         self.is_proper_end = self.cached(system.is_proper_end)
@@ -157,6 +158,12 @@ class PackedSystem:
             for label, keep, put in steps:
                 append((label, x & keep | put))
         return out
+
+    def step_mask(self, x: int, thread: str) -> int:
+        """The bits that `thread`'s steps from `x` were computed from (call it after
+        `successors(x)`): any state that agrees with `x` there takes the same steps."""
+        _, offset, pc_mask, slots = self._plan[self.thread_index[thread]]
+        return slots[(x >> offset) & pc_mask][1] | pc_mask << offset
 
     def _miss(self, thread, slots, pc: int, x: int) -> tuple:
         steps, log = self.system.cache.writes_of(thread, self.layout.unpack(x))

@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 
+import model.packed
 from checks.conformance import validate, validate_files
-from checks.match import match_trace
+from checks.match import match_trace, render_path
 from checks.tracelog import parse_text
+from model import migration, send
 from model.config import Config
 from model.variants import get_variant
 
@@ -56,6 +58,32 @@ def test_p2_trace_conforms_and_ends_in_the_hang(n):
 def test_p2_trace_is_a_model_deadlock():
     """At N=2 the model has a path with P2's last round, ending in a deadlock."""
     assert _match(_p2(2), "src", 2, "socket", "send-write-error", True, 2) is not None
+
+
+def test_the_search_starts_over_when_a_packed_field_is_full(monkeypatch):
+    """With every field one bit wide at first, the search starts over with wider fields
+    until they hold, and finds the same path."""
+    events = parse_text("\n".join(_p2(2)), "src", "10.0")
+    args = (events, "src", 2, "socket", "send-write-error", True, 2)
+    system, real, wide = match_trace(*args)
+    monkeypatch.setattr(model.packed, "_first_width", lambda value, per_channel: 1)
+    _, _, narrow = match_trace(*args)
+    assert narrow is not None
+    assert render_path(system, narrow, "src", real) == render_path(system, wide, "src", real)
+
+
+@pytest.mark.slow
+def test_p2_trace_is_a_model_deadlock_at_four_channels():
+    """At N=4 too (some 17.5 million product states, 2-3 min: `make test-slow`): send[1]
+    and send[3] write a page and their SYNC, send[2] its SYNC, send[1] fails, send[0]
+    ends unserved, and the migration thread waits on channel 0 for good."""
+    events = parse_text("\n".join(_p2(4)), "src", "10.0")
+    system, real, found = match_trace(events, "src", 4, "socket", "send-write-error", True, 2,
+                                      limit=30_000_000)
+    assert found is not None
+    path, start = found
+    assert path[-1][1].mig_pc == migration.STATES.index("SYNC_WAIT_SYNC")
+    assert path[-1][1].mig_i == 0 and path[-1][1].send_pc[0] == send.EXITED
 
 
 def test_served_sync_is_not_a_deadlock():
