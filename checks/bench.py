@@ -13,6 +13,11 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
                 what the step cache (model/stepcache.py) is worth, as a ratio to `tuples`
   round-robin   transactions, with QEMU's own scan for an idle channel (`--pick
                 round-robin`): not a reduction but a closer model, so a different count
+  any-order     transactions, with the sync wait and the joins visiting channels in any
+                order (`--loops any`), where symmetry is exact and so on: an
+                over-approximation, so a different count
+
+`--modes=a,b` measures only those modes.
 """
 
 import json
@@ -31,7 +36,7 @@ __all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main"]
 MODES = {"none": dict(transactions=False), "transactions": dict(),
          "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True),
          "tuples": dict(pack=False), "no-cache": dict(cache=False),
-         "round-robin": dict(pick="round-robin")}
+         "round-robin": dict(pick="round-robin"), "any-order": dict(loops="any")}
 
 
 def _socket(n, p, r):
@@ -50,7 +55,7 @@ QUICK = (("seed", _socket(2, 2, 1)), ("seed", dict(transport="file", channels=4,
 def measure(variant, config, mode, seconds):
     """One bounded run in this process; a dict of what it measured."""
     options = dict(MODES[mode])
-    cfg = Config(**config, **{k: options.pop(k) for k in ("pick",) if k in options})
+    cfg = Config(**config, **{k: options.pop(k) for k in ("pick", "loops") if k in options})
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     began = time.monotonic()
     _, result = verify(cfg, get_variant(variant), max_seconds=seconds, **options)
@@ -96,10 +101,17 @@ def main(argv=None):
     seconds = 20 if quick else float(next((a.split("=")[1] for a in argv
                                            if a.startswith("--seconds=")), 120))
     out = next((a.split("=", 1)[1] for a in argv if a.startswith("--json=")), "out/bench.json")
+    modes = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--modes=")),
+                 list(MODES))
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        print(f"bench: unknown mode {unknown[0]!r} (choose from {', '.join(MODES)})",
+              file=sys.stderr)
+        return 2
     rows = []
     print(f"each run bounded at {seconds:g} s; 'inconclusive' = the bound was hit\n{HEAD}")
     for variant, config in QUICK if quick else CONFIGS:
-        for mode in MODES:
+        for mode in modes:
             rows.append(_child(variant, config, mode, seconds))
             print(_line(rows[-1]), flush=True)
     import os

@@ -15,7 +15,7 @@ import sys
 import textwrap
 import time
 
-from model.config import (FAULTS, FLUSH_MODES, PICKS, TRANSPORTS, Config, ConfigError,
+from model.config import (FAULTS, FLUSH_MODES, LOOPS, PICKS, TRANSPORTS, Config, ConfigError,
                           parse_zero_pages)
 from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
@@ -85,11 +85,16 @@ def _parser():
     run.add_argument("--faults", metavar="LAYER,...",
                      help="fault layers: " + ", ".join(FAULTS) + " (one fault per run); "
                           "default: those the variant is judged under; '' for none")
+    run.add_argument("--loops", choices=LOOPS,
+                     help="the order multifd_send_sync_main()'s wait and the joins visit the "
+                          "channels: index (QEMU's, the default) or any (an "
+                          "over-approximation where symmetry reduction is sound)")
     sym = run.add_mutually_exclusive_group()
     sym.add_argument("--symmetry", action="store_true",
-                     help="force symmetry reduction over channel identities: faster, but "
-                          "not an automorphism here (ordered channel loops); see README")
-    sym.add_argument("--no-symmetry", action="store_true", help="the default: no symmetry")
+                     help="force symmetry reduction over channel identities (with --loops "
+                          "index it is not an automorphism; see README)")
+    sym.add_argument("--no-symmetry", action="store_true",
+                     help="no symmetry reduction (the default unless --loops any)")
     run.add_argument("--fingerprint", action="store_true",
                      help="keep 64-bit hashes, not states (less memory; safety and deadlock "
                           "only, with the collision probability)")
@@ -155,7 +160,7 @@ def variant_config(variant, **given) -> Config:
 def _config(args, variant) -> Config:
     given = {"transport": args.transport, "channels": args.channels, "pages": args.pages,
              "flush": args.flush, "live": args.live, "zero_copy": args.zero_copy,
-             "rounds": args.rounds, "pick": args.pick}
+             "rounds": args.rounds, "pick": args.pick, "loops": args.loops}
     if args.faults is not None:
         given["faults"] = tuple(f.strip() for f in args.faults.split(",") if f.strip())
     if args.zero_pages is not None:
@@ -179,7 +184,8 @@ def cmd_run(args) -> int:
     system, result = verify(config, variant, max_states=args.max_states,
                             max_memory_mb=args.max_memory or _default_memory_mb(),
                             progress=progress, transactions=not args.fine_grained,
-                            symmetry=True if args.symmetry else None,
+                            symmetry=True if args.symmetry else
+                            False if args.no_symmetry else None,
                             max_seconds=args.max_seconds, fingerprint=args.fingerprint)
     docs = {name: property_doc(name) for name in REGISTRY}
     text = render(system, result, docs)

@@ -76,11 +76,20 @@ def _render_step(s: dict, loop_start: bool) -> list:
 
 def _header(system, result) -> list:
     v, cfg = system.variant, system.config
+    symmetric = getattr(system, "symmetric", False)
     forced = ["symmetry  forced on (--symmetry): channels may be relabelled between steps"] \
-        if getattr(system, "symmetric", False) else []
+        if symmetric and not system.symmetry_sound() else []
     return forced + [f"variant {v.name} ({v.stands_for})", f"config  {cfg.label()}",
             f"verdict {result.verdict.upper()}: {result.states:,} states, "
-            f"{result.transitions:,} transitions, depth {result.depth}"]
+            f"{result.transitions:,} transitions, depth {result.depth}"] + \
+        (_any_order_lines(result, symmetric) if cfg.any_order else [])
+
+
+def _any_order_lines(result, symmetric) -> list:
+    reduced = ", symmetry reduction on (sound here)" if symmetric else ""
+    return [f"loops   any order (--loops any){reduced}: this over-approximates QEMU's index "
+            f"order, so a pass holds for QEMU and a violation may need --loops index",
+            f"        not checked with --loops any: {', '.join(result.unchecked)}"]
 
 
 def end_counts(system, result) -> dict:

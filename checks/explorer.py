@@ -250,7 +250,7 @@ class Graph:
         representative itself (the story then relabels channels at that step)."""
         canon = self.canonical
         state = next(s for s in self.model_initial() if canon(s) == self.states[path[0]])
-        out = [(None, state)]
+        out = [(None, self._shown(state))]
         for a, b in zip(path, path[1:]):
             target = self.states[b]
             step = next(((label, nxt) for label, nxt in self.model_successors(state)
@@ -259,8 +259,8 @@ class Graph:
                 state = self.states[a]
                 step = next((label, nxt) for label, nxt in self.model_successors(state)
                             if canon(nxt) == target)
-            out.append(step)
             state = step[1]
+            out.append((step[0], self._shown(state)))
         return out
 
 

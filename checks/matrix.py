@@ -44,6 +44,11 @@ def _rr(config):
     return replace(config, pick="round-robin")
 
 
+def _any(config):
+    """Channel loops in any order: an over-approximation with exact symmetry."""
+    return replace(config, loops="any")
+
+
 _SEND_ERR, _READ_ERR, _SHORT = ("send-write-error",), ("recv-read-error",), ("short-read",)
 _EOF = ("recv-eof",)
 _CREATE = ("channel-create-error",)
@@ -140,6 +145,13 @@ MATRIX = (
           breaks=("no_deadlock",)),
     Entry("p1-p2-fix", _cfg(2, 1, 1, "per-round", live=False, faults=_CANCEL), 29900),
     Entry("seed", _file(2, 2, 2, "per-round", faults=_CANCEL), 827),
+    # --loops any: P1 and P2 are still found, and their fixes hold for every loop order
+    Entry("seed", _any(_cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 20658,
+          breaks=("no_deadlock",)),
+    Entry("p2-fix", _any(_cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 20654),
+    Entry("seed", _any(_file(4, 3, 1, "per-round", live=False, faults=_READ_ERR)), 1164,
+          breaks=("no_deadlock",)),
+    Entry("p1-fix", _any(_file(4, 3, 1, "per-round", live=False, faults=_READ_ERR)), 1640),
 )
 
 
@@ -161,6 +173,8 @@ DEEP = (
     Entry("seed", _rr(_cfg(4, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 0,
           breaks=("no_deadlock",)),                                        # P2
     Entry("p2-fix", _rr(_cfg(4, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 0),
+    # five channels, with the channel loops in any order and symmetry
+    Entry("seed", _any(_cfg(5, 1, 1, "per-round")), 0),
 )
 
 

@@ -15,8 +15,8 @@ multifd_set_file_bitmap() is exercised.
 
 from dataclasses import dataclass
 
-__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "PICKS", "LIMITS", "FAULTS",
-           "parse_zero_pages"]
+__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "PICKS", "LOOPS", "LIMITS",
+           "FAULTS", "parse_zero_pages"]
 
 TRANSPORTS = ("socket", "file")
 FLUSH_MODES = ("per-round", "per-section")
@@ -25,6 +25,11 @@ FLUSH_MODES = ("per-round", "per-section")
 # first channel with pending_job clear from next_channel on (model/migration.py says why
 # that covers every order the busy loop can find the channels in).
 PICKS = ("any", "round-robin")
+# The order in which multifd_send_sync_main()'s wait loop and the two join loops visit
+# the channels: "index" is QEMU's (0, 1, ..., N-1); "any" lets each iteration take any
+# channel not yet visited, an over-approximation that makes channels interchangeable, so
+# symmetry reduction is sound for it (System.symmetry_sound).
+LOOPS = ("index", "any")
 
 # Fault layers (--faults): each names a real failure and where it can strike. A run gets
 # one fault at most, at any step where its layer allows it.
@@ -60,6 +65,7 @@ class Config:
     faults: tuple = ()          # fault layers, names from FAULTS
     zero_copy: bool = False     # zero-copy-send: sync flushes each channel's sent pages
     pick: str = "any"           # how a job finds an idle channel (PICKS)
+    loops: str = "index"        # the order the sync wait and join loops visit channels (LOOPS)
 
     def __post_init__(self):
         validate(self)
@@ -88,6 +94,10 @@ class Config:
         return self.pick == "round-robin"
 
     @property
+    def any_order(self) -> bool:
+        return self.loops == "any"
+
+    @property
     def per_round(self) -> bool:
         """Sync at each wrap of the dirty scan (modern mode; mapped-ram always)."""
         return self.flush == "per-round"
@@ -99,14 +109,15 @@ class Config:
         faults = f" faults={'+'.join(self.faults)}" if self.faults else ""
         zero_copy = " zero-copy" if self.zero_copy else ""
         pick = " round-robin" if self.round_robin else ""
+        loops = " any-order-loops" if self.any_order else ""
         return (f"{self.transport} N={self.channels} P={self.pages} R={self.rounds} "
-                f"{self.flush} {liveness}{zero}{faults}{zero_copy}{pick}")
+                f"{self.flush} {liveness}{zero}{faults}{zero_copy}{pick}{loops}")
 
     def slug(self) -> str:
         """The label as a file name: `socket-n2-p2-r2-per-round-live`."""
         zero = "".join(f"-z{p}at{r}" for p, r in self.zero_pages) + \
             "".join(f"-{f}" for f in self.faults) + ("-zero-copy" if self.zero_copy else "") + \
-            ("-round-robin" if self.round_robin else "")
+            ("-round-robin" if self.round_robin else "") + ("-any-order" if self.any_order else "")
         return (f"{self.transport}-n{self.channels}-p{self.pages}-r{self.rounds}-"
                 f"{self.flush}-{'live' if self.live else 'nonlive'}{zero}")
 
@@ -114,7 +125,8 @@ class Config:
         return {"transport": self.transport, "channels": self.channels,
                 "pages": self.pages, "rounds": self.rounds, "flush": self.flush,
                 "live": self.live, "zero_pages": [list(z) for z in self.zero_pages],
-                "faults": list(self.faults), "zero_copy": self.zero_copy, "pick": self.pick}
+                "faults": list(self.faults), "zero_copy": self.zero_copy, "pick": self.pick,
+                "loops": self.loops}
 
 
 def validate(config: Config) -> None:
@@ -127,6 +139,8 @@ def validate(config: Config) -> None:
                           f"(choose from {', '.join(FLUSH_MODES)})")
     if config.pick not in PICKS:
         raise ConfigError(f"unknown pick {config.pick!r} (choose from {', '.join(PICKS)})")
+    if config.loops not in LOOPS:
+        raise ConfigError(f"unknown loop order {config.loops!r} (choose from {', '.join(LOOPS)})")
     for name, limit in LIMITS.items():
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:

@@ -34,7 +34,7 @@ set and the process crashes (P1b).
 Left out: device state, the packet_num bookkeeping, other records and their checks.
 """
 
-from .machine import Role, row
+from .machine import AnyOrder, Role, row
 from .state import add, first_clear, put
 from .transports import EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import migration, recv
@@ -69,6 +69,10 @@ WAITS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
 # States inside a loop over channels in index order, with load_i the position (see
 # System.canonical); SYNC_WAIT counts waits on the shared semaphore, not channels.
 CHANNEL_LOOPS = ("FILE_SYNC_POST", "SYNC_RELEASE", "SHUTDOWN", "CLEANUP")
+
+# The loops over channels that run whole inside one transaction: no wait between their
+# iterations (System._check_atomic relies on it).
+ATOMIC_LOOPS = ("FILE_SYNC_POST", "SYNC_RELEASE", "SHUTDOWN")
 
 TRANSITIONS = [
     row("open_file", "START", "READ_RECORD", when=["source_finished"],
@@ -261,6 +265,8 @@ def fail_load(cfg, s, t, c):
 
 
 def restart_loop(cfg, s, t, c):
+    if cfg.any_order:
+        return s.replace(load_i=0, load_seen=(0,) * cfg.channels)
     return s.replace(load_i=0)
 
 
@@ -315,6 +321,35 @@ def join_recv_thread(cfg, s, t, c):
 
 def free_recv_state(cfg, s, t, c):
     return s.replace(recv_freed=1)
+
+
+# -- --loops any (ANY_ORDER below): a join may take any exited channel not yet joined
+
+def unvisited_left(cfg, s, t, c):
+    return not all(s.load_seen)
+
+
+def picked_unvisited(cfg, s, t, c):
+    return s.load_seen[c] == 0
+
+
+def picked_exited(cfg, s, t, c):
+    return s.recv_pc[c] == recv.EXITED
+
+
+def join_picked(cfg, s, t, c):
+    return s.replace(recv_joined=put(s.recv_joined, c, 1), load_seen=put(s.load_seen, c, 1))
+
+
+# --loops any: multifd_recv_cleanup() joins the channels in any order. The load
+# thread's other loops over channels run whole inside one transaction (machine.py), and
+# its sync wait loop counts posts of one shared semaphore.
+ANY_ORDER = AnyOrder(
+    states=("CLEANUP",),
+    picks={"join_recv_thread": ()},
+    pick_names={"channels_left": "picked_unvisited", "recv_thread_exited": "picked_exited",
+                "join_recv_thread": "join_picked"},
+    names={"channels_left": "unvisited_left"})
 
 
 ROLE = Role(name="load", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),

@@ -38,7 +38,8 @@ from transitions import Machine
 
 from .config import Config
 
-__all__ = ["Role", "row", "CompiledRow", "compile_role", "build_machine", "PICK"]
+__all__ = ["Role", "row", "CompiledRow", "compile_role", "build_machine", "PICK", "AnyOrder",
+           "any_order"]
 
 PICK = "pick_channel"
 
@@ -80,6 +81,39 @@ class Role:
         merged.update(functions or {})
         return replace(self, rows=tuple(rows), functions=merged,
                        states=self.states + tuple(states))
+
+
+@dataclass(frozen=True)
+class AnyOrder:
+    """How a role's loops over channels in index order become loops in any order
+    (--loops any): in the rows leaving `states`, each iteration picks a channel the
+    loop has not visited, as a pick row, instead of taking the next index.
+
+    `picks` maps the trigger of each row that picks to the effects it gains; the
+    names in `pick_names` are renamed in those rows, and those in `names` in the
+    others (guards and effects alike)."""
+
+    states: tuple
+    picks: Mapping
+    pick_names: Mapping
+    names: Mapping
+
+
+def any_order(role: Role, spec: AnyOrder) -> Role:
+    """`role` with its loops over channels in any order (see AnyOrder)."""
+    return role.with_rows([_any_order_row(r, spec) if r["source"] in spec.states else r
+                           for r in role.rows])
+
+
+def _any_order_row(r: dict, spec: AnyOrder) -> dict:
+    pick = r["trigger"] in spec.picks
+    names = spec.pick_names if pick else spec.names
+    r = dict(r, conditions=[names.get(n, n) for n in r["conditions"]],
+             unless=[names.get(n, n) for n in r["unless"]],
+             after=[names.get(n, n) for n in r["after"]])
+    if pick:
+        r["prepare"], r["after"] = [PICK], r["after"] + list(spec.picks[r["trigger"]])
+    return r
 
 
 class CompiledRow(NamedTuple):

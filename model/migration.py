@@ -31,7 +31,7 @@ start), and the fill buffer (each job is one page, so the flush at the top of
 multifd_send_sync_main() finds it empty).
 """
 
-from .machine import Role, row
+from .machine import AnyOrder, Role, row
 from .state import add, first_clear, put
 from .transports import EOF_PACKET, EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import send
@@ -83,6 +83,10 @@ WAITS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CREATED")
 # may only permute channels on the same side of mig_i there (see System.canonical).
 CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC_WAIT_READY",
                  "SYNC_WAIT_SYNC", "SHUTDOWN", "JOIN")
+
+# The loops over channels that run whole inside one transaction: no wait between their
+# iterations (System._check_atomic relies on it).
+ATOMIC_LOOPS = ("CREATE", "SYNC_REQUEST", "SHUTDOWN")
 
 TRANSITIONS = [
     # -- multifd_send_setup() (with the channel-create-error fault layer)
@@ -347,7 +351,46 @@ def call_from_complete(cfg, s, t, c):
 
 
 def restart_loop(cfg, s, t, c):
+    if cfg.any_order:
+        return s.replace(mig_i=0, mig_seen=(0,) * cfg.channels)
     return s.replace(mig_i=0)
+
+
+# -- --loops any (ANY_ORDER below): each iteration picks channel c among those unvisited
+
+def unvisited_left(cfg, s, t, c):
+    return not all(s.mig_seen)
+
+
+def picked_unvisited(cfg, s, t, c):
+    return s.mig_seen[c] == 0
+
+
+def picked_exited(cfg, s, t, c):
+    return s.send_pc[c] == send.EXITED
+
+
+def picked_uncreated(cfg, s, t, c):
+    return s.send_pc[c] == send.UNCREATED
+
+
+def visit_picked(cfg, s, t, c):
+    """The wait loop's iteration is now channel c's, until take_sem_sync_and_visit."""
+    return s.replace(mig_i=c)
+
+
+def take_sem_sync_and_visit(cfg, s, t, c):
+    i = s.mig_i
+    return s.replace(send_sem_sync=add(s.send_sem_sync, i, -1),
+                     mig_seen=put(s.mig_seen, i, 1), mig_i=0)
+
+
+def join_picked(cfg, s, t, c):
+    return s.replace(send_joined=put(s.send_joined, c, 1), mig_seen=put(s.mig_seen, c, 1))
+
+
+def skip_picked(cfg, s, t, c):
+    return s.replace(mig_seen=put(s.mig_seen, c, 1))
 
 
 def request_sync(cfg, s, t, c):
@@ -461,6 +504,23 @@ def close_stream_on_error(cfg, s, t, c):
 
 def _start(cfg):
     return "CREATE" if cfg.fault("channel-create-error") else None
+
+
+# --loops any: phase B of multifd_send_sync_main() and the joins of
+# multifd_send_terminate_threads() visit the channels in any order. Phase B commits to
+# its channel (mig_i) before it waits, so a wait that blocks in index order blocks here
+# too; a join may take any exited channel. The other loops over channels run whole
+# inside one transaction (machine.py), so their order does not show.
+ANY_ORDER = AnyOrder(
+    states=("SYNC_COLLECT", "SYNC_WAIT_READY", "SYNC_WAIT_SYNC", "JOIN"),
+    picks={"pass_exiting_check": ("visit_picked",), "join_send_thread": (),
+           "skip_uncreated_thread": ()},
+    pick_names={"channels_left": "picked_unvisited", "send_thread_exited": "picked_exited",
+                "send_thread_uncreated": "picked_uncreated", "join_send_thread": "join_picked",
+                "skip_join": "skip_picked"},
+    names={"channels_left": "unvisited_left", "take_sem_sync": "take_sem_sync_and_visit"})
+# The states where mig_i names the channel phase B committed to.
+COMMITTED = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC")
 
 
 ROLE = Role(name="migration", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),

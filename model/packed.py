@@ -26,6 +26,8 @@ from .stepcache import WHOLE, covered, widened
 __all__ = ["PackedSystem", "Layout", "LayoutFull"]
 
 MORE_BITS = 4         # how much wider a field gets when it overflows
+LOOP_FIELDS = ("mig_pc", "mig_i", "load_pc", "load_i")   # what canonical() reads
+_MIG_I = State._fields.index("mig_i")
 LIMIT = 1 << 20       # cached entries kept before the caches start over (memory)
 
 
@@ -47,16 +49,29 @@ class Layout:
     def __init__(self, initial: State, widths: dict):
         self.widths = dict(widths)
         self.columns = frozenset(PER_CHANNEL_INDEX)
+        self.channels = len(initial.send_pc)
         self.offsets, self.tables, at = {}, {}, 0
         for i, value in enumerate(initial):
-            name = State._fields[i]
-            bits = self.widths.setdefault(name, _first_width(value, i in self.columns))
-            for k in (range(len(value)) if i in self.columns else (WHOLE,)):
-                self.offsets[i, k] = (at, bits)
-                self.tables[i, k] = ({}, [])
-                at += bits
+            self._width(i, value)
+            if i not in self.columns:
+                at = self._place(i, WHOLE, at, ({}, []))
+        # Then one row per channel, its fields side by side, each field's table shared by
+        # the channels: equal values have equal codes, so rows compare (canonical()).
+        self.row_base, shared = at, {i: ({}, []) for i in PER_CHANNEL_INDEX}
+        for c in range(self.channels):
+            for i in PER_CHANNEL_INDEX:
+                at = self._place(i, c, at, shared[i])
+        self.row_bits = (at - self.row_base) // self.channels
         self.bits = at
-        self.channels = len(initial.send_pc)
+
+    def _width(self, i, value):
+        name = State._fields[i]
+        self.widths.setdefault(name, _first_width(value, i in self.columns))
+
+    def _place(self, i, k, at, table) -> int:
+        bits = self.widths[State._fields[i]]
+        self.offsets[i, k], self.tables[i, k] = (at, bits), table
+        return at + bits
 
     def code(self, i: int, k: int, value) -> int:
         """The bits of `value` in slot (i, k), shifted into place."""
@@ -95,12 +110,13 @@ class Layout:
         values = []
         for i in range(len(State._fields)):
             if i in self.columns:
-                values.append(tuple(self._value(x, i, c) for c in range(self.channels)))
+                values.append(tuple(self.value(x, i, c) for c in range(self.channels)))
             else:
-                values.append(self._value(x, i, WHOLE))
+                values.append(self.value(x, i, WHOLE))
         return tuple.__new__(State, values)
 
-    def _value(self, x, i, k):
+    def value(self, x: int, i: int, k: int):
+        """The value of slot (i, k) in packed state `x`."""
         offset, bits = self.offsets[i, k]
         return self.tables[i, k][1][(x >> offset) & ((1 << bits) - 1)]
 
@@ -134,6 +150,11 @@ class PackedSystem:
         self._memos = []
         self._halted = self.cached(lambda s: s.crashed)
         self.is_proper_end = self.cached(system.is_proper_end)
+        if system.exact_symmetry and self.layout.channels > 1:
+            self.canonical = self._canonical
+        self._loop_mask = sum(self.layout.mask(State._fields.index(name), WHOLE)
+                              for name in LOOP_FIELDS)
+        self._pins = {}          # the loop fields' bits -> the committed channel, or -1
 
     def _thread_plan(self, thread):
         """(thread, offset of its pc, pc mask, per pc code: None or [reads, mask, steps])."""
@@ -219,6 +240,37 @@ class PackedSystem:
                 values[x & mask] = v
             return v
         return value
+
+    def _canonical(self, x: int) -> int:
+        """System._canonical_any on packed states: the channels' rows sorted as ints (a
+        field's code is the same on every channel), the channel phase B committed to
+        last, and mig_i then N-1."""
+        layout = self.layout
+        n, width, base = layout.channels, layout.row_bits, layout.row_base
+        mask = (1 << width) - 1
+        rows = [(x >> (base + c * width)) & mask for c in range(n)]
+        pinned = self._pins.get(x & self._loop_mask)
+        if pinned is None:
+            pinned = self._pin(x)
+        if pinned >= 0:
+            rows[pinned] |= 1 << width
+        order = sorted(rows)
+        if order == rows:
+            return x
+        y = x & ((1 << base) - 1)
+        for j, row in enumerate(order):
+            y |= (row & mask) << (base + j * width)
+        if pinned >= 0:
+            y = y & ~layout.mask(_MIG_I, WHOLE) | layout.code(_MIG_I, WHOLE, n - 1)
+        return y
+
+    def _pin(self, x: int) -> int:
+        """The channel phase B committed to in `x`, or -1 (kept by the loop fields)."""
+        mig_pc, mig_i, load_pc, load_i = (self.layout.value(x, State._fields.index(name),
+                                                            WHOLE) for name in LOOP_FIELDS)
+        self.system.check_atomic(mig_pc, mig_i, load_pc, load_i)
+        pinned = self._pins[x & self._loop_mask] = mig_i if self.system.committed(mig_pc) else -1
+        return pinned
 
     def view(self, x: int) -> State:
         """The State a packed state stands for (what reports show)."""

@@ -22,6 +22,7 @@ class State(NamedTuple):
     mig_page: int             # find_dirty_block() cursor: next page of the round
     mig_i: int                # channel loop index in multifd_send_sync_main / shutdown
     mig_caller: int           # the ram.c step that called multifd_send_sync_main
+    mig_seen: tuple           # --loops any: the channels the running loop has visited
     next_channel: int         # where multifd_send_pages()'s scan starts (--pick round-robin)
     # -- multifd_send_state and the send channels (MultiFDSendParams), per channel
     send_pc: tuple            # where each multifd_send_thread is (send.STATES)
@@ -50,6 +51,7 @@ class State(NamedTuple):
     # -- destination load thread: ram_load_precopy() -> multifd_recv_sync_main()
     load_pc: int              # where the load coroutine is (load.STATES)
     load_i: int               # loop index: channel (syncs, cleanup) or page (bitmap parse)
+    load_seen: tuple          # --loops any: the channels the join loop has visited
     load_error: int           # ram_load_precopy() failed with -EINVAL ("Unexpected RAM flags")
     next_recv_channel: int    # where multifd_recv()'s scan starts (file, --pick round-robin)
     # -- multifd_recv_state and the recv channels (MultiFDRecvParams)
@@ -109,10 +111,12 @@ FIFOS = {
 
 # The fields with one entry per channel: what a permutation of channel identities moves
 # (symmetry reduction). No other field holds a channel id, except the loop positions
-# mig_i and load_i, which System.canonical respects.
-PER_CHANNEL = ("send_pc", "send_sem", "send_sem_sync", "pending_job", "pending_sync",
-               "send_job", "send_joined", "channel_inited", "sockets", "sock_shut", "recv_pc",
-               "recv_packet", "recv_sem_sync", "recv_sem", "recv_pending_job", "recv_joined")
+# mig_i and load_i, which System.canonical respects, and next_channel and
+# next_recv_channel (--pick round-robin, which symmetry refuses).
+PER_CHANNEL = ("mig_seen", "send_pc", "send_sem", "send_sem_sync", "pending_job",
+               "pending_sync", "send_job", "send_joined", "channel_inited", "sockets",
+               "sock_shut", "load_seen", "recv_pc", "recv_packet", "recv_sem_sync", "recv_sem",
+               "recv_pending_job", "recv_joined")
 PER_CHANNEL_INDEX = tuple(_INDEX[name] for name in PER_CHANNEL)
 
 

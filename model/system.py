@@ -14,7 +14,7 @@ Its label then joins the actions and QEMU functions with " > ".
 from typing import NamedTuple
 
 from .config import Config
-from .machine import compile_role
+from .machine import any_order, compile_role
 from .state import NO_JOB, NO_PACKET, PER_CHANNEL_INDEX, State
 from .stepcache import EntryWrite, Recorder, StepCache
 from .transports import RECORD_NAMES, packet_name
@@ -40,7 +40,7 @@ def initial_state(config: Config, roles: dict) -> State:
     start = {name: role.start_state(config) for name, role in roles.items()}
     return State(
         mig_pc=start["migration"], mig_round=0, mig_page=0, mig_i=0, mig_caller=0,
-        next_channel=0,
+        mig_seen=zeros, next_channel=0,
         send_pc=(start["send"],) * n, send_sem=zeros, send_sem_sync=zeros, pending_job=zeros,
         pending_sync=zeros, send_job=(NO_JOB,) * n, channels_ready=0, send_exiting=0,
         send_joined=zeros, send_freed=0, send_error=0,
@@ -48,7 +48,7 @@ def initial_state(config: Config, roles: dict) -> State:
         setup_failed=0,
         stream=(), stream_shut=0, monitor_pc=0, sockets=((),) * n, sock_shut=zeros,
         bmap=pages, bmap_saved=0, file_data=pages,
-        load_pc=start["load"], load_i=0, load_error=0, next_recv_channel=0,
+        load_pc=start["load"], load_i=0, load_seen=zeros, load_error=0, next_recv_channel=0,
         recv_pc=(start["recv"],) * n, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros,
         recv_sem=zeros, recv_pending_job=zeros, sem_sync=0,
         recv_exiting=0, recv_joined=zeros, recv_freed=0,
@@ -76,16 +76,22 @@ class System:
         self.config = config
         self.variant = variant
         self.transactions = transactions
-        self.roles = apply_variant(variant)
+        self.roles = _with_loop_order(apply_variant(variant), config)
         self.threads = tuple(self._threads())
         self._channels = tuple(range(config.channels))
         self._labels = {}
         self.symmetric = self.symmetry_sound() if symmetry is None else \
             symmetry and variant.symmetric and not config.round_robin
+        # exact: symmetry is an automorphism here (symmetry_sound), and packed states
+        # may use it too (packed.py)
+        self.exact_symmetry = self.symmetric and config.any_order and transactions
         if self.symmetric and config.channels > 1:
-            self.canonical = self._canonical
+            self.canonical = self._canonical_any if self.exact_symmetry else self._canonical
         self._loops = {"mig": _indexes(self.roles["migration"], migration.CHANNEL_LOOPS),
                        "load": _indexes(self.roles["load"], load.CHANNEL_LOOPS)}
+        self._atomic = {"mig": _indexes(self.roles["migration"], migration.ATOMIC_LOOPS),
+                        "load": _indexes(self.roles["load"], load.ATOMIC_LOOPS)}
+        self._committed = _indexes(self.roles["migration"], migration.COMMITTED)
         self.cache = None
         if cache:     # and per thread: where its pc is, its channel (-1: single), its slots
             self.cache = StepCache(State, PER_CHANNEL_INDEX, self._steps, self.threads)
@@ -93,17 +99,22 @@ class System:
                                for th, slots in zip(self.threads, self.cache.slots))
 
     def symmetry_sound(self) -> bool:
-        """Whether permuting channel identities is an automorphism of this model: it is
-        not. multifd_send_sync_main() and multifd_recv_sync_main() visit the channels
-        in index order (phase A, phase B, the release loop, shutdown and joins), and
-        which channel a wait comes first on is what P2 turns on. So symmetry is off by
-        default and only forced on (`--symmetry`); `canonical` then never moves a
-        channel across a running loop's position, and a variant that singles out a
-        channel (`symmetric=False`) refuses it, and so does `--pick round-robin`, whose
-        next_channel names a channel. Verdicts with and without it agreed on
-        every matrix entry (tests/test_reduction.py), but a counterexample may relabel
-        channels at a step where the permutation is not an automorphism."""
-        return False
+        """Whether permuting channel identities is an automorphism of this model.
+
+        With QEMU's loop order (--loops index) it is not: multifd_send_sync_main() and
+        the join loops visit the channels in index order, and which channel a wait comes
+        first on is what P2 turns on. Symmetry is then only forced on (`--symmetry`),
+        and `canonical` never moves a channel across a running loop's position; verdicts
+        agreed on every matrix entry (tests/test_reduction.py), but a counterexample may
+        relabel channels at a step where the permutation is not an automorphism.
+
+        With --loops any it is, given transactions, the pick of any idle channel and a
+        variant that singles out no channel (`symmetric`): every loop either picks among
+        the channels it has not visited, counts posts of a shared semaphore, or runs
+        whole inside one transaction, where its order does not show. `_canonical_any`
+        checks the last on every state it sees."""
+        return (self.config.any_order and self.transactions and self.variant.symmetric
+                and not self.config.round_robin)
 
     def _canonical(self, s: State) -> State:
         """The representative of `s` under channel permutations: channels sorted by
@@ -124,6 +135,37 @@ class System:
         for i, column in zip(PER_CHANNEL_INDEX, columns):
             values[i] = tuple(column[k] for k in order)
         return tuple.__new__(State, values)
+
+    def _canonical_any(self, s: State) -> State:
+        """The representative of `s` under channel permutations, with --loops any:
+        channels sorted by their per-channel values, the channel phase B committed to
+        (mig_i) last, and mig_i following it."""
+        n = self.config.channels
+        self.check_atomic(s.mig_pc, s.mig_i, s.load_pc, s.load_i)
+        columns = [s[i] for i in PER_CHANNEL_INDEX]
+        rows = list(zip(*columns))
+        current = s.mig_i if self.committed(s.mig_pc) else -1
+        order = sorted(range(n), key=lambda k: (k == current, rows[k]))
+        if order == list(range(n)):
+            return s
+        values = list(s)
+        for i, column in zip(PER_CHANNEL_INDEX, columns):
+            values[i] = tuple(column[k] for k in order)
+        if current >= 0:
+            values[_MIG_I] = order.index(current)
+        return tuple.__new__(State, values)
+
+    def committed(self, mig_pc: int) -> bool:
+        """Whether phase B has committed to channel mig_i at this pc (--loops any)."""
+        return mig_pc in self._committed
+
+    def check_atomic(self, mig_pc, mig_i, load_pc, load_i):
+        """A loop that runs whole inside one transaction is never seen half done."""
+        n = self.config.channels
+        if mig_pc in self._atomic["mig"] and 0 < mig_i < n or \
+                load_pc in self._atomic["load"] and 0 < load_i < n:
+            raise RuntimeError("symmetry: a loop over channels in index order stopped half "
+                               "way, so the channels are not interchangeable here")
 
     def _blocks(self, s, n):
         cuts = {0, n}
@@ -295,6 +337,16 @@ def _same(a, b) -> bool:
 def _indexes(role, names):
     return frozenset(role.states.index(n) for n in names if n in role.states)
 
+
+def _with_loop_order(roles: dict, config: Config) -> dict:
+    """The roles with their loops over channels in the order `config.loops` asks."""
+    if not config.any_order:
+        return roles
+    return dict(roles, migration=any_order(roles["migration"], migration.ANY_ORDER),
+                load=any_order(roles["load"], load.ANY_ORDER))
+
+
+_MIG_I = State._fields.index("mig_i")
 _PC_ROLES = {"mig_pc": "migration", "send_pc": "send", "load_pc": "load", "recv_pc": "recv"}
 _FIFOS = {"stream": lambda r: RECORD_NAMES.get(r, hex(r)), "sockets": packet_name}
 _PACKETS = {"send_job": NO_JOB, "recv_packet": NO_PACKET}
