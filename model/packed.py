@@ -155,6 +155,12 @@ class PackedSystem:
         self._loop_mask = sum(self.layout.mask(State._fields.index(name), WHOLE)
                               for name in LOOP_FIELDS)
         self._pins = {}          # the loop fields' bits -> the committed channel, or -1
+        layout = self.layout
+        width, base = layout.row_bits, layout.row_base
+        self._rows = (tuple(base + c * width for c in range(layout.channels)),
+                      (1 << width) - 1, 1 << width)      # shifts, a row's mask, the pin bit
+        self._below_rows = (1 << base) - 1
+        self._mig_i_clear = ~layout.mask(_MIG_I, WHOLE)
 
     def _thread_plan(self, thread):
         """(thread, offset of its pc, pc mask, per pc code: None or [reads, mask, steps])."""
@@ -245,23 +251,22 @@ class PackedSystem:
         """System._canonical_any on packed states: the channels' rows sorted as ints (a
         field's code is the same on every channel), the channel phase B committed to
         last, and mig_i then N-1."""
-        layout = self.layout
-        n, width, base = layout.channels, layout.row_bits, layout.row_base
-        mask = (1 << width) - 1
-        rows = [(x >> (base + c * width)) & mask for c in range(n)]
+        shifts, mask, pin = self._rows
+        rows = [(x >> shift) & mask for shift in shifts]
         pinned = self._pins.get(x & self._loop_mask)
         if pinned is None:
             pinned = self._pin(x)
         if pinned >= 0:
-            rows[pinned] |= 1 << width
+            rows[pinned] |= pin
         order = sorted(rows)
         if order == rows:
             return x
-        y = x & ((1 << base) - 1)
-        for j, row in enumerate(order):
-            y |= (row & mask) << (base + j * width)
-        if pinned >= 0:
-            y = y & ~layout.mask(_MIG_I, WHOLE) | layout.code(_MIG_I, WHOLE, n - 1)
+        if pinned >= 0:         # last in the order; mig_i names it there
+            order[-1] ^= pin
+            x = x & self._mig_i_clear | self.layout.code(_MIG_I, WHOLE, len(rows) - 1)
+        y = x & self._below_rows
+        for shift, row in zip(shifts, order):
+            y |= row << shift
         return y
 
     def _pin(self, x: int) -> int:
