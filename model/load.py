@@ -71,7 +71,7 @@ WAITS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
 CHANNEL_LOOPS = ("FILE_SYNC_POST", "SYNC_RELEASE", "SHUTDOWN", "CLEANUP")
 
 # The loops over channels that run whole inside one transaction: no wait between their
-# iterations (System._check_atomic relies on it).
+# iterations (System.check_atomic relies on it).
 ATOMIC_LOOPS = ("FILE_SYNC_POST", "SYNC_RELEASE", "SHUTDOWN")
 
 TRANSITIONS = [

@@ -85,7 +85,7 @@ CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC
                  "SYNC_WAIT_SYNC", "SHUTDOWN", "JOIN")
 
 # The loops over channels that run whole inside one transaction: no wait between their
-# iterations (System._check_atomic relies on it).
+# iterations (System.check_atomic relies on it).
 ATOMIC_LOOPS = ("CREATE", "SYNC_REQUEST", "SHUTDOWN")
 
 TRANSITIONS = [
