@@ -14,7 +14,7 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
   round-robin   transactions, with QEMU's own scan for an idle channel (`--pick
                 round-robin`): not a reduction but a closer model, so a different count
   any-order     transactions, with the sync wait and the joins visiting channels in any
-                order (`--loops any`), where symmetry is exact and so on: an
+                order (`--loops any`), where symmetry is exact and on: an
                 over-approximation, so a different count
 
 `--modes=a,b` measures only those modes.
