@@ -30,7 +30,7 @@ from .conformance import Skeleton, replay
 from .counterexample import compact
 
 __all__ = ["real_projection", "model_events", "find_matching_path", "match_trace",
-           "MatchError"]
+           "pages_shown", "MatchError"]
 
 
 class MatchError(Exception):
@@ -286,6 +286,17 @@ def _search(model, real, lanes, side, suffix, limit, progress):
     return None
 
 
+def pages_shown(real) -> int:
+    """How many pages a model round needs for the page packets a projection shows (at
+    least 2): each packet is one page of the model's one round.
+
+    >>> pages_shown({"send[1]": [("packet",), ("sync",)], "send[3]": [("packet",)],
+    ...              "send[2]": [("packet",), ("sync",)]})
+    3
+    """
+    return max(2, sum(seq.count(("packet",)) for seq in real.values()))
+
+
 def _node(x, pos):
     """A product node: the packed state alone before the suffix starts (most nodes,
     and an int hashes and compares faster than a pair), else (state, position)."""
@@ -321,10 +332,13 @@ def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
                 limit=2_000_000, pick="any", progress=None):
     """(system, real, found): one side's real 10.0 events projected (thread roles bound by
     a skeleton replay), and find_matching_path's answer on qemu-10.0 with one fault layer
-    at a small non-live configuration."""
+    at a small non-live configuration. `pages` None: as many pages as the trace shows
+    page packets (at least 2), since each is one page of the model's one round."""
     st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
     replay(st, events)
     real = real_projection(events, st.roles, side, suffix)
+    if pages is None:
+        pages = pages_shown(real)
     config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
                     faults=(fault,), zero_pages=(), pick=pick)
     system = System(config, get_variant("qemu-10.0"))

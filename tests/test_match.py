@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 import model.packed
-from checks.conformance import validate, validate_files
-from checks.match import match_trace, render_path
+from checks.conformance import Skeleton, replay, validate, validate_files
+from checks.match import match_trace, pages_shown, real_projection, render_path
 from checks.tracelog import parse_text
 from model import migration, send
 from model.config import Config
@@ -70,6 +70,20 @@ def test_the_search_starts_over_when_a_packed_field_is_full(monkeypatch):
     _, _, narrow = match_trace(*args)
     assert narrow is not None
     assert render_path(system, narrow, "src", real) == render_path(system, wide, "src", real)
+
+
+@pytest.mark.parametrize("name, pages", [("p2-qemu10.0-tcp-c4", 2),
+                                         ("p2-qemu10.0-tcp-c4-three-pages", 3)])
+def test_the_model_round_has_a_page_per_packet_the_trace_shows(name, pages):
+    """The last round of a 4-channel P2 trace shows 2 or 3 page packets (the second a
+    CI run's); the model's round needs as many pages."""
+    lines = (HANGS / f"{name}.src.log").read_text().splitlines()
+    events = parse_text("\n".join(lines), "src", "10.0")
+    verdict = validate(events, [], "10.0")
+    assert verdict.conforms and verdict.end[0].startswith("HANG")
+    st = Skeleton("10.0", 4, False, has_src=True)
+    replay(st, events)
+    assert pages_shown(real_projection(events, st.roles, "src", True)) == pages
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ import doctest
 import pytest
 
 import checks.explorer
+import checks.match
 import model.state
 from checks.matrix import MATRIX
 from checks.verify import verify
@@ -19,8 +20,8 @@ SMALL = [e for e in MATRIX if e.states <= 30_000]
 
 
 def test_doc_examples():
-    """The examples in the docstrings of state.py and explorer.py hold."""
-    for module in (model.state, checks.explorer):
+    """The examples in the docstrings of state.py, explorer.py and match.py hold."""
+    for module in (model.state, checks.explorer, checks.match):
         assert doctest.testmod(module).failed == 0
 
 
