@@ -27,6 +27,9 @@ __all__ = ["PackedSystem", "Layout", "LayoutFull"]
 
 MORE_BITS = 4         # how much wider a field gets when it overflows
 LOOP_FIELDS = ("mig_pc", "mig_i", "load_pc", "load_i")   # what canonical() reads
+# Counts bounded by twice the channels (channels_ready reaches 2N; the others N): their
+# first width holds 2N, so eight channels need no restart.
+COUNTS_TO_2N = ("channels_ready", "channels_created", "sem_sync", "mig_i", "load_i")
 _MIG_I = State._fields.index("mig_i")
 LIMIT = 1 << 20       # cached entries kept before the caches start over (memory)
 
@@ -140,6 +143,8 @@ class PackedSystem:
         for thread in system.threads:    # a control state's bits from its role's size
             name = State._fields[thread.pc_index]
             widths.setdefault(name, max(1, (len(thread.table) - 1).bit_length()))
+        for name in COUNTS_TO_2N:        # counts that grow with the channels
+            widths.setdefault(name, max(4, (2 * system.config.channels).bit_length()))
         self.layout = Layout(system.initial_states()[0], widths)
         width = max(64, self.layout.bits)      # multiply-shift: see fingerprint()
         self._multiplier = random.Random(width).getrandbits(width) | 1
