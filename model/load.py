@@ -325,14 +325,6 @@ def free_recv_state(cfg, s, t, c):
 
 # -- --loops any (ANY_ORDER below): a join may take any exited channel not yet joined
 
-def unvisited_left(cfg, s, t, c):
-    return not all(s.load_seen)
-
-
-def picked_unvisited(cfg, s, t, c):
-    return s.load_seen[c] == 0
-
-
 def picked_exited(cfg, s, t, c):
     return s.recv_pc[c] == recv.EXITED
 
@@ -345,11 +337,11 @@ def join_picked(cfg, s, t, c):
 # thread's other loops over channels run whole inside one transaction (machine.py), and
 # its sync wait loop counts posts of one shared semaphore.
 ANY_ORDER = AnyOrder(
+    seen="load_seen",
     states=("CLEANUP",),
     picks={"join_recv_thread": ()},
-    pick_names={"channels_left": "picked_unvisited", "recv_thread_exited": "picked_exited",
-                "join_recv_thread": "join_picked"},
-    names={"channels_left": "unvisited_left"})
+    pick_names={"recv_thread_exited": "picked_exited", "join_recv_thread": "join_picked"},
+    names={})
 
 
 ROLE = Role(name="load", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),

@@ -89,10 +89,14 @@ class AnyOrder:
     (--loops any): in the rows leaving `states`, each iteration picks a channel the
     loop has not visited, as a pick row, instead of taking the next index.
 
-    `picks` maps the trigger of each row that picks to the effects it gains; the
-    names in `pick_names` are renamed in those rows, and those in `names` in the
-    others (guards and effects alike)."""
+    `seen` is the per-channel field that keeps the visits. The index loops' guard
+    `channels_left` becomes `picked_unvisited` in the rows that pick and
+    `unvisited_left` in the others (both made here, over `seen`). `picks` maps the
+    trigger of each row that picks to the effects it gains; the names in `pick_names`
+    are renamed in those rows, and those in `names` in the others (guards and effects
+    alike)."""
 
+    seen: str
     states: tuple
     picks: Mapping
     pick_names: Mapping
@@ -102,12 +106,23 @@ class AnyOrder:
 def any_order(role: Role, spec: AnyOrder) -> Role:
     """`role` with its loops over channels in any order (see AnyOrder)."""
     return role.with_rows([_any_order_row(r, spec) if r["source"] in spec.states else r
-                           for r in role.rows])
+                           for r in role.rows], _visit_guards(spec.seen))
+
+
+def _visit_guards(seen: str) -> dict:
+    """The guards of a loop that keeps its visits in per-channel field `seen`."""
+    def unvisited_left(cfg, s, t, c):
+        return not all(getattr(s, seen))
+
+    def picked_unvisited(cfg, s, t, c):
+        return getattr(s, seen)[c] == 0
+    return {"unvisited_left": unvisited_left, "picked_unvisited": picked_unvisited}
 
 
 def _any_order_row(r: dict, spec: AnyOrder) -> dict:
     pick = r["trigger"] in spec.picks
-    names = spec.pick_names if pick else spec.names
+    names = {"channels_left": "picked_unvisited" if pick else "unvisited_left",
+             **(spec.pick_names if pick else spec.names)}
     r = dict(r, conditions=[names.get(n, n) for n in r["conditions"]],
              unless=[names.get(n, n) for n in r["unless"]],
              after=[names.get(n, n) for n in r["after"]])

@@ -358,14 +358,6 @@ def restart_loop(cfg, s, t, c):
 
 # -- --loops any (ANY_ORDER below): each iteration picks channel c among those unvisited
 
-def unvisited_left(cfg, s, t, c):
-    return not all(s.mig_seen)
-
-
-def picked_unvisited(cfg, s, t, c):
-    return s.mig_seen[c] == 0
-
-
 def picked_exited(cfg, s, t, c):
     return s.send_pc[c] == send.EXITED
 
@@ -512,13 +504,14 @@ def _start(cfg):
 # too; a join may take any exited channel. The other loops over channels run whole
 # inside one transaction (machine.py), so their order does not show.
 ANY_ORDER = AnyOrder(
+    seen="mig_seen",
     states=("SYNC_COLLECT", "SYNC_WAIT_READY", "SYNC_WAIT_SYNC", "JOIN"),
     picks={"pass_exiting_check": ("visit_picked",), "join_send_thread": (),
            "skip_uncreated_thread": ()},
-    pick_names={"channels_left": "picked_unvisited", "send_thread_exited": "picked_exited",
+    pick_names={"send_thread_exited": "picked_exited",
                 "send_thread_uncreated": "picked_uncreated", "join_send_thread": "join_picked",
                 "skip_join": "skip_picked"},
-    names={"channels_left": "unvisited_left", "take_sem_sync": "take_sem_sync_and_visit"})
+    names={"take_sem_sync": "take_sem_sync_and_visit"})
 # The states where mig_i names the channel phase B committed to.
 COMMITTED = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC")
 
