@@ -126,37 +126,22 @@ class System:
         block keeps which channels a running loop has visited; the order the loops
         will visit the others in is taken to be immaterial (tests compare verdicts
         with and without this reduction on many configurations)."""
-        n = self.config.channels
-        columns = [s[i] for i in PER_CHANNEL_INDEX]
-        rows = list(zip(*columns))
+        rows = _rows(s)
         order = []
-        for lo, hi in self._blocks(s, n):
+        for lo, hi in self._blocks(s, self.config.channels):
             order += sorted(range(lo, hi), key=rows.__getitem__)
-        if order == list(range(n)):
-            return s
-        values = list(s)
-        for i, column in zip(PER_CHANNEL_INDEX, columns):
-            values[i] = tuple(column[k] for k in order)
-        return tuple.__new__(State, values)
+        return _reordered(s, order)
 
     def _canonical_any(self, s: State) -> State:
         """The representative of `s` under channel permutations, with --loops any:
         channels sorted by their per-channel values, the channel phase B committed to
         (mig_i) last, and mig_i following it."""
-        n = self.config.channels
         self.check_atomic(s.mig_pc, s.mig_i, s.load_pc, s.load_i)
-        columns = [s[i] for i in PER_CHANNEL_INDEX]
-        rows = list(zip(*columns))
+        rows = _rows(s)
         current = s.mig_i if self.committed(s.mig_pc) else -1
-        order = sorted(range(n), key=lambda k: (k == current, rows[k]))
-        if order == list(range(n)):
-            return s
-        values = list(s)
-        for i, column in zip(PER_CHANNEL_INDEX, columns):
-            values[i] = tuple(column[k] for k in order)
-        if current >= 0:
-            values[_MIG_I] = order.index(current)
-        return tuple.__new__(State, values)
+        order = sorted(range(len(rows)), key=lambda k: (k == current, rows[k]))
+        r = _reordered(s, order)
+        return r.replace(mig_i=order.index(current)) if current >= 0 and r is not s else r
 
     def committed(self, mig_pc: int) -> bool:
         """Whether phase B has committed to channel mig_i at this pc (--loops any)."""
@@ -341,6 +326,23 @@ def _indexes(role, names):
     return frozenset(role.states.index(n) for n in names if n in role.states)
 
 
+def _rows(s: State) -> list:
+    """Each channel's per-channel values, as one tuple per channel."""
+    return list(zip(*(s[i] for i in PER_CHANNEL_INDEX)))
+
+
+def _reordered(s: State, order: list) -> State:
+    """`s` with channel order[j] moved to j in every per-channel field (`s` itself
+    when the order is the identity)."""
+    if order == list(range(len(order))):
+        return s
+    values = list(s)
+    for i in PER_CHANNEL_INDEX:
+        column = s[i]
+        values[i] = tuple(column[k] for k in order)
+    return tuple.__new__(State, values)
+
+
 def _with_loop_order(roles: dict, config: Config) -> dict:
     """The roles with their loops over channels in the order `config.loops` asks."""
     if not config.any_order:
@@ -349,7 +351,6 @@ def _with_loop_order(roles: dict, config: Config) -> dict:
                 load=any_order(roles["load"], load.ANY_ORDER))
 
 
-_MIG_I = State._fields.index("mig_i")
 _PC_ROLES = {"mig_pc": "migration", "send_pc": "send", "load_pc": "load", "recv_pc": "recv"}
 _FIFOS = {"stream": lambda r: RECORD_NAMES.get(r, hex(r)), "sockets": packet_name}
 _PACKETS = {"send_job": NO_JOB, "recv_packet": NO_PACKET}
