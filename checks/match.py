@@ -20,7 +20,7 @@ import time
 from collections import deque
 
 from model.config import Config
-from model.packed import LayoutFull, PackedSystem
+from model.packed import run_packed
 from model.state import State
 from model.stepcache import WHOLE
 from model.system import System
@@ -250,13 +250,8 @@ def find_matching_path(system, real, side, suffix=False, limit=2_000_000, progre
     if unknown:
         raise MatchError(f"the trace has threads the model at N={n} does not: {unknown}")
     real = {t: real.get(t, []) for t in lanes}
-    widths = {}
-    while True:
-        model = PackedSystem(system, widths)
-        try:
-            return _search(model, real, lanes, side, suffix, limit, progress)
-        except LayoutFull as full:          # a field took more values than its bits
-            widths = full.widths
+    return run_packed(system, lambda model: _search(model, real, lanes, side, suffix, limit,
+                                                    progress))
 
 
 def _search(model, real, lanes, side, suffix, limit, progress):

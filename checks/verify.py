@@ -4,7 +4,7 @@ import dataclasses
 import time
 
 from model.config import Config
-from model.packed import LayoutFull, PackedSystem
+from model.packed import PackedSystem, run_packed
 from model.system import System
 from model.variants import Variant
 
@@ -52,23 +52,23 @@ def _checkable(config: Config) -> tuple:
 def _explore_packed(system: System, props: list, bounds: dict):
     """Explore `system` with packed states, starting over with a wider field each time
     one overflows its bits (the time bound counts every start)."""
-    widths, began, limit = {}, time.monotonic(), bounds["max_seconds"]
-    while True:
-        model = PackedSystem(system, widths)
+    began, limit, progress = time.monotonic(), bounds["max_seconds"], bounds["progress"]
+
+    def run(model):
         if limit:
             bounds["max_seconds"] = max(limit - (time.monotonic() - began), 0.001)
-        try:
-            result = explore(model, [_packed_property(model, p) for p in props], **bounds)
-        except LayoutFull as full:
-            widths = full.widths
-            if bounds["progress"]:
-                bounds["progress"](f"packed states: {full}; starting over with "
-                                   f"{widths[full.name]} bits for it")
-            continue
-        for violation in result.violations.values():   # the State predicates again
-            violation.property = next(p for p in props if p.name == violation.property.name)
-        result.seconds = time.monotonic() - began       # every start counts
-        return result
+        return explore(model, [_packed_property(model, p) for p in props], **bounds)
+
+    def restarted(full):
+        if progress:
+            progress(f"packed states: {full}; starting over with "
+                     f"{full.widths[full.name]} bits for it")
+
+    result = run_packed(system, run, restarted)
+    for violation in result.violations.values():   # the State predicates again
+        violation.property = next(p for p in props if p.name == violation.property.name)
+    result.seconds = time.monotonic() - began       # every start counts
+    return result
 
 
 def _packed_property(model: PackedSystem, prop):

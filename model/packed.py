@@ -23,7 +23,7 @@ import random
 from .state import PER_CHANNEL_INDEX, State
 from .stepcache import WHOLE, covered, widened
 
-__all__ = ["PackedSystem", "Layout", "LayoutFull"]
+__all__ = ["PackedSystem", "Layout", "LayoutFull", "run_packed"]
 
 MORE_BITS = 4         # how much wider a field gets when it overflows
 LOOP_FIELDS = ("mig_pc", "mig_i", "load_pc", "load_i")   # what canonical() reads
@@ -40,6 +40,19 @@ class LayoutFull(Exception):
     def __init__(self, name: str, widths: dict):
         super().__init__(f"{name} needs more than {widths[name] - MORE_BITS} bits")
         self.name, self.widths = name, widths
+
+
+def run_packed(system, run, restarted=None):
+    """`run(PackedSystem(system))`, started over with a wider field each time one
+    overflows its bits; `restarted(full)` hears of each LayoutFull."""
+    widths = {}
+    while True:
+        try:
+            return run(PackedSystem(system, widths))
+        except LayoutFull as full:
+            widths = full.widths
+            if restarted:
+                restarted(full)
 
 
 class Layout:
