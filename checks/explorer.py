@@ -6,8 +6,9 @@ A model offers three things (as Stateright's do):
     successors(state) -> list of (label, next state), in a deterministic order
     is_proper_end(state) -> bool              (a state where stopping is correct)
 
-and may offer `view(state)`, the state reports show (when it keeps states packed), and
-`fingerprint(state)`, a 64-bit hash for fingerprint mode (default: `hash`).
+and may offer `view(state)`, the state reports show (when it keeps states packed),
+`fingerprint(state)`, a 64-bit hash for fingerprint mode (default: `hash`), and
+`screen(properties)`, which checks the state predicates in one call (see `_screen`).
 
 Properties are checked as the graph is built:
 
@@ -428,9 +429,9 @@ class _Run:
         self.model = model
         self.props = list(properties)
         self.sometimes = [p for p in self.props if p.kind == "sometimes"]
-        # the invariants not yet broken and the `sometimes` not yet witnessed
-        self.open_always = [p for p in self.props if p.kind == "always"]
-        self.open_sometimes = list(self.sometimes)
+        # The state predicates, screened in one call: a model may keep the answers.
+        self.checked = [p for p in self.props if p.kind in ("always", "sometimes")]
+        self.news = getattr(model, "screen", _screen)(self.checked)
         self.max_states = max_states
         self.max_memory_kb = max_memory_mb * 1024 if max_memory_mb else None
         self.progress = progress
@@ -464,16 +465,19 @@ class _Run:
         return self._verdict(bound, time.monotonic() - began)
 
     def _check_state(self, sid: int, state) -> None:
-        """Check the invariants not yet broken, and the `sometimes` not yet witnessed (each
-        list shrinks as they are settled)."""
-        for prop in self.open_always:
-            if not prop.predicate(state):
-                self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
-                self.open_always = [p for p in self.open_always if p is not prop]
-        for prop in self.open_sometimes:
-            if prop.predicate(state):
+        """Check the invariants and the `sometimes`; the first state (breadth-first) that
+        breaks an invariant is its violation."""
+        news = self.news(state)
+        if news:
+            self._settle(sid, news)
+
+    def _settle(self, sid: int, news) -> None:
+        for i in news:
+            prop = self.checked[i]
+            if prop.kind == "sometimes":
                 self.witnessed.add(prop.name)
-                self.open_sometimes = [p for p in self.open_sometimes if p is not prop]
+            elif prop.name not in self.found:
+                self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
 
     def _search(self, began: float) -> Optional[str]:
         g = self.graph
@@ -481,14 +485,19 @@ class _Run:
             state = self.canon(state) if self.canon else state
             if state not in g.index:
                 self._check_state(g.add(state, -1, None), state)
-        head, self.next_report = 0, began + self.interval
+        head, level_end, self.next_report = 0, 0, began + self.interval
+        limit = self.max_states or float("inf")
         while head < len(g.states):
-            sid, state = head, g.states[head]
+            if head == level_end:       # a new depth: every state of it is known now
+                level_end = len(g.states)
+            self._expand(head, g.states[head], level_end)
             head += 1
-            self._expand(sid, state)
-            stop = self._checkpoint(head, began)
-            if stop:
-                return stop
+            if len(g.states) > limit:
+                return f"max-states {self.max_states} reached"
+            if not head % 1024:
+                stop = self._checkpoint(head, began)
+                if stop:
+                    return stop
         return None
 
     def _search_fingerprints(self, began: float) -> Optional[str]:
@@ -564,28 +573,32 @@ class _Run:
                                                            self.graph.path_to(sid))
         return False
 
-    def _expand(self, sid: int, state) -> None:
+    def _expand(self, sid: int, state, level_end: int) -> None:
+        """Add the successors of `sid`, whose depth's states are the ids below
+        `level_end`: an edge to one of those goes back up the search (or is a spin)."""
         g = self.graph
         successors = self.model.successors(state)
-        canon, index, succ, actor, actors = self.canon, g.index, g.succ, g.actor, g.actors
-        depth, loops = g.depth[sid], 0
+        if self.canon:
+            successors = [(label, self.canon(nxt)) for label, nxt in successors]
+        index, succ, actor, actors = g.index, g.succ, g.actor, g.actors
+        loops = back = 0
         for label, nxt in successors:
-            if canon:
-                nxt = canon(nxt)
             nid = index.get(nxt)
             if nid is None:
                 nid = g.add(nxt, sid, label)
                 self._check_state(nid, nxt)
-            elif nid == sid:
-                loops += 1
-            elif g.depth[nid] <= depth:
-                g.back_edges += 1
+            elif nid < level_end:
+                if nid == sid:
+                    loops += 1
+                else:
+                    back += 1
             succ.append(nid)
             who = actors.get(label[0])
             if who is None:
                 who = actors[label[0]] = len(actors)
             actor.append(who)
         g.start.append(len(succ))
+        g.back_edges += back
         proper_end = self._classify_end(sid, state, successors)
         if loops:
             g.self_loops.append(sid)
@@ -650,6 +663,14 @@ class _Run:
                       graph=g, ends=self.ends, fingerprint=fp,
                       unchecked=[p.name for p in self.props
                                  if fp and p.kind in ("eventually", "fair")])
+
+
+def _screen(props: list) -> Callable:
+    """A function of a state: the indices in `props` of the properties whose value there
+    is news (an invariant false, a `sometimes` true). A model may offer its own
+    `screen(props)` with the same meaning, which can keep its answers."""
+    tests = [(i, p.predicate, p.kind == "always") for i, p in enumerate(props)]
+    return lambda state: [i for i, holds, always in tests if always != bool(holds(state))]
 
 
 def _backward_closure(g: Graph, targets: list) -> bytearray:

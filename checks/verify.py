@@ -1,10 +1,9 @@
 """One verification: a configuration and a variant in, a verdict with its evidence out."""
 
-import dataclasses
 import time
 
 from model.config import Config
-from model.packed import PackedSystem, run_packed
+from model.packed import run_packed
 from model.system import System
 from model.variants import Variant
 
@@ -57,7 +56,7 @@ def _explore_packed(system: System, props: list, bounds: dict):
     def run(model):
         if limit:
             bounds["max_seconds"] = max(limit - (time.monotonic() - began), 0.001)
-        return explore(model, [_packed_property(model, p) for p in props], **bounds)
+        return explore(model, props, **bounds)
 
     def restarted(full):
         if progress:
@@ -65,13 +64,6 @@ def _explore_packed(system: System, props: list, bounds: dict):
                      f"{full.widths[full.name]} bits for it")
 
     result = run_packed(system, run, restarted)
-    for violation in result.violations.values():   # the State predicates again
-        violation.property = next(p for p in props if p.name == violation.property.name)
     result.seconds = time.monotonic() - began       # every start counts
     return result
 
-
-def _packed_property(model: PackedSystem, prop):
-    if prop.kind not in ("always", "sometimes"):
-        return prop
-    return dataclasses.replace(prop, predicate=model.cached(prop.predicate))

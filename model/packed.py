@@ -250,7 +250,11 @@ class PackedSystem:
 
     def cached(self, function):
         """`function` of a State, as a function of a packed state, kept by what it reads."""
-        memo = [frozenset(), 0, {}]         # reads, mask, values: as a thread's slot
+        return self._cached(function)[0]
+
+    def _cached(self, function):
+        """(`cached(function)`, its memo: [reads, mask, values], as a thread's slot)."""
+        memo = [frozenset(), 0, {}]
         self._memos.append(memo)
         mask, values, missing = 0, memo[2], object()
 
@@ -263,7 +267,36 @@ class PackedSystem:
                 mask, values = memo[1], memo[2]
                 values[x & mask] = v
             return v
-        return value
+        return value, memo
+
+    def screen(self, props: list):
+        """The explorer's screen (checks/explorer.py) of `props`: the indices of those
+        whose value is news at a state (an invariant false, a `sometimes` true).
+
+        One lookup a state, keyed by the bits all the properties have read so far. That
+        key takes more values than any one property's, so a miss is answered from each
+        property's own cache (`cached`), not by unpacking the state; the key widens with
+        theirs."""
+        cached = [self._cached(p.predicate) for p in props]
+        tests = [(i, holds, p.kind == "always")
+                 for i, (p, (holds, _)) in enumerate(zip(props, cached))]
+        memos = [memo for _, memo in cached]
+        mask, answers = 0, {}
+
+        def news(x):
+            nonlocal mask
+            found = answers.get(x & mask)
+            if found is None:
+                found = tuple(i for i, holds, always in tests if always != bool(holds(x)))
+                wider = 0
+                for memo in memos:
+                    wider |= memo[1]
+                if wider != mask or len(answers) >= LIMIT:
+                    mask = wider
+                    answers.clear()
+                answers[x & mask] = found
+            return found
+        return news
 
     def _canonical(self, x: int) -> int:
         """System._canonical_any on packed states: the channels' rows sorted as ints (a
