@@ -130,8 +130,7 @@ class Graph:
         self._label_ids = {}
         self.succ = array("i")
         self.start = array("q", [0])
-        self.actor = array("B")      # per edge: the thread that takes it (at most 256)
-        self.actors = {}
+        self.model_successors = None  # the model's own, to name the thread of an edge
         # What the liveness checks need to know of cycles, kept during the search: every
         # cycle of a breadth-first graph has an edge to a state no deeper than its source.
         self.back_edges = 0          # such edges, self-loops left out
@@ -178,12 +177,14 @@ class Graph:
 
     def readable_path(self, target: int) -> list:
         """Among the shortest paths to `target`, the one with the fewest switches between
-        actors (threads), ties broken by state id: a story that reads thread by thread.
+        actors (threads), ties broken by state id, then by thread name: a story that
+        reads thread by thread.
 
         >>> g = Graph(); _ = [g.add(s, p, l) for s, p, l in
         ...     [("i", -1, None), ("a", 0, ("x",)), ("b", 0, ("y",)), ("t", 1, ("y",))]]
-        >>> g.succ.extend([1, 2, 3, 3]); g.actor.extend([0, 1, 1, 1]); g.actors = {"x": 0, "y": 1}
-        >>> g.start.extend([2, 3, 4, 4])
+        >>> g.succ.extend([1, 2, 3, 3]); g.start.extend([2, 3, 4, 4])
+        >>> g.model_successors = {"i": [(("x",), "a"), (("y",), "b")], "a": [(("y",), "t")],
+        ...                       "b": [(("y",), "t")]}.get
         >>> g.readable_path(3)          # i -y-> b -y-> t beats i -x-> a -y-> t
         [0, 2, 3]
         """
@@ -208,12 +209,20 @@ class Graph:
             wanted, found = layers[-1], set()
             lo, hi = bisect_left(self.depth, depth), bisect_right(self.depth, depth)
             for a in range(lo, min(hi, expanded)):
-                for e in range(self.start[a], self.start[a + 1]):
-                    if self.succ[e] in wanted:
-                        preds.setdefault(self.succ[e], []).append((a, self.actor[e]))
-                        found.add(a)
+                first = self.start[a]
+                into = [e for e in range(first, self.start[a + 1]) if self.succ[e] in wanted]
+                if into:
+                    actors = self.actors_of(a)
+                    for e in into:
+                        preds.setdefault(self.succ[e], []).append((a, actors[e - first]))
+                    found.add(a)
             layers.append(found)
         return layers, preds
+
+    def actors_of(self, sid: int) -> list:
+        """The thread of each edge out of `sid`, in edge order: the first element of
+        each step's label, from the model's successors again (the search keeps none)."""
+        return [label[0] for label, _ in self.model_successors(self.states[sid])]
 
     @staticmethod
     def _best_into(b, preds, best):
@@ -580,7 +589,7 @@ class _Run:
         successors = self.model.successors(state)
         if self.canon:
             successors = [(label, self.canon(nxt)) for label, nxt in successors]
-        index, succ, actor, actors = g.index, g.succ, g.actor, g.actors
+        index, succ = g.index, g.succ
         loops = back = 0
         for label, nxt in successors:
             nid = index.get(nxt)
@@ -593,10 +602,6 @@ class _Run:
                 else:
                     back += 1
             succ.append(nid)
-            who = actors.get(label[0])
-            if who is None:
-                who = actors[label[0]] = len(actors)
-            actor.append(who)
         g.start.append(len(succ))
         g.back_edges += back
         proper_end = self._classify_end(sid, state, successors)
@@ -796,11 +801,11 @@ def _is_fair(g: Graph, component: list) -> bool:
     inside = set(component)
     steps_inside, enabled_everywhere = set(), None
     for v in component:
-        enabled = set()
-        for k in range(g.start[v], g.start[v + 1]):
-            enabled.add(g.actor[k])
+        actors, first = g.actors_of(v), g.start[v]
+        enabled = set(actors)
+        for k in range(first, g.start[v + 1]):
             if g.succ[k] in inside:
-                steps_inside.add(g.actor[k])
+                steps_inside.add(actors[k - first])
         enabled_everywhere = enabled if enabled_everywhere is None else enabled_everywhere & enabled
     return enabled_everywhere <= steps_inside
 
