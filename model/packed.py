@@ -170,6 +170,7 @@ class PackedSystem:
         self.is_proper_end = self.cached(system.is_proper_end)
         if system.exact_symmetry and self.layout.channels > 1:
             self.canonical = self._canonical
+            self._last = self.layout.code(_MIG_I, WHOLE, self.layout.channels - 1)
         self._loop_mask = sum(self.layout.mask(State._fields.index(name), WHOLE)
                               for name in LOOP_FIELDS)
         self._pins = {}          # the loop fields' bits -> the committed channel, or -1
@@ -314,7 +315,7 @@ class PackedSystem:
             return x
         if pinned >= 0:         # last in the order; mig_i names it there
             order[-1] ^= pin
-            x = x & self._mig_i_clear | self.layout.code(_MIG_I, WHOLE, len(rows) - 1)
+            x = x & self._mig_i_clear | self._last
         y = x & self._below_rows
         for shift, row in zip(shifts, order):
             y |= row << shift
