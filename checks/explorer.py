@@ -534,8 +534,9 @@ class _Run:
         return tuple(state) if self.state_type else state
 
     def _checkpoint(self, expanded: int, began: float) -> Optional[str]:
-        """After each expansion: why to stop (a bound was hit), or None. States are
-        counted every time; memory, time and progress every 1024 expansions."""
+        """Why to stop (a bound was hit), or None. States are counted on every call
+        (the full search counts them itself, and calls this every 1024 expansions);
+        memory, time and progress every 1024 expansions."""
         g = self.graph
         if self.max_states and g.count() > self.max_states:
             return f"max-states {self.max_states} reached"
