@@ -331,10 +331,10 @@ class PackedSystem:
 
     def fingerprint(self, x: int) -> int:
         """A 64-bit hash of the state's bits, signed, never 0: CPython's hash of the
-        bytes, SipHash-1-3 under the process's random key (PEP 456), so two states share
-        it with probability about 2^-64. With it `--fingerprint` runs 1.2 to 1.4 times
-        as fast as with the multiply-shift hash it replaced (a product of two 500-bit
-        ints). Not hash() of the int: that
-        is its value modulo 2^61 - 1, which states whose bits differ 61 apart share. The
-        key changes from run to run; nothing a run prints depends on the hash values."""
+        bytes, SipHash-1-3 under the process's random key (PEP 456; 1-3 since 3.11), so
+        two states share it with probability about 2^-64. With it `--fingerprint` runs
+        1.2 to 1.4 times as fast as with the multiply-shift hash it replaced (a product
+        of two 500-bit ints). Not hash() of the int: that is its value modulo
+        2^61 - 1, which states whose bits differ 61 apart share. The key changes from
+        run to run; nothing a run prints depends on the hash values."""
         return hash(x.to_bytes(self._bytes, "little")) or 1
