@@ -66,4 +66,3 @@ def _explore_packed(system: System, props: list, bounds: dict):
     result = run_packed(system, run, restarted)
     result.seconds = time.monotonic() - began       # every start counts
     return result
-

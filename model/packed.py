@@ -165,17 +165,22 @@ class PackedSystem:
         self._halted = self.cached(lambda s: s.crashed)
         self.is_proper_end = self.cached(system.is_proper_end)
         if system.exact_symmetry and self.layout.channels > 1:
+            self._symmetry_tables()
             self.canonical = self._canonical
-            self._last = self.layout.code(_MIG_I, WHOLE, self.layout.channels - 1)
-        self._loop_mask = sum(self.layout.mask(State._fields.index(name), WHOLE)
-                              for name in LOOP_FIELDS)
-        self._pins = {}          # the loop fields' bits -> the committed channel, or -1
+
+    def _symmetry_tables(self):
+        """What `_canonical` reads: where the channels' rows are, the loop fields' bits
+        (and the committed channel under each, filled by `_pin`), and mig_i = N-1."""
         layout = self.layout
+        self._loop_fields = tuple(State._fields.index(name) for name in LOOP_FIELDS)
+        self._loop_mask = sum(layout.mask(i, WHOLE) for i in self._loop_fields)
+        self._pins = {}          # the loop fields' bits -> the committed channel, or -1
         width, base = layout.row_bits, layout.row_base
         self._rows = (tuple(base + c * width for c in range(layout.channels)),
                       (1 << width) - 1, 1 << width)      # shifts, a row's mask, the pin bit
         self._below_rows = (1 << base) - 1
         self._mig_i_clear = ~layout.mask(_MIG_I, WHOLE)
+        self._last = layout.code(_MIG_I, WHOLE, layout.channels - 1)
 
     def _thread_plan(self, thread):
         """(thread, offset of its pc, pc mask, per pc code: None or [reads, mask, steps])."""
@@ -319,8 +324,8 @@ class PackedSystem:
 
     def _pin(self, x: int) -> int:
         """The channel phase B committed to in `x`, or -1 (kept by the loop fields)."""
-        mig_pc, mig_i, load_pc, load_i = (self.layout.value(x, State._fields.index(name),
-                                                            WHOLE) for name in LOOP_FIELDS)
+        mig_pc, mig_i, load_pc, load_i = (self.layout.value(x, i, WHOLE)
+                                          for i in self._loop_fields)
         self.system.check_atomic(mig_pc, mig_i, load_pc, load_i)
         pinned = self._pins[x & self._loop_mask] = mig_i if self.system.committed(mig_pc) else -1
         return pinned
