@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup graphviz chromium check check-deep test test-slow diagrams bench bench-quick clean qemu \
+.PHONY: setup graphviz chromium check check-deep test diagrams bench bench-quick clean qemu \
         conformance fixtures repro-p1 repro-p2
 
 setup: $(STAMP) graphviz
@@ -43,10 +43,6 @@ check-deep: setup
 
 test: setup chromium
 	$(BIN)/pytest
-
-# The tests marked slow (minutes each; CI runs them after `make test`).
-test-slow: setup
-	$(BIN)/pytest -m slow
 
 # Speed and memory per reduction (each run in its own process, bounded; not run by CI).
 bench: setup
