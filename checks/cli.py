@@ -180,6 +180,8 @@ def cmd_run(args) -> int:
     extra = load_variant_file(args.variant_file) if args.variant_file else ()
     variant = get_variant(args.variant, extra)
     config = _config(args, variant)
+    if args.symmetry:
+        _check_symmetry_applies(config, variant)
     progress = None if args.quiet else default_progress
     system, result = verify(config, variant, max_states=args.max_states,
                             max_memory_mb=args.max_memory or _default_memory_mb(),
@@ -200,6 +202,16 @@ def cmd_run(args) -> int:
     if result.verdict == "violation":
         return EXIT_VIOLATION
     return EXIT_BOUND if result.verdict == "inconclusive" else EXIT_PASS
+
+
+def _check_symmetry_applies(config, variant) -> None:
+    """--symmetry is refused where the model does not apply it, not silently ignored."""
+    if config.round_robin:
+        raise UsageError("--symmetry does not apply with --pick round-robin: the scan from "
+                         "next_channel tells the channels apart")
+    if not variant.symmetric:
+        raise UsageError(f"--symmetry does not apply to variant {variant.name}: it singles "
+                         f"out a channel")
 
 
 def _write_charts(directory, stem, system, result) -> None:

@@ -44,6 +44,7 @@ def test_violation_names_property_and_exits_1(capsys):
     (["run", "--variant", "qemu-7.2", "--flush", "per-round"], "runs with --flush per-section"),
     (["run", "--faults", "gremlins"], "unknown fault"),
     (["run", "--faults", "short-read"], "use --transport file"),
+    (["run", "--symmetry", "--pick", "round-robin"], "does not apply with --pick round-robin"),
     ([], "required"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
