@@ -86,15 +86,14 @@ def test_the_model_round_has_a_page_per_packet_the_trace_shows(name, pages):
     assert pages_shown(real_projection(events, st.roles, "src", True)) == pages
 
 
+# The third trace is the first with its last round replaced by the one a CI run's report
+# printed (send[3]'s SYNC first, then a page on send[0] and on send[1]); that run's own
+# trace, not kept, passed breadth-first's bound of 30 million product states.
 @pytest.mark.parametrize("name", ["p2-qemu10.0-tcp-c4", "p2-qemu10.0-tcp-c4-three-pages",
                                   "p2-qemu10.0-tcp-c4-page-after-signal"])
 def test_p2_trace_is_a_model_deadlock_at_four_channels(name):
-    """At N=4 too, within 400,000 product states (breadth-first alone needed 17.5
-    million for the first and third traces, and passed 60 million on the second):
-    send[0] ends with its sync request unserved, and the migration thread waits on
-    channel 0 for good. The third trace is the first with its last round replaced by
-    the one a CI run's report printed (send[3]'s SYNC first, then a page on send[0] and
-    on send[1]); that run's own trace passed breadth-first's bound of 30 million."""
+    """At N=4, within 400,000 product states (breadth-first alone took 17.5 million or
+    more), send[0] ends unserved and the migration thread waits on channel 0 for good."""
     events = parse_text((HANGS / f"{name}.src.log").read_text(), "src", "10.0")
     system, real, found = match_trace(events, "src", 4, "socket", "send-write-error", True,
                                       None, limit=400_000)
