@@ -108,6 +108,17 @@ def _ends_text(system, result) -> str:
     return ", ".join(f"{n:,} {kind}" for kind, n in counts.items()) + " (proper end states)"
 
 
+def _smaller_runs(cfg, result) -> list:
+    """For a run that hit a bound: the options that ask the same question of fewer
+    states or less memory, among those it did not use."""
+    options = [("--pick round-robin", "QEMU's own scan", not cfg.round_robin),
+               ("--loops any", "symmetry; invariants and deadlock only",
+                not cfg.any_order and not cfg.round_robin),
+               ("--fingerprint", "less memory a state", not result.fingerprint)]
+    shown = [f"{flag} ({why})" for flag, why, useful in options if useful]
+    return [f"hint    fewer states or less memory: {', '.join(shown)}"] if shown else []
+
+
 def render(system, result, docs: dict) -> str:
     """The run as text: header, then the headline violation as a story (if any).
 
@@ -118,7 +129,7 @@ def render(system, result, docs: dict) -> str:
                      f"{result.collision_probability:.1e} (optimistic); not checked in this "
                      f"mode: {', '.join(result.unchecked) or 'nothing'}")
     if result.bound:
-        lines.append(f"stopped early: {result.bound}")
+        lines += [f"stopped early: {result.bound}", *_smaller_runs(system.config, result)]
     if result.verdict != "violation":
         return "\n".join(lines) + "\n"
     others = [n for n in result.violations if n != result.property]

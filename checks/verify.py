@@ -65,4 +65,6 @@ def _explore_packed(system: System, props: list, bounds: dict):
 
     result = run_packed(system, run, restarted)
     result.seconds = time.monotonic() - began       # every start counts
+    if limit and result.bound and result.bound.startswith("time bound"):
+        result.bound = f"time bound {limit:g} s reached"    # the user's, not what was left
     return result

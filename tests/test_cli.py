@@ -60,6 +60,15 @@ def test_max_states_bound_exits_3(capsys):
     assert code == 3 and json.loads(out)["verdict"] == "inconclusive"
 
 
+def test_time_bound_names_the_users_bound_and_smaller_runs(capsys):
+    """A run stopped by --max-seconds says the bound given and the options it left out."""
+    code, out, _ = run(capsys, "run", "--channels", "4", "--pages", "3", "--max-seconds", "1",
+                       "--quiet")
+    assert code == 3 and "stopped early: time bound 1 s reached\n" in out
+    hint = next(line for line in out.splitlines() if line.startswith("hint"))
+    assert "--pick round-robin" in hint and "--fingerprint" in hint
+
+
 def test_same_command_same_bytes(capsys):
     """The same command prints the same counterexample, byte for byte."""
     argv = ["run", "--variant", "no-wrap-sync", "--pages", "1", "--quiet"]
