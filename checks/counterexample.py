@@ -108,12 +108,13 @@ def _ends_text(system, result) -> str:
     return ", ".join(f"{n:,} {kind}" for kind, n in counts.items()) + " (proper end states)"
 
 
-def _smaller_runs(cfg, result) -> list:
+def _smaller_runs(system, result) -> list:
     """For a run that hit a bound: the options that ask the same question of fewer
     states or less memory, among those it did not use."""
+    cfg = system.config
     options = [("--pick round-robin", "QEMU's own scan", not cfg.round_robin),
                ("--loops any", "symmetry; invariants and deadlock only",
-                not cfg.any_order and not cfg.round_robin),
+                not cfg.any_order and system.symmetry_sound_with_any_order()),
                ("--fingerprint", "less memory a state", not result.fingerprint)]
     shown = [f"{flag} ({why})" for flag, why, useful in options if useful]
     return [f"hint    fewer states or less memory: {', '.join(shown)}"] if shown else []
@@ -129,7 +130,7 @@ def render(system, result, docs: dict) -> str:
                      f"{result.collision_probability:.1e} (optimistic); not checked in this "
                      f"mode: {', '.join(result.unchecked) or 'nothing'}")
     if result.bound:
-        lines += [f"stopped early: {result.bound}", *_smaller_runs(system.config, result)]
+        lines += [f"stopped early: {result.bound}", *_smaller_runs(system, result)]
     if result.verdict != "violation":
         return "\n".join(lines) + "\n"
     others = [n for n in result.violations if n != result.property]
