@@ -30,7 +30,7 @@ from .conformance import Skeleton, replay
 from .counterexample import compact
 
 __all__ = ["real_projection", "model_events", "find_matching_path", "match_trace",
-           "pages_shown", "MatchError"]
+           "pages_needed", "MatchError"]
 
 
 class MatchError(Exception):
@@ -291,15 +291,25 @@ def _rank(pos):
     return 0 if pos is None else 1 + sum(pos)
 
 
-def pages_shown(real) -> int:
-    """How many pages a model round needs for the page packets a projection shows (at
-    least 2): each packet is one page of the model's one round.
+def pages_needed(events, roles, real) -> int:
+    """How many pages the model's one round needs to match a source suffix (at least 2):
+    one for each page packet the suffix shows, and one for each channel still busy with
+    a page when the suffix starts (`_busy_at_suffix`). QEMU's round-robin scan passes
+    over a busy channel; the model's passes over one only if it holds a page too."""
+    shown = sum(seq.count(("packet",)) for seq in real.values())
+    return max(2, shown + len(_busy_at_suffix(events, roles, real)))
 
-    >>> pages_shown({"send[1]": [("packet",), ("sync",)], "send[3]": [("packet",)],
-    ...              "send[2]": [("packet",), ("sync",)]})
-    3
-    """
-    return max(2, sum(seq.count(("packet",)) for seq in real.values()))
+
+def _busy_at_suffix(events, roles, real) -> list:
+    """The send channels whose last traced packet before the suffix is a page, and that
+    show no page in it: their write may still be in flight when the suffix starts."""
+    start, last = _suffix_start(events, roles), {}
+    for ev in events:
+        role, item = roles.get((ev.side, ev.tid)), _abstract(ev)
+        if ev.side == "src" and ev.ts < start and item and str(role).startswith("send"):
+            last[role] = item
+    return sorted(t for t, item in last.items()
+                  if item == ("packet",) and ("packet",) not in real.get(t, ()))
 
 
 def _node(x, pos):
@@ -337,13 +347,13 @@ def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
                 limit=2_000_000, pick="any", progress=None):
     """(system, real, found): one side's real 10.0 events projected (thread roles bound by
     a skeleton replay), and find_matching_path's answer on qemu-10.0 with one fault layer
-    at a small non-live configuration. `pages` None: as many pages as the trace shows
-    page packets (at least 2), since each is one page of the model's one round."""
+    at a small non-live configuration. `pages` None: as many as `pages_needed` (a
+    source suffix)."""
     st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
     replay(st, events)
     real = real_projection(events, st.roles, side, suffix)
     if pages is None:
-        pages = pages_shown(real)
+        pages = pages_needed(events, st.roles, real)
     config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
                     faults=(fault,), zero_pages=(), pick=pick)
     system = System(config, get_variant("qemu-10.0"))

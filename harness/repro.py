@@ -96,11 +96,11 @@ def _load(build, rundir, image, spec):
 
 
 # Product states the model search may visit (some 40 s and 1 GB): the 4-channel P2
-# traces need 137,057 and 236,156 (tests/test_match.py); N=2 needs far fewer.
+# traces need 152,246 to 251,188 (tests/test_match.py); N=2 needs far fewer.
 MATCH_LIMIT = 5_000_000
 
 
-def model_match(trace, channels, side, faults, transport, suffix=False, pages=1):
+def model_match(trace, channels, side, faults, transport, suffix=False, pages=1, pick="any"):
     """(skeleton verdict, model path lines or a reason) for a real hang trace."""
     src, dst = (trace, None) if side == "src" else (None, trace)
     verdict = validate_files(src, dst, "10.0")
@@ -109,7 +109,8 @@ def model_match(trace, channels, side, faults, transport, suffix=False, pages=1)
     events = parse_log(trace, side, "10.0")
     try:
         system, real, path = match_trace(events, side, channels, transport, faults, suffix,
-                                         pages, limit=MATCH_LIMIT, progress=default_progress)
+                                         pages, limit=MATCH_LIMIT, pick=pick,
+                                         progress=default_progress)
     except MatchError as exc:
         return verdict, [f"model search not run: {exc}"]
     label = system.config.label()

@@ -6,7 +6,8 @@ import pytest
 
 import model.packed
 from checks.conformance import Skeleton, replay, validate, validate_files
-from checks.match import match_trace, pages_shown, real_projection, render_path
+from checks.match import (_busy_at_suffix, match_trace, pages_needed, real_projection,
+                          render_path)
 from checks.tracelog import parse_text
 from model import migration, send
 from model.config import Config
@@ -72,18 +73,21 @@ def test_the_search_starts_over_when_a_packed_field_is_full(monkeypatch):
     assert render_path(system, narrow, "src", real) == render_path(system, wide, "src", real)
 
 
-@pytest.mark.parametrize("name, pages", [("p2-qemu10.0-tcp-c4", 2),
-                                         ("p2-qemu10.0-tcp-c4-three-pages", 3)])
-def test_the_model_round_has_a_page_per_packet_the_trace_shows(name, pages):
-    """The last round of a 4-channel P2 trace shows 2 or 3 page packets (the second a
-    CI run's); the model's round needs as many pages."""
-    lines = (HANGS / f"{name}.src.log").read_text().splitlines()
-    events = parse_text("\n".join(lines), "src", "10.0")
+@pytest.mark.parametrize("name, busy", [
+    ("p2-qemu10.0-tcp-c4", ["send[0]", "send[2]"]),
+    ("p2-qemu10.0-tcp-c4-three-pages", ["send[0]"]),
+    ("p2-qemu10.0-tcp-c4-page-after-signal", ["send[2]", "send[3]"])])
+def test_the_model_round_has_a_page_per_packet_shown_and_per_busy_channel(name, busy):
+    """A 4-channel P2 suffix needs 4 pages: its page packets, and a page on each channel
+    whose last packet before it was a page and that shows none in it."""
+    events = parse_text((HANGS / f"{name}.src.log").read_text(), "src", "10.0")
     verdict = validate(events, [], "10.0")
     assert verdict.conforms and verdict.end[0].startswith("HANG")
     st = Skeleton("10.0", 4, False, has_src=True)
     replay(st, events)
-    assert pages_shown(real_projection(events, st.roles, "src", True)) == pages
+    real = real_projection(events, st.roles, "src", True)
+    assert _busy_at_suffix(events, st.roles, real) == busy
+    assert pages_needed(events, st.roles, real) == 4
 
 
 # The third trace is the first with its last round replaced by the one a CI run's report
@@ -92,15 +96,24 @@ def test_the_model_round_has_a_page_per_packet_the_trace_shows(name, pages):
 @pytest.mark.parametrize("name", ["p2-qemu10.0-tcp-c4", "p2-qemu10.0-tcp-c4-three-pages",
                                   "p2-qemu10.0-tcp-c4-page-after-signal"])
 def test_p2_trace_is_a_model_deadlock_at_four_channels(name):
-    """At N=4, within 400,000 product states (breadth-first alone took 17.5 million or
-    more), send[0] ends unserved and the migration thread waits on channel 0 for good."""
+    """At N=4, under QEMU's round-robin pick and within 400,000 product states, send[0]
+    ends unserved and the migration thread waits on channel 0 for good."""
     events = parse_text((HANGS / f"{name}.src.log").read_text(), "src", "10.0")
     system, real, found = match_trace(events, "src", 4, "socket", "send-write-error", True,
-                                      None, limit=400_000)
+                                      None, limit=400_000, pick="round-robin")
     assert found is not None
     path, start = found
     assert path[-1][1].mig_pc == migration.STATES.index("SYNC_WAIT_SYNC")
     assert path[-1][1].mig_i == 0 and path[-1][1].send_pc[0] == send.EXITED
+
+
+def test_round_robin_needs_the_busy_channels_page():
+    """With a page only per packet shown, no round-robin path matches (a complete
+    search); with one more for send[0], busy when the round starts, one does (above)."""
+    events = parse_text((HANGS / "p2-qemu10.0-tcp-c4-three-pages.src.log").read_text(), "src",
+                        "10.0")
+    assert match_trace(events, "src", 4, "socket", "send-write-error", True, 3,
+                       limit=30_000_000, pick="round-robin")[2] is None
 
 
 def test_served_sync_is_not_a_deadlock():
