@@ -245,7 +245,7 @@ def find_matching_path(system, real, side, suffix=False, limit=2_000_000, progre
     goes first, breadth-first among equals, so it follows the trace down as soon as it
     can. Breadth-first alone first visits every interleaving of the untraced steps up
     to the depth of the match: the 4-channel P2 trace took 17.5 million product states
-    so, and takes 137,057 now. With no match, both visit the same nodes. `progress`,
+    so under the default pick, and takes 137,057 now. With no match, both visit the same nodes. `progress`,
     if given, gets a line every few seconds."""
     n = system.config.channels
     lanes = ["mig", *(f"send[{c}]" for c in range(n))] if side == "src" else \
@@ -306,7 +306,7 @@ def _busy_at_suffix(events, roles, real) -> list:
     start, last = _suffix_start(events, roles), {}
     for ev in events:
         role, item = roles.get((ev.side, ev.tid)), _abstract(ev)
-        if ev.side == "src" and ev.ts < start and item and str(role).startswith("send"):
+        if ev.side == "src" and ev.ts < start and item in (("packet",), ("sync",)):
             last[role] = item
     return sorted(t for t, item in last.items()
                   if item == ("packet",) and ("packet",) not in real.get(t, ()))
