@@ -291,11 +291,18 @@ def _rank(pos):
     return 0 if pos is None else 1 + sum(pos)
 
 
-def pages_needed(events, roles, real) -> int:
-    """How many pages the model's one round needs to match a source suffix (at least 2):
-    one for each page packet the suffix shows, and one for each channel still busy with
-    a page when the suffix starts (`_busy_at_suffix`). QEMU's round-robin scan passes
-    over a busy channel; the model's passes over one only if it holds a page too."""
+def pages_needed(events, roles, real, side="src") -> int:
+    """How many pages the model's one round needs to match a trace under round-robin.
+
+    Source suffix (at least 2): one for each page packet the suffix shows, and one for
+    each channel still busy with a page when the suffix starts (`_busy_at_suffix`).
+    QEMU's scan passes over a busy channel; the model's passes over one only if it holds
+    a page too. Destination (mapped-ram): the model's scan starts at recv[0] and hands
+    page k to recv[k], so a failed read on recv[f] needs f+1 pages."""
+    if side == "dst":
+        failed = [int(t[5:-1]) for t, seq in real.items()
+                  if t.startswith("recv[") and ("error",) in seq]
+        return 1 + max(failed, default=0)
     shown = sum(seq.count(("packet",)) for seq in real.values())
     return max(2, shown + len(_busy_at_suffix(events, roles, real)))
 
@@ -347,13 +354,12 @@ def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
                 limit=2_000_000, pick="any", progress=None):
     """(system, real, found): one side's real 10.0 events projected (thread roles bound by
     a skeleton replay), and find_matching_path's answer on qemu-10.0 with one fault layer
-    at a small non-live configuration. `pages` None: as many as `pages_needed` (a
-    source suffix)."""
+    at a small non-live configuration. `pages` None: as many as `pages_needed`."""
     st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
     replay(st, events)
     real = real_projection(events, st.roles, side, suffix)
     if pages is None:
-        pages = pages_needed(events, st.roles, real)
+        pages = pages_needed(events, st.roles, real, side)
     config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
                     faults=(fault,), zero_pages=(), pick=pick)
     system = System(config, get_variant("qemu-10.0"))

@@ -135,7 +135,8 @@ def repro_p1(out, channels=(2, 4), log=print):
         block = damage_last_block(image)
         outcome, seconds, evidence, trace = _load(build, rundir, image, spec)
         image.unlink(missing_ok=True)
-        verdict, model = model_match(trace, n, "dst", "recv-read-error", "file")
+        verdict, model = model_match(trace, n, "dst", "recv-read-error", "file", pages=None,
+                                     pick="round-robin")
         hung = outcome == "qmp-timeout" and not any("recv" in t for t in evidence["threads"])
         ok = hung and verdict.conforms and verdict.end[0].startswith("HANG") and \
             model[0].startswith("qemu-10.0")

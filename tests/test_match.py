@@ -16,10 +16,10 @@ from model.variants import get_variant
 HANGS = Path(__file__).parent / "fixtures" / "hangs"
 
 
-def _match(lines, side, channels, transport, fault, suffix, pages):
+def _match(lines, side, channels, transport, fault, suffix, pages, pick="any"):
     events = parse_text("\n".join(lines), side, "10.0")
     return match_trace(events, side, channels, transport, fault, suffix, pages,
-                       limit=400_000)[2]
+                       limit=400_000, pick=pick)[2]
 
 
 def _p1(n):
@@ -38,10 +38,11 @@ def test_p1_trace_conforms_and_ends_in_the_hang(n):
     assert verdict.end[0].startswith("HANG: the load thread waits on the shared sem_sync")
 
 
+@pytest.mark.parametrize("pick, pages", [("any", 1), ("round-robin", None)])
 @pytest.mark.parametrize("n", [2, 4])
-def test_p1_trace_is_a_model_deadlock(n):
+def test_p1_trace_is_a_model_deadlock(n, pick, pages):
     """The model has a path with exactly P1's traced events that ends in a deadlock."""
-    found = _match(_p1(n), "dst", n, "file", "recv-read-error", False, 1)
+    found = _match(_p1(n), "dst", n, "file", "recv-read-error", False, pages, pick)
     assert found is not None
     path, _ = found
     assert any(label[1].endswith("terminate_threads") for label, _ in path[1:])
@@ -54,6 +55,15 @@ def test_p2_trace_conforms_and_ends_in_the_hang(n):
     assert verdict.conforms, verdict.reason
     assert "send[0] has exited with its sync request unserved" in verdict.end[0]
     assert verdict.end[0].startswith("HANG")
+
+
+def test_p1_round_robin_needs_a_page_up_to_the_failed_channel():
+    """At 4 channels recv[1]'s read fails: the model's scan reaches it with 2 pages."""
+    events = parse_text("\n".join(_p1(4)), "dst", "10.0")
+    st = Skeleton("10.0", 4, True, has_src=False)
+    replay(st, events)
+    assert pages_needed(events, st.roles, real_projection(events, st.roles, "dst"), "dst") == 2
+    assert _match(_p1(4), "dst", 4, "file", "recv-read-error", False, 1, "round-robin") is None
 
 
 def test_p2_trace_is_a_model_deadlock():
