@@ -133,7 +133,7 @@ def _report(build, n, outcomes, example):
         lines += [f"  shim     {x}" for x in _shim_lines(rundir)]
         lines += ["  real trace, last multifd lines:", *[f"    {x}" for x in _last_lines(trace, 10)]]
         verdict, model = model_match(trace, n, "src", "send-write-error", "socket",
-                                     suffix=True, pages=None, pick="round-robin")
+                                     suffix=True)
         lines += [f"  skeleton {'conforms' if verdict.conforms else 'REJECTED'}; "
                   f"{(verdict.end or [verdict.reason])[0]}"]
         lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]

@@ -100,8 +100,9 @@ def _load(build, rundir, image, spec):
 MATCH_LIMIT = 5_000_000
 
 
-def model_match(trace, channels, side, faults, transport, suffix=False, pages=1, pick="any"):
-    """(skeleton verdict, model path lines or a reason) for a real hang trace."""
+def model_match(trace, channels, side, faults, transport, suffix=False):
+    """(skeleton verdict, model path lines or a reason) for a real hang trace, matched
+    under QEMU's round-robin pick with as many pages as `checks.match.pages_needed`."""
     src, dst = (trace, None) if side == "src" else (None, trace)
     verdict = validate_files(src, dst, "10.0")
     if not verdict.conforms:
@@ -109,7 +110,7 @@ def model_match(trace, channels, side, faults, transport, suffix=False, pages=1,
     events = parse_log(trace, side, "10.0")
     try:
         system, real, path = match_trace(events, side, channels, transport, faults, suffix,
-                                         pages, limit=MATCH_LIMIT, pick=pick,
+                                         None, limit=MATCH_LIMIT, pick="round-robin",
                                          progress=default_progress)
     except MatchError as exc:
         return verdict, [f"model search not run: {exc}"]
@@ -135,8 +136,7 @@ def repro_p1(out, channels=(2, 4), log=print):
         block = damage_last_block(image)
         outcome, seconds, evidence, trace = _load(build, rundir, image, spec)
         image.unlink(missing_ok=True)
-        verdict, model = model_match(trace, n, "dst", "recv-read-error", "file", pages=None,
-                                     pick="round-robin")
+        verdict, model = model_match(trace, n, "dst", "recv-read-error", "file")
         hung = outcome == "qmp-timeout" and not any("recv" in t for t in evidence["threads"])
         ok = hung and verdict.conforms and verdict.end[0].startswith("HANG") and \
             model[0].startswith("qemu-10.0")
