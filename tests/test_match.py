@@ -57,12 +57,21 @@ def test_p2_trace_conforms_and_ends_in_the_hang(n):
     assert verdict.end[0].startswith("HANG")
 
 
-def test_p1_round_robin_needs_a_page_up_to_the_failed_channel():
-    """At 4 channels recv[1]'s read fails: the model's scan reaches it with 2 pages."""
-    events = parse_text("\n".join(_p1(4)), "dst", "10.0")
+@pytest.mark.parametrize("name, pages", [("p1-qemu10.0-file-c4", 2),
+                                         ("p1-qemu10.0-file-c4-recv3", 4)])
+def test_p1_round_robin_gets_a_page_up_to_the_failed_channel(name, pages):
+    """Under round-robin a failed read on recv[f] needs f+1 pages (recv[1], and recv[3]
+    in a CI run's trace), and then a path matches."""
+    lines = (HANGS / f"{name}.dst.log").read_text().splitlines()
+    events = parse_text("\n".join(lines), "dst", "10.0")
     st = Skeleton("10.0", 4, True, has_src=False)
     replay(st, events)
-    assert pages_needed(events, st.roles, real_projection(events, st.roles, "dst"), "dst") == 2
+    assert pages_needed(events, st.roles, real_projection(events, st.roles, "dst"), "dst") == pages
+    assert _match(lines, "dst", 4, "file", "recv-read-error", False, None, "round-robin")
+
+
+def test_p1_round_robin_with_too_few_pages_matches_nothing():
+    """With 1 page the model's scan never hands recv[1] a read: no path matches."""
     assert _match(_p1(4), "dst", 4, "file", "recv-read-error", False, 1, "round-robin") is None
 
 
