@@ -244,9 +244,9 @@ def find_matching_path(system, real, side, suffix=False, limit=2_000_000, progre
     signals channel 0. It is best-first: the node with the most traced events matched
     goes first, breadth-first among equals, so it follows the trace down as soon as it
     can. Breadth-first alone first visits every interleaving of the untraced steps up
-    to the depth of the match: the 4-channel P2 trace took 17.5 million product states
-    so under the default pick, and takes 137,057 now. With no match, both visit the same nodes. `progress`,
-    if given, gets a line every few seconds."""
+    to the depth of the match: under the default pick, the 4-channel P2 trace took 17.5
+    million product states so, and takes 137,057 now. With no match, both visit the
+    same nodes. `progress`, if given, gets a line every few seconds."""
     n = system.config.channels
     lanes = ["mig", *(f"send[{c}]" for c in range(n))] if side == "src" else \
         ["load", *(f"recv[{c}]" for c in range(n))]

@@ -66,7 +66,8 @@ def test_p1_round_robin_gets_a_page_up_to_the_failed_channel(name, pages):
     events = parse_text("\n".join(lines), "dst", "10.0")
     st = Skeleton("10.0", 4, True, has_src=False)
     replay(st, events)
-    assert pages_needed(events, st.roles, real_projection(events, st.roles, "dst"), "dst") == pages
+    real = real_projection(events, st.roles, "dst")
+    assert pages_needed(events, st.roles, real, "dst") == pages
     assert _match(lines, "dst", 4, "file", "recv-read-error", False, None, "round-robin")
 
 
