@@ -136,15 +136,19 @@ def test_round_robin_needs_the_busy_channels_page():
                        limit=30_000_000, pick="round-robin")[2] is None
 
 
-def test_served_sync_is_not_a_deadlock():
-    """If send[0] had written its SYNC packet, no deadlocked model path matches."""
-    lines = _p2(2)
+def _served(lines):
+    """The P2 trace as if send[0] had written its SYNC packet after the wait began."""
     wait = max(i for i, line in enumerate(lines) if ":multifd_send_sync_main_wait channel 0" in line)
     tid = next(line.split("@")[0] for line in reversed(lines)
                if ":multifd_send_thread_end channel 0" in line)
     stamp = lines[wait].split("@")[1].split(":")[0]
     served = f"{tid}@{stamp}:multifd_send_fill channel 0 packet_num 999999 flags 0x1 next packet size 0"
-    altered = lines[:wait + 1] + [served] + lines[wait + 1:]
+    return lines[:wait + 1] + [served] + lines[wait + 1:]
+
+
+def test_served_sync_is_not_a_deadlock():
+    """If send[0] had written its SYNC packet, no deadlocked model path matches."""
+    altered = _served(_p2(2))
     assert _match(altered, "src", 2, "socket", "send-write-error", True, 2) is None
     events = parse_text("\n".join(altered), "src", "10.0")
     assert not validate(events, [], "10.0").end[0].startswith("HANG")
@@ -201,3 +205,16 @@ def test_where_the_trace_is_too_long_the_model_finds_p2_itself():
     from harness.p2 import model_finds_p2
     found, line = model_finds_p2(2)
     assert found and "qemu-10.0 at socket N=2" in line and "breaks no_deadlock" in line
+
+
+def test_repro_p2_matches_every_hang_trace_and_names_the_others(tmp_path):
+    """Past the trace it shows, repro-p2 matches each hang trace, and names one that
+    matches no model deadlock with the reason."""
+    from harness.p2 import _other_hangs
+    served = tmp_path / "served" / "src.trace"
+    served.parent.mkdir()
+    served.write_text("\n".join(_served(_p2(2))) + "\n")
+    lines = _other_hangs([(Path("p2-c2-r2"), HANGS / "p2-qemu10.0-tcp-c2.src.log"),
+                          (served.parent, served)], 2)
+    assert lines[0] == "  others   p2-c2-r2: conform and match a model deadlock"
+    assert lines[1].startswith("  others   served: NO model path of qemu-10.0 at socket N=2")
