@@ -113,8 +113,10 @@ def _other_hangs(hangs, n):
     for rundir, trace in hangs:
         verdict, model = model_match(trace, n, "src", "send-write-error", "socket",
                                      suffix=True)
-        ok = verdict.conforms and model[0].startswith("qemu-10.0")
-        (matched if ok else missed).append(f"{Path(rundir).name}{'' if ok else ': ' + model[0]}")
+        if verdict.conforms and model[0].startswith("qemu-10.0"):
+            matched.append(Path(rundir).name)
+        else:
+            missed.append(f"{Path(rundir).name}: {model[0]}")
     lines = [f"  others   {', '.join(matched)}: conform and match a model deadlock"] \
         if matched else []
     return lines + [f"  others   {line}" for line in missed]
