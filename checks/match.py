@@ -11,9 +11,10 @@ Projection.  Each model row that QEMU traces yields one abstract event for
 its thread (`("signal", c)`, `("wait", i)`, `("sync",)`, `("error",)`,
 `("end",)`, ...); rows QEMU does not trace yield none and may happen freely.
 Only the threads of the traced side take part: a destination-only trace
-leaves the source's steps free, and a source suffix (`suffix=True`: from the
-migration thread's last `signal 0` on) starts wherever the model's
-migration thread is about to signal channel 0.
+leaves the source's steps free. A suffix (`suffix=True`) is the trace's last
+sync round: on the source from the migration thread's last `signal 0` on, on
+the destination from the load thread's last `wait iter 0` on; it starts
+wherever the model's thread is about to log that event.
 """
 
 import time
@@ -46,7 +47,7 @@ def real_projection(events, roles, side, suffix=False):
     """
     names = {"migration thread": "mig", "load thread": "load"}
     out = {}
-    start_ts = _suffix_start(events, roles) if suffix else None
+    start_ts = _suffix_start(events, side) if suffix else None
     for ev in events:
         if ev.side != side or (start_ts is not None and ev.ts < start_ts):
             continue
@@ -58,11 +59,17 @@ def real_projection(events, roles, side, suffix=False):
     return out
 
 
-def _suffix_start(events, roles):
-    starts = [ev.ts for ev in events if ev.kind == "send_signal" and ev.ch == 0]
+def _suffix_start(events, side):
+    """When the trace's last sync round starts: `signal 0` (source), `wait iter 0`
+    (destination)."""
+    kind = "send_signal" if side == "src" else "recv_wait"
+    starts = [ev.ts for ev in events if ev.kind == kind and ev.ch == 0]
     if not starts:
-        raise MatchError("the source trace has no sync round to match")
+        raise MatchError(f"the {_SIDES[side]} trace has no sync round to match")
     return starts[-1]
+
+
+_SIDES = {"src": "source", "dst": "destination"}
 
 
 def _abstract(ev):
@@ -114,7 +121,7 @@ def _mig_events(s, trigger):
 def _load_events(s, trigger, n):
     if trigger == "post_channel_sem":
         return [("signal", s.load_i)]
-    if trigger == "start_waits":
+    if trigger in ("start_waits", "sync_socket_channels"):
         return [("wait", 0)]
     if trigger == "wait_sem_sync" and s.load_i + 1 < n:
         return [("wait", s.load_i + 1)]
@@ -193,13 +200,14 @@ class _Events:
         return events
 
     def suffix(self, x, label):
-        """If this step of the migration thread signals channel 0, the traced events
-        from that row on (the suffix starts inside the step); else None."""
-        if label[0] != "mig" or self.side != "src":
+        """If this step logs the event a suffix starts with (`_STARTS`), the traced
+        events from that row on (the suffix starts inside the step); else None."""
+        if label[0] != _STARTS[self.side][0]:
             return None
         key = self._key(x, label)
         if key not in self.suffix_memo:
-            self.suffix_memo[key] = _suffix_rows(self.system, self.model.view(x), label)
+            self.suffix_memo[key] = _suffix_rows(self.system, self.model.view(x), label,
+                                                 self.side)
         return self.suffix_memo[key]
 
 
@@ -212,11 +220,17 @@ def _side_of(thread):
         "dst" if thread == "load" or thread.startswith("recv") else "other")
 
 
-def _suffix_rows(system, s, label):
-    rows = system.unfold(s, label)
-    for k, (trigger, before) in enumerate(rows):
-        if trigger == "request_sync" and before.mig_i == 0:
-            return [("mig", e) for trig, b in rows[k:] for e in model_events(system, b, "mig", trig)]
+# Per side, the thread whose event starts a suffix, and that event.
+_STARTS = {"src": ("mig", ("signal", 0)), "dst": ("load", ("wait", 0))}
+
+
+def _suffix_rows(system, s, label, side):
+    thread, start = _STARTS[side]
+    events = [model_events(system, before, thread, trigger)
+              for trigger, before in system.unfold(s, label)]
+    for k, row in enumerate(events):
+        if start in row:
+            return [(thread, e) for later in events[k:] for e in later]
     return None
 
 
@@ -310,7 +324,7 @@ def pages_needed(events, roles, real, side="src") -> int:
 def _busy_at_suffix(events, roles, real) -> list:
     """The send channels whose last traced packet before the suffix is a page, and that
     show no page in it: their write may still be in flight when the suffix starts."""
-    start, last = _suffix_start(events, roles), {}
+    start, last = _suffix_start(events, "src"), {}
     for ev in events:
         role, item = roles.get((ev.side, ev.tid)), _abstract(ev)
         if ev.side == "src" and ev.ts < start and item in (("packet",), ("sync",)):
@@ -351,9 +365,9 @@ class _Ticker:
 
 
 def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
-                limit=2_000_000, pick="any", progress=None):
+                limit=2_000_000, pick="any", progress=None, variant="qemu-10.0"):
     """(system, real, found): one side's real 10.0 events projected (thread roles bound by
-    a skeleton replay), and find_matching_path's answer on qemu-10.0 with one fault layer
+    a skeleton replay), and find_matching_path's answer on `variant` with one fault layer
     at a small non-live configuration. `pages` None: as many as `pages_needed`."""
     st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
     replay(st, events)
@@ -362,7 +376,7 @@ def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
         pages = pages_needed(events, st.roles, real, side)
     config = Config(transport=transport, channels=channels, pages=pages, rounds=1, live=False,
                     faults=(fault,), zero_pages=(), pick=pick)
-    system = System(config, get_variant("qemu-10.0"))
+    system = System(config, get_variant(variant))
     return system, real, find_matching_path(system, real, side, suffix, limit, progress)
 
 

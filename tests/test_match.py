@@ -9,7 +9,7 @@ from checks.conformance import Skeleton, replay, validate, validate_files
 from checks.match import (_busy_at_suffix, match_trace, pages_needed, real_projection,
                           render_path)
 from checks.tracelog import parse_text
-from model import migration, send
+from model import migration, recv, send
 from model.config import Config
 from model.variants import get_variant
 
@@ -176,6 +176,20 @@ def test_part_one_of_the_p2_fix_leaves_a_destination_hang():
     assert hang.conforms and hang.end[0].startswith("HANG: the load thread waits")
     both = validate_files(None, HANGS / "p2dst-qemu10.0-both-tcp-c2.dst.log", "10.0")
     assert both.conforms and not both.end[0].startswith("HANG")
+
+
+@pytest.mark.parametrize("variant, hangs", [("qemu-10.0", True), ("p2-fix-exit-kicks", True),
+                                            ("p2-fix", False)])
+def test_the_destination_hang_is_a_deadlock_of_the_part_one_model(variant, hangs):
+    """The real destination hang (part 1 of the fix on, the last round from `wait iter 0`
+    on) matches a deadlock of qemu-10.0 and of p2-fix-exit-kicks, and none of p2-fix."""
+    events = parse_text((HANGS / "p2dst-qemu10.0-part1-tcp-c2.dst.log").read_text(), "dst",
+                        "10.0")
+    found = match_trace(events, "dst", 2, "socket", "send-write-error", True, 2,
+                        pick="round-robin", variant=variant)[2]
+    assert (found is not None) == hangs
+    if hangs:
+        assert found[0][-1][1].recv_pc[1] == recv.EXITED
 
 
 def test_the_model_predicts_it():
