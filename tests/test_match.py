@@ -192,6 +192,15 @@ def test_the_destination_hang_is_a_deadlock_of_the_part_one_model(variant, hangs
         assert found[0][-1][1].recv_pc[1] == recv.EXITED
 
 
+def test_the_clean_destination_failure_is_no_deadlock():
+    """With both parts of the fix the real destination fails cleanly; its last round
+    matches no model deadlock of p2-fix."""
+    events = parse_text((HANGS / "p2dst-qemu10.0-both-tcp-c2.dst.log").read_text(), "dst",
+                        "10.0")
+    assert match_trace(events, "dst", 2, "socket", "send-write-error", True, 2,
+                       pick="round-robin", variant="p2-fix")[2] is None
+
+
 def test_the_model_predicts_it():
     """The model's p2-fix-exit-kicks (part 1 only) hangs; p2-fix (both parts) passes."""
     from checks.verify import verify
