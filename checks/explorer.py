@@ -419,10 +419,14 @@ class FingerprintGraph(Graph):
 def explore(model, properties, max_states: Optional[int] = None,
             max_memory_mb: Optional[int] = None, progress: Optional[Callable] = None,
             interval: float = 3.0, max_seconds: Optional[float] = None,
-            fingerprint: bool = False) -> Result:
-    """Walk every reachable state breadth-first and check `properties` on the way."""
+            fingerprint: bool = False, started: Optional[float] = None) -> Result:
+    """Walk every reachable state breadth-first and check `properties` on the way.
+
+    `started`: the `time.monotonic()` that the time bound, the progress lines and the
+    seconds reported count from (default: now); a caller that starts a search over
+    passes the first start."""
     run = _Run(model, properties, max_states, max_memory_mb, progress, interval, fingerprint)
-    run.max_seconds = max_seconds
+    run.max_seconds, run.started = max_seconds, started
     gc_was_on = gc.isenabled()
     gc.disable()   # the states are immutable tuples: the cyclic collector only costs time
     try:
@@ -463,7 +467,7 @@ class _Run:
         self.ends = []           # proper end state ids
 
     def result(self) -> Result:
-        began = time.monotonic()
+        began = time.monotonic() if self.started is None else self.started
         bound = self._search_fingerprints(began) if self.fingerprint else self._search(began)
         if bound is None:
             if not self.fingerprint:
