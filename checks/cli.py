@@ -17,6 +17,7 @@ import time
 
 from model.config import (FAULTS, FLUSH_MODES, LOOPS, PICKS, TRANSPORTS, Config, ConfigError,
                           parse_zero_pages)
+from model.system import symmetry_refusal
 from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
 
@@ -180,8 +181,9 @@ def cmd_run(args) -> int:
     extra = load_variant_file(args.variant_file) if args.variant_file else ()
     variant = get_variant(args.variant, extra)
     config = _config(args, variant)
-    if args.symmetry:
-        _check_symmetry_applies(config, variant)
+    refusal = symmetry_refusal(config, variant) if args.symmetry else None
+    if refusal:
+        raise UsageError(f"--symmetry does not apply {refusal}")
     progress = None if args.quiet else default_progress
     system, result = verify(config, variant, max_states=args.max_states,
                             max_memory_mb=args.max_memory or _default_memory_mb(),
@@ -202,16 +204,6 @@ def cmd_run(args) -> int:
     if result.verdict == "violation":
         return EXIT_VIOLATION
     return EXIT_BOUND if result.verdict == "inconclusive" else EXIT_PASS
-
-
-def _check_symmetry_applies(config, variant) -> None:
-    """--symmetry is refused where the model does not apply it, not silently ignored."""
-    if config.round_robin:
-        raise UsageError("--symmetry does not apply with --pick round-robin: the scan from "
-                         "next_channel tells the channels apart")
-    if not variant.symmetric:
-        raise UsageError(f"--symmetry does not apply to variant {variant.name}: it singles "
-                         f"out a channel")
 
 
 def _write_charts(directory, stem, system, result) -> None:

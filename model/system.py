@@ -65,6 +65,16 @@ def final_memory(config: Config) -> tuple:
     return tuple(0 if config.is_zero(p, last) else last for p in range(config.pages))
 
 
+def symmetry_refusal(config: Config, variant: Variant):
+    """Why channel symmetry cannot apply here even when forced (`--symmetry`), or None:
+    the round-robin scan, or a variant that singles out a channel, tells them apart."""
+    if config.round_robin:
+        return "with --pick round-robin: the scan from next_channel tells the channels apart"
+    if not variant.symmetric:
+        return f"to variant {variant.name}: it singles out a channel"
+    return None
+
+
 class System:
     """One configuration and one variant, compiled: the model the explorer checks."""
 
@@ -81,7 +91,7 @@ class System:
         self._channels = tuple(range(config.channels))
         self._labels = {}
         self.symmetric = self.symmetry_sound() if symmetry is None else \
-            symmetry and variant.symmetric and not config.round_robin
+            symmetry and symmetry_refusal(config, variant) is None
         # exact: symmetry is an automorphism here (symmetry_sound), and packed states
         # may use it too (packed.py)
         self.exact_symmetry = self.symmetric and self.symmetry_sound()
@@ -119,7 +129,7 @@ class System:
 
     def symmetry_sound_with_any_order(self) -> bool:
         """Whether `symmetry_sound` holds with --loops any, whatever this run's loops."""
-        return (self.transactions and self.variant.symmetric and not self.config.round_robin
+        return (self.transactions and symmetry_refusal(self.config, self.variant) is None
                 and not self.config.fault("channel-create-error"))
 
     def _canonical(self, s: State) -> State:
