@@ -100,10 +100,15 @@ def model_events(system, s, thread, trigger):
         return _mig_events(s, trigger)
     if thread == "load":
         return _load_events(s, trigger, n)
-    t = int(thread[thread.index("[") + 1:-1])
+    t = _channel(thread)
     if thread.startswith("send"):
         return _send_events(s, trigger, t)
     return _recv_events(trigger)
+
+
+def _channel(thread):
+    """The channel of a per-channel thread's name: 3 for "recv[3]"."""
+    return int(thread[thread.index("[") + 1:-1])
 
 
 def _mig_events(s, trigger):
@@ -314,7 +319,7 @@ def pages_needed(events, roles, real, side="src") -> int:
     a page too. Destination (mapped-ram): the model's scan starts at recv[0] and hands
     page k to recv[k], so a failed read on recv[f] needs f+1 pages."""
     if side == "dst":
-        failed = [int(t[5:-1]) for t, seq in real.items()
+        failed = [_channel(t) for t, seq in real.items()
                   if t.startswith("recv[") and ("error",) in seq]
         return 1 + max(failed, default=0)
     shown = sum(seq.count(("packet",)) for seq in real.values())

@@ -24,7 +24,7 @@ from model.variants import get_variant
 from .migrate import RunSpec, guest_kernel, start_socket_migration
 from .qemu import ROOT, Qemu, fetch_build
 from .qmp import QMPTimeout
-from .repro import _last_lines, model_match
+from .repro import _last_lines, model_match, path_matched
 
 __all__ = ["build_shim", "repro_p2", "poll_source", "judge", "model_finds_p2"]
 
@@ -113,7 +113,7 @@ def _other_hangs(hangs, n):
     for rundir, trace in hangs:
         verdict, model = model_match(trace, n, "src", "send-write-error", "socket",
                                      suffix=True)
-        if verdict.conforms and model[0].startswith("qemu-10.0"):
+        if verdict.conforms and path_matched(model):
             matched.append(Path(rundir).name)
         else:
             missed.append(f"{Path(rundir).name}: {model[0]}")
@@ -154,11 +154,11 @@ def _report(build, n, outcomes, hangs):
                   f"{(verdict.end or [verdict.reason])[0]}"]
         lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]
         # Where the trace search hits its bound, the model must find the hang itself.
-        matched = model[0].startswith("qemu-10.0")
-        if not matched:
-            matched, line = model_finds_p2(n)
+        found = path_matched(model)
+        if not found:
+            found, line = model_finds_p2(n)
             lines.append(f"  model    {line}")
-        confirmed = verdict.conforms and verdict.end[0].startswith("HANG") and matched
+        confirmed = verdict.conforms and verdict.end[0].startswith("HANG") and found
         lines += _other_hangs(hangs[1:], n)
     lines += [f"  repeat   python -m harness repro-p2 --channels {n}   (make repro-p2)", ""]
     return lines, confirmed

@@ -100,6 +100,12 @@ def _load(build, rundir, image, spec):
 MATCH_LIMIT = 5_000_000
 
 
+def path_matched(model_lines) -> bool:
+    """Whether `model_match`'s lines report a matched model path (they then start with
+    the model's name)."""
+    return model_lines[0].startswith("qemu-10.0")
+
+
 def model_match(trace, channels, side, faults, transport, suffix=False):
     """(skeleton verdict, model path lines or a reason) for a real hang trace, matched
     under QEMU's round-robin pick with as many pages as `checks.match.pages_needed`."""
@@ -139,7 +145,7 @@ def repro_p1(out, channels=(2, 4), log=print):
         verdict, model = model_match(trace, n, "dst", "recv-read-error", "file")
         hung = outcome == "qmp-timeout" and not any("recv" in t for t in evidence["threads"])
         ok = hung and verdict.conforms and verdict.end[0].startswith("HANG") and \
-            model[0].startswith("qemu-10.0")
+            path_matched(model)
         misses += not ok
         log("\n".join(_p1_report(build, n, block, outcome, seconds, evidence, trace, verdict,
                                  model, ok)))
