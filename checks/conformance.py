@@ -114,7 +114,9 @@ class Skeleton:
     sem_sync: int = 0            # multifd_recv_state->sem_sync
     recv_max_num: int = -1       # multifd_recv_state->packet_num
     recv: list = field(default_factory=list)
-    recv_exiting: bool = False
+    recv_exiting: bool = False   # multifd_recv_terminate_threads logged: exiting is, or is about to be, set
+    recv_exiting_set: bool = False  # certainly set: the terminating thread went on, or a recv thread exited
+    recv_terminator: Optional[tuple] = None  # (side, tid) of the first terminate's line
     recv_errors: bool = False
     dst_state: str = "none"
     roles: dict = field(default_factory=dict)  # (side, tid) -> role name
@@ -475,7 +477,7 @@ def recv_signal(st, ev):
     _load_step(st, ev, "signal")
     r = st.recv[ev.ch]
     if st.file_mode:
-        r.requests += 0 if st.recv_exiting else 1   # after exiting: it leaves, unserved
+        r.requests += 0 if st.recv_exiting_set else 1   # after exiting: it leaves, unserved
     else:
         st.recv_max_num = max(st.recv_max_num, r.last_num)
         r.sem_sync += 1
@@ -540,12 +542,23 @@ def recv_end(st, ev):
                       f"not finished) nor multifd_recv_terminate_threads")
     _check_count(st, ev, r.packets, st.recv_errors or bool(st.send_errors))
     r.ended = True
+    st.recv_exiting_set = st.recv_exiting
 
 
 def recv_terminate(st, ev):
+    """multifd_recv_terminate_threads() logs before its xchg(&exiting, 1): until that
+    thread's next line (or a recv thread's exit), a sync post may still be served."""
+    if not st.recv_exiting:
+        st.recv_terminator = (ev.side, ev.tid)
     st.recv_exiting = True
     if ev.err:
         st.recv_errors = True
+
+
+def _exiting_now_set(st, ev):
+    """Any later line of the thread that logged the terminate comes after its xchg."""
+    if st.recv_terminator == (ev.side, ev.tid) and ev.kind != "recv_terminate":
+        st.recv_exiting_set = True
 
 
 def set_state(st, ev):
@@ -621,6 +634,7 @@ def apply(st, ev):
             _load_leaves_sync(st)
     if ev.kind is not None:
         ACTIONS[ev.kind](st, ev)
+    _exiting_now_set(st, ev)
 
 
 def _mig_leaves_sync(st):

@@ -222,6 +222,33 @@ def test_p1_hang_after_one_wait_returned():
     assert _match(lines, "dst", 2, "file", "recv-read-error", False, 1) is not None
 
 
+# A real 4-channel P1 run, with the shape of a CI run's report that the skeleton rejected
+# (that trace was not kept): the terminate's line is stamped before `signal 1`, yet two
+# waits return, and `iter 2` is stamped after every recv thread's exit.
+LATE_EXITING = HANGS / "p1-qemu10.0-file-c4-late-exiting.dst.log"
+
+
+def test_p1_sync_posts_served_between_the_terminates_line_and_its_xchg():
+    """multifd_recv_terminate_threads() logs, then sets `exiting`: until the terminating
+    thread logs again, a channel may still serve a sync post signalled after the line.
+    The trace conforms, ends in the hang, and is a model deadlock."""
+    verdict = validate_files(None, LATE_EXITING, "10.0")
+    assert verdict.conforms, verdict.reason
+    assert verdict.end[0].startswith("HANG: the load thread waits")
+    lines = LATE_EXITING.read_text().splitlines()
+    assert _match(lines, "dst", 4, "file", "recv-read-error", False, None, "round-robin")
+
+
+def test_p1_no_sync_post_is_served_once_the_terminating_thread_went_on():
+    """Stamp the terminating thread's next line (migrate_error, logged after the xchg)
+    before `signal 1`: signals 1 to 3 then find `exiting` set, and `iter 1` cannot
+    return."""
+    text = LATE_EXITING.read_text().replace("113.231686:migrate_error", "113.231622:migrate_error")
+    verdict = validate([], parse_text(text, "dst", "10.0"), "10.0")
+    assert not verdict.conforms
+    assert "nothing posted it" in verdict.reason
+
+
 def test_where_the_trace_is_too_long_the_model_finds_p2_itself():
     """repro-p2's fallback above two channels: qemu-10.0 with QEMU's round-robin pick
     breaks no_deadlock under send-write-error on its own (here at N=2, in a second)."""
