@@ -127,8 +127,11 @@ def model_match(trace, channels, side, faults, transport, suffix=False):
 
 
 def _last_lines(trace, n=8):
-    lines = [line for line in Path(trace).read_text().splitlines() if "multifd" in line]
-    return lines[-n:]
+    """The trace's last `n` multifd lines (all of them if n is None), and migrate_error:
+    a terminating thread logs it after setting `exiting`."""
+    lines = [line for line in Path(trace).read_text().splitlines()
+             if "multifd" in line or ":migrate_error " in line]
+    return lines[-n:] if n else lines
 
 
 def repro_p1(out, channels=(2, 4), log=print):
@@ -159,7 +162,8 @@ def _p1_report(build, n, block, outcome, seconds, evidence, trace, verdict, mode
              f"  outcome  {outcome} after {seconds:.1f} s (query-migrate gave no reply within "
              f"{QMP_REPLY:.0f} s)" if outcome == "qmp-timeout" else f"  outcome  {outcome}"]
     lines += [f"  {k:<8} {v if isinstance(v, str) else ', '.join(v)}" for k, v in evidence.items()]
-    lines += ["  real trace, last multifd lines:", *[f"    {x}" for x in _last_lines(trace)]]
+    shown = _last_lines(trace, 8 if ok else None)      # a miss shows all: it may be new
+    lines += [f"  real trace, {'last' if ok else 'all'} multifd lines:", *[f"    {x}" for x in shown]]
     lines += [f"  skeleton {'conforms' if verdict.conforms else 'REJECTED'}; "
               f"{(verdict.end or [verdict.reason])[0]}"]
     lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]

@@ -268,3 +268,23 @@ def test_repro_p2_matches_every_hang_trace_and_names_the_others(tmp_path):
                           (served.parent, served)], 2)
     assert lines[0] == "  others   p2-c2-r2: conform and match a model deadlock"
     assert lines[1].startswith("  others   served: NO model path of qemu-10.0 at socket N=2")
+
+
+def test_a_p1_miss_shows_the_whole_trace():
+    """A report that did not reproduce P1 shows every multifd line, and migrate_error, so
+    a trace the skeleton rejects can be rebuilt from CI's log; a hit shows the last 8."""
+    from types import SimpleNamespace as NS
+
+    from harness.repro import _p1_report
+    build = NS(describe=lambda: "QEMU 10.0.2")
+    block = NS(name="/rom@etc/acpi/rsdp", pages_offset=0x10600000)
+    verdict = NS(conforms=False, end=None, reason="rejected")
+
+    def report(ok):
+        return _p1_report(build, 4, block, "qmp-timeout", 2.0, {}, LATE_EXITING, verdict,
+                          ["the trace does not conform"], ok)
+    miss, hit = report(False), report(True)
+    assert "  real trace, all multifd lines:" in miss
+    assert any("multifd_recv_terminate_threads" in x for x in miss)
+    assert any(":migrate_error " in x for x in miss)
+    assert not any("multifd_recv_terminate_threads" in x for x in hit)
