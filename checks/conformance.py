@@ -114,8 +114,8 @@ class Skeleton:
     sem_sync: int = 0            # multifd_recv_state->sem_sync
     recv_max_num: int = -1       # multifd_recv_state->packet_num
     recv: list = field(default_factory=list)
-    recv_exiting: bool = False   # multifd_recv_terminate_threads logged: exiting is, or is about to be, set
-    recv_exiting_set: bool = False  # certainly set: the terminating thread went on, or a recv thread exited
+    recv_exiting: bool = False      # multifd_recv_terminate_threads logged (exiting set soon)
+    recv_exiting_set: bool = False  # exiting certainly set: the terminator logged again
     recv_terminator: Optional[tuple] = None  # (side, tid) of the first terminate's line
     recv_errors: bool = False
     dst_state: str = "none"

@@ -163,7 +163,8 @@ def _p1_report(build, n, block, outcome, seconds, evidence, trace, verdict, mode
              f"{QMP_REPLY:.0f} s)" if outcome == "qmp-timeout" else f"  outcome  {outcome}"]
     lines += [f"  {k:<8} {v if isinstance(v, str) else ', '.join(v)}" for k, v in evidence.items()]
     shown = _last_lines(trace, 8 if ok else None)      # a miss shows all: it may be new
-    lines += [f"  real trace, {'last' if ok else 'all'} multifd lines:", *[f"    {x}" for x in shown]]
+    lines += [f"  real trace, {'last' if ok else 'all'} multifd lines:",
+              *[f"    {x}" for x in shown]]
     lines += [f"  skeleton {'conforms' if verdict.conforms else 'REJECTED'}; "
               f"{(verdict.end or [verdict.reason])[0]}"]
     lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]
