@@ -24,7 +24,7 @@ from model.variants import get_variant
 from .migrate import RunSpec, guest_kernel, start_socket_migration
 from .qemu import ROOT, Qemu, fetch_build
 from .qmp import QMPTimeout
-from .repro import _last_lines, model_match, path_matched
+from .repro import _last_lines, model_match, path_matched, skeleton_lines
 
 __all__ = ["build_shim", "repro_p2", "poll_source", "judge", "model_finds_p2"]
 
@@ -150,8 +150,7 @@ def _report(build, n, outcomes, hangs):
         lines += ["  real trace, last multifd lines:", *[f"    {x}" for x in _last_lines(trace, 10)]]
         verdict, model = model_match(trace, n, "src", "send-write-error", "socket",
                                      suffix=True)
-        lines += [f"  skeleton {'conforms' if verdict.conforms else 'REJECTED'}; "
-                  f"{(verdict.end or [verdict.reason])[0]}"]
+        lines += skeleton_lines(verdict)
         lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]
         # Where the trace search hits its bound, the model must find the hang itself.
         found = path_matched(model)

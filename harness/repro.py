@@ -126,6 +126,16 @@ def model_match(trace, channels, side, faults, transport, suffix=False):
     return verdict, [f"qemu-10.0 at {label}", *render_path(system, path, side, real)]
 
 
+def skeleton_lines(verdict):
+    """The skeleton's verdict on a real hang trace; a rejection names its line."""
+    if verdict.conforms:
+        return [f"  skeleton conforms; {verdict.end[0]}"]
+    lines = [f"  skeleton REJECTED; {verdict.reason}"]
+    if verdict.event is not None:
+        lines.append(f"           at {verdict.event.where()}: {verdict.event.text}")
+    return lines
+
+
 def _last_lines(trace, n=8):
     """The trace's last `n` multifd lines (all of them if n is None), and migrate_error:
     a terminating thread logs it after setting `exiting`."""
@@ -165,8 +175,7 @@ def _p1_report(build, n, block, outcome, seconds, evidence, trace, verdict, mode
     shown = _last_lines(trace, 8 if ok else None)      # a miss shows all: it may be new
     lines += [f"  real trace, {'last' if ok else 'all'} multifd lines:",
               *[f"    {x}" for x in shown]]
-    lines += [f"  skeleton {'conforms' if verdict.conforms else 'REJECTED'}; "
-              f"{(verdict.end or [verdict.reason])[0]}"]
+    lines += skeleton_lines(verdict)
     lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]
     lines += [f"  repeat   python -m harness repro-p1 --channels {n}   (make repro-p1)", ""]
     return lines

@@ -275,21 +275,27 @@ def test_repro_p2_matches_every_hang_trace_and_names_the_others(tmp_path):
     assert lines[1].startswith("  others   served: NO model path of qemu-10.0 at socket N=2")
 
 
-def test_a_p1_miss_shows_the_whole_trace():
+def test_a_p1_miss_shows_the_whole_trace(tmp_path):
     """A report that did not reproduce P1 shows every multifd line, and migrate_error, so
-    a trace the skeleton rejects can be rebuilt from CI's log; a hit shows the last 8."""
+    a trace the skeleton rejects can be rebuilt from CI's log, and names the line it was
+    rejected at; a hit shows the last 8."""
     from types import SimpleNamespace as NS
 
     from harness.repro import _p1_report
     build = NS(describe=lambda: "QEMU 10.0.2")
     block = NS(name="/rom@etc/acpi/rsdp", pages_offset=0x10600000)
-    verdict = NS(conforms=False, end=None, reason="rejected")
+    early = tmp_path / "dst.trace"       # exiting set before signal 1: rejected
+    early.write_text(LATE_EXITING.read_text().replace("329.550455:migrate_error",
+                                                      "329.550420:migrate_error"))
+    verdict = validate_files(None, early, "10.0")
 
     def report(ok):
-        return _p1_report(build, 4, block, "qmp-timeout", 2.0, {}, LATE_EXITING, verdict,
+        return _p1_report(build, 4, block, "qmp-timeout", 2.0, {}, early, verdict,
                           ["the trace does not conform"], ok)
     miss, hit = report(False), report(True)
     assert "  real trace, all multifd lines:" in miss
     assert any("multifd_recv_thread_start" in x for x in miss)
     assert any(":migrate_error " in x for x in miss)
     assert not any("multifd_recv_thread_start" in x for x in hit)
+    assert miss[miss.index(f"  skeleton REJECTED; {verdict.reason}") + 1] == \
+        "           at dst:14: 14572@1795719329.550439:multifd_recv_sync_main_wait iter 2"
