@@ -229,6 +229,15 @@ def test_p1_hang_after_one_wait_returned():
 LATE_EXITING = HANGS / "p1-qemu10.0-file-c4-late-exiting.dst.log"
 
 
+def _exiting_before_signal_1():
+    """LATE_EXITING with the terminating thread's next line (migrate_error, logged after
+    its xchg) stamped before `signal 1`."""
+    text = LATE_EXITING.read_text()
+    early = text.replace("329.550455:migrate_error", "329.550420:migrate_error")
+    assert early != text
+    return early
+
+
 @pytest.mark.parametrize("name, iters", [("p1-qemu10.0-file-c4-late-exiting", 3),
                                          ("p1-qemu10.0-file-c4-late-exiting-iter3", 4)])
 def test_p1_sync_posts_served_between_the_terminates_line_and_its_xchg(name, iters):
@@ -244,12 +253,9 @@ def test_p1_sync_posts_served_between_the_terminates_line_and_its_xchg(name, ite
 
 
 def test_p1_no_sync_post_is_served_once_the_terminating_thread_went_on():
-    """Stamp the terminating thread's next line (migrate_error, logged after the xchg)
-    before `signal 1`: signals 1 to 3 then find `exiting` set, and `iter 1` cannot
-    return."""
-    text = LATE_EXITING.read_text().replace("329.550455:migrate_error", "329.550420:migrate_error")
-    assert text != LATE_EXITING.read_text()
-    verdict = validate([], parse_text(text, "dst", "10.0"), "10.0")
+    """With the terminating thread's next line stamped before `signal 1`, signals 1 to 3
+    find `exiting` set, and `iter 1` cannot return."""
+    verdict = validate([], parse_text(_exiting_before_signal_1(), "dst", "10.0"), "10.0")
     assert not verdict.conforms
     assert "nothing posted it" in verdict.reason
 
@@ -284,9 +290,8 @@ def test_a_p1_miss_shows_the_whole_trace(tmp_path):
     from harness.repro import _p1_report
     build = NS(describe=lambda: "QEMU 10.0.2")
     block = NS(name="/rom@etc/acpi/rsdp", pages_offset=0x10600000)
-    early = tmp_path / "dst.trace"       # exiting set before signal 1: rejected
-    early.write_text(LATE_EXITING.read_text().replace("329.550455:migrate_error",
-                                                      "329.550420:migrate_error"))
+    early = tmp_path / "dst.trace"       # rejected
+    early.write_text(_exiting_before_signal_1())
     verdict = validate_files(None, early, "10.0")
 
     def report(ok):
