@@ -235,11 +235,11 @@ class Graph:
                     out[actor] = (cost, a, last)
         return out
 
-    def edge_label(self, a: int, b: int, model_successors=None):
+    def edge_label(self, a: int, b: int):
         """The label of edge a -> b (the tree label when b's parent is a)."""
         if self.parent[b] == a:
             return self.labels[self.label[b]]
-        for label, state in model_successors(self.states[a]):
+        for label, state in self.model_successors(self.states[a]):
             if self.index.get(state) == b:
                 return label
         raise KeyError((a, b))
@@ -251,7 +251,7 @@ class Graph:
             return self._concrete_steps(path)
         out = [(None, self.state_of(path[0]))]
         for a, b in zip(path, path[1:]):
-            out.append((self.edge_label(a, b, self.model_successors), self.state_of(b)))
+            out.append((self.edge_label(a, b), self.state_of(b)))
         return out
 
     def _concrete_steps(self, path: list) -> list:
