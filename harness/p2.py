@@ -135,6 +135,18 @@ def model_finds_p2(n):
                    f"({result.states:,} states)")
 
 
+def _shown_lines(trace, matched):
+    """The trace's last 10 multifd lines; where the checks did not confirm it, every
+    line from the `signal 0` of the round before the last (the match reads the last
+    round, and the packets before it), so the trace can be rebuilt from the report."""
+    every = _last_lines(trace, None)
+    starts = [k for k, x in enumerate(every) if ":multifd_send_sync_main_signal channel 0" in x]
+    if matched or not starts:
+        return ["  real trace, last multifd lines:", *[f"    {x}" for x in every[-10:]]]
+    return ["  real trace, its last two rounds' multifd lines:",
+            *[f"    {x}" for x in every[starts[-2:][0]:]]]
+
+
 def _report(build, n, outcomes, hangs):
     counts = ", ".join(f"{w} {outcomes.count(w)}" for w in ("hang", "clean", "completed")
                        if outcomes.count(w))
@@ -147,9 +159,9 @@ def _report(build, n, outcomes, hangs):
     if hangs:
         rundir, trace = hangs[0]
         lines += [f"  shim     {x}" for x in _shim_lines(rundir)]
-        lines += ["  real trace, last multifd lines:", *[f"    {x}" for x in _last_lines(trace, 10)]]
         verdict, model = model_match(trace, n, "src", "send-write-error", "socket",
                                      suffix=True)
+        lines += _shown_lines(trace, verdict.conforms and path_matched(model))
         lines += skeleton_lines(verdict)
         lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]
         # Where the trace search hits its bound, the model must find the hang itself.

@@ -304,3 +304,19 @@ def test_a_p1_miss_shows_the_whole_trace(tmp_path):
     assert not any("multifd_recv_thread_start" in x for x in hit)
     assert miss[miss.index(f"  skeleton REJECTED; {verdict.reason}") + 1] == \
         "           at dst:14: 14572@1795719329.550439:multifd_recv_sync_main_wait iter 2"
+
+
+def test_a_p2_miss_shows_its_last_two_rounds():
+    """Where the checks do not confirm a P2 hang, its report shows the trace from the
+    round before the last on (the match reads the last round and the packets before
+    it); a confirmed one shows the last 10 lines."""
+    from harness.p2 import _shown_lines
+    trace = HANGS / "p2-qemu10.0-tcp-c4.src.log"
+    lines = [x for x in trace.read_text().splitlines()
+             if "multifd" in x or ":migrate_error " in x]
+    hit, miss = _shown_lines(trace, True), _shown_lines(trace, False)
+    assert hit[1:] == [f"    {x}" for x in lines[-10:]]
+    assert miss[0] == "  real trace, its last two rounds' multifd lines:"
+    assert miss[-1] == f"    {lines[-1]}"
+    signals = [x for x in miss if "multifd_send_sync_main_signal channel 0" in x]
+    assert len(signals) == 2 and miss[1] == signals[0]
