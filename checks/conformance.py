@@ -115,7 +115,7 @@ class Skeleton:
     recv_max_num: int = -1       # multifd_recv_state->packet_num
     recv: list = field(default_factory=list)
     recv_exiting: bool = False      # multifd_recv_terminate_threads logged (exiting set soon)
-    recv_exiting_set: bool = False  # exiting certainly set: the terminator logged again
+    recv_exiting_set: bool = False  # certainly set: the terminator logged again, or a recv exited
     recv_terminator: Optional[tuple] = None  # (side, tid) of the first terminate's line
     recv_errors: bool = False
     dst_state: str = "none"

@@ -143,8 +143,9 @@ def _shown_lines(trace, matched):
     starts = [k for k, x in enumerate(every) if ":multifd_send_sync_main_signal channel 0" in x]
     if matched or not starts:
         return ["  real trace, last multifd lines:", *[f"    {x}" for x in every[-10:]]]
+    first = starts[-2] if len(starts) > 1 else starts[-1]
     return ["  real trace, its last two rounds' multifd lines:",
-            *[f"    {x}" for x in every[starts[-2:][0]:]]]
+            *[f"    {x}" for x in every[first:]]]
 
 
 def _report(build, n, outcomes, hangs):
