@@ -1,0 +1,299 @@
+"""What a partial-order reduction beyond the transactions could save here (#6): a probe.
+
+Not part of the checker, and not sound as it stands; it measures. It explores one
+configuration (transactions on, no symmetry) and prints the states reached:
+
+  full        every enabled step: what `multifd-check run` explores.
+  stubborn    Valmari's strong stubborn sets, one thread's current step (a transaction
+              from its control state) as the unit. A unit brings in every unit of another
+              thread, at a control state that thread can still reach, that conflicts with
+              it; a blocked unit brings in every unit that writes what its guards read; a
+              unit at a control state its thread is not at brings in that thread's
+              current unit. Accesses commute by kind: posts with posts and with the
+              single waiter's wait, a FIFO's appends with its reads, ghost flags (set,
+              never cleared) with each other. The ample set is the smallest one over the
+              enabled threads; it is cut back to every enabled step when one of its steps
+              changes a visible field (C2). Against the ignoring problem, every terminal
+              strongly connected set of the reduced graph gets a fully expanded state
+              (Valmari's condition for safety; `Probe.search`).
+                `stubborn` takes as visible every field a property reads (what a sound
+              check needs); `stubborn-ghosts` only the ghost flags and the guest RAM (what
+              it would need if every property were restated over ghost flags).
+  bound       a bound for any reduction by threads (unsound): one thread's steps alone,
+              when each commutes with every other thread's current steps (the diamond is
+              checked on the states themselves), whatever those threads may do later.
+
+The footprints (what each thread reads and writes at each control state) are those the
+full search's step cache recorded, so they cover every state the model reaches.
+
+    python -m checks.por_probe --channels 3 --pages 2 --rounds 2 --pick round-robin
+"""
+
+import argparse
+import collections
+import sys
+import time
+
+import networkx
+
+from model.config import Config
+from model.state import State
+from model.stepcache import WHOLE
+from model.system import System
+from model.variants import SEED
+
+from .properties import properties_for
+
+__all__ = ["main"]
+
+_FIELD = {name: i for i, name in enumerate(State._fields)}
+WAITER = {"send_sem": "send", "send_sem_sync": "migration", "channels_ready": "migration",
+          "recv_sem": "recv", "recv_sem_sync": "recv", "sem_sync": "load"}
+FIFO_WRITERS = {"stream": ("migration", "monitor"), "sockets": ("migration", "send")}
+GHOSTS = ("stale_landed", "bmap_after_save", "invalid_record_read", "uncaused_error",
+          "job_read_after_handover", "receivedmap_after_free", "flushed_before_sent",
+          "uninit_touched")
+# Pairs of access kinds (this thread's, the other's) that commute.
+COMMUTE = {("post", "post"), ("post", "wait"), ("wait", "post"), ("append", "read-fifo"),
+           ("read-fifo", "append"), ("ghost", "ghost")}
+
+
+def _kind(role: str, i: int, write: bool) -> str:
+    name = State._fields[i]
+    if name in WAITER:
+        return "wait" if WAITER[name] == role else "post"
+    if name in FIFO_WRITERS:
+        return "append" if role in FIFO_WRITERS[name] else "read-fifo"
+    if name in GHOSTS:
+        return "ghost"
+    return "write" if write else "read"
+
+
+def _same(a, b) -> bool:
+    return a[0] == b[0] and (a[1] == b[1] or WHOLE in (a[1], b[1]))
+
+
+def _conflict(reads, writes, reads2, writes2) -> bool:
+    """Whether two units' accesses fail to commute (a write against any access)."""
+    return any(_same(a, b) and (a[2], b[2]) not in COMMUTE
+               for a in writes for b in writes2 | reads2) or \
+        any(_same(a, b) and (a[2], b[2]) not in COMMUTE for a in reads for b in writes2)
+
+
+def _enables(writes, reads, s) -> bool:
+    """Whether `writes` may change what `reads` (a blocked unit's guards) read; an
+    append to a FIFO that is not empty leaves its head, and so its reader, as it was."""
+    for a in writes:
+        for b in reads:
+            if not _same(a, b) or b[2] == "append":
+                continue
+            if a[2] == "append" and b[1] != WHOLE and s[b[0]][b[1]]:
+                continue
+            return True
+    return False
+
+
+class Probe:
+    def __init__(self, config: Config):
+        self.system = System(config, SEED)
+        self.threads = self.system.threads
+        self._names = {th.name: j for j, th in enumerate(self.threads)}
+        self.full = self.search(lambda s, by: None)
+        self.reads, self.writes = self._footprints()
+        self._reach, self._current = {}, {}
+
+    def search(self, choose) -> int:
+        """Breadth-first search; `choose(s, steps by thread)` gives the threads whose
+        steps to take, or None for all of them. The number of states.
+
+        Against the ignoring problem (a step put off forever), Valmari's condition for
+        safety: every terminal strongly connected set of the reduced graph holds a state
+        where every enabled step was taken; where one does not, its first state found
+        takes them all, and the search goes on."""
+        seen, edges, full = {}, collections.defaultdict(set), set()
+        queue = collections.deque()
+
+        def expand(s, everything):
+            by = self.by_thread(s)
+            chosen = None if everything or len(by) <= 1 else choose(s, by)
+            if chosen is None:
+                full.add(s)
+            for j in (by if chosen is None else chosen):
+                for t in by[j].values():
+                    edges[s].add(t)
+                    if t not in seen:
+                        seen[t] = len(seen)
+                        queue.append(t)
+
+        for s in self.system.initial_states():
+            seen[s] = len(seen)
+            queue.append(s)
+        while queue:
+            while queue:
+                expand(queue.popleft(), False)
+            for s in self._ignoring(seen, edges, full) if len(full) < len(seen) else ():
+                expand(s, True)
+        return len(seen)
+
+    @staticmethod
+    def _ignoring(seen: dict, edges: dict, full: set) -> list:
+        """The first state found of each terminal strongly connected set of the graph
+        with no fully expanded state."""
+        graph = networkx.DiGraph()
+        graph.add_nodes_from(seen)
+        graph.add_edges_from((s, t) for s, ts in edges.items() for t in ts)
+        condensed = networkx.condensation(graph)
+        return [min(members, key=seen.__getitem__)
+                for c, members in condensed.nodes(data="members")
+                if not condensed.out_degree(c) and not members & full]
+
+    def by_thread(self, s) -> dict:
+        """Thread index -> {action: next state}, for the threads with a step from `s`."""
+        by = collections.defaultdict(dict)
+        for label, t in self.system.successors(s):
+            by[self._names[label[0]]][label[1]] = t
+        return by
+
+    def _footprints(self):
+        """Per (thread, control state): the classified reads and writes the cache saw."""
+        reads, writes = {}, {}
+        for j, (th, slots) in enumerate(zip(self.threads, self.system.cache.slots)):
+            for pc, slot in enumerate(slots):
+                if slot:
+                    done = {(i, k) for steps in slot[2].values() for _, w in steps
+                            for i, k, _ in w}
+                    reads[j, pc] = self._classified(th, slot[0], False)
+                    writes[j, pc] = self._classified(th, done, True)
+        return reads, writes
+
+    @staticmethod
+    def _classified(thread, accesses, write) -> frozenset:
+        return frozenset((i, k, _kind(thread.role, i, write)) for i, k in accesses
+                         if i != thread.pc_index)
+
+    def reachable(self, j: int, pc: int) -> list:
+        """The control states thread j can reach from `pc` (where it has steps)."""
+        key = (j, pc)
+        if key not in self._reach:
+            seen, todo = {pc}, [pc]
+            while todo:
+                for r in self.threads[j].table[todo.pop()]:
+                    if r.dest not in seen:
+                        seen.add(r.dest)
+                        todo.append(r.dest)
+            self._reach[key] = [q for q in seen if (j, q) in self.reads]
+        return self._reach[key]
+
+    def current(self, s, j: int):
+        """Thread j's accesses from `s` itself: the reads its guards and effects made,
+        and the writes of its enabled steps."""
+        thread = self.threads[j]
+        steps, log = self.system.cache.writes_of(thread, s)
+        written = {(i, k) for _, w in steps for i, k, _ in w}
+        return self._classified(thread, log, False), self._classified(thread, written, True)
+
+    def stubborn(self, s, start: int, pcs: list, enabled) -> set:
+        """The threads whose current units a stubborn set from `start` holds."""
+        units, todo, threads = {(start, pcs[start])}, [(start, pcs[start])], {start}
+        while todo:
+            j, pc = todo.pop()
+            if pc != pcs[j]:
+                found = [(j, pcs[j])]
+            else:
+                reads, writes = self.current(s, j)
+                found = [(k, q) for k in range(len(self.threads)) if k != j
+                         for q in self.reachable(k, pcs[k])
+                         if (j in enabled and _conflict(reads, writes, self.reads[k, q],
+                                                        self.writes[k, q]))
+                         or _enables(self.writes[k, q], reads, s)]
+            for unit in found:
+                if unit not in units:
+                    units.add(unit)
+                    todo.append(unit)
+                    if unit[1] == pcs[unit[0]]:
+                        threads.add(unit[0])
+        return threads
+
+    def stubborn_choice(self, visible: set):
+        def choose(s, by):
+            pcs = [self.system._pc(s, th) for th in self.threads]
+            best = None
+            for j in by:
+                threads = self.stubborn(s, j, pcs, by)
+                size = sum(len(by[k]) for k in threads if k in by)
+                if best is None or size < best[0]:
+                    best = (size, [k for k in threads if k in by])
+            steps = [t for k in best[1] for t in by[k].values()]
+            if any(s[i] != t[i] for t in steps for i in visible):
+                return None
+            return best[1]
+        return choose
+
+    def bound_choice(self, s, by):
+        for j in by:
+            if all(self._commute(by[j], by[k], j, k) for k in by if k != j):
+                return [j]
+        return None
+
+    def _commute(self, mine: dict, theirs: dict, j: int, k: int) -> bool:
+        """Whether every step of thread j commutes with every step of thread k from
+        here: neither enables nor disables the other's, and both orders meet."""
+        for a_label, a in mine.items():
+            after_a = self.by_thread(a).get(k, {})
+            if after_a.keys() != theirs.keys():
+                return False
+            for b_label, b in theirs.items():
+                after_b = self.by_thread(b).get(j, {})
+                if after_b.keys() != mine.keys() or after_a[b_label] != after_b[a_label]:
+                    return False
+        return True
+
+    def property_fields(self) -> set:
+        """Every field a property predicate reads, on any state the full search saw."""
+        predicates = [p.predicate for p in properties_for(self.system.config) if p.predicate]
+        fields = set()
+        for s in self._states():
+            for predicate in predicates:
+                fields |= {i for i, _ in self.system.cache.evaluate(predicate, s)[1]}
+        return fields
+
+    def _states(self):
+        seen, queue = set(self.system.initial_states()), collections.deque(
+            self.system.initial_states())
+        while queue:
+            s = queue.popleft()
+            yield s
+            for _, t in self.system.successors(s):
+                if t not in seen:
+                    seen.add(t)
+                    queue.append(t)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m checks.por_probe",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--pages", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--transport", default="socket", choices=("socket", "file"))
+    parser.add_argument("--pick", default="round-robin", choices=("any", "round-robin"))
+    args = parser.parse_args(argv)
+    config = Config(transport=args.transport, channels=args.channels, pages=args.pages,
+                    rounds=args.rounds, pick=args.pick)
+    began = time.monotonic()
+    probe = Probe(config)
+    rows = [("full", probe.full, time.monotonic() - began)]
+    ghosts = {_FIELD[name] for name in GHOSTS} | {_FIELD["ram"], _FIELD["file_data"]}
+    for name, choose in (("stubborn", lambda: probe.stubborn_choice(probe.property_fields())),
+                         ("stubborn-ghosts", lambda: probe.stubborn_choice(ghosts)),
+                         ("bound", lambda: probe.bound_choice)):
+        began = time.monotonic()
+        rows.append((name, probe.search(choose()), time.monotonic() - began))
+    print(config.label())
+    for name, states, seconds in rows:
+        print(f"  {name:16} {states:>10,} states  {probe.full / states:6.2f}x  {seconds:7.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
