@@ -1,7 +1,8 @@
 """What a partial-order reduction beyond the transactions could save here (#6): a probe.
 
-Not part of the checker, and not sound as it stands; it measures. It explores one
-configuration (transactions on, no symmetry) and prints the states reached:
+Not part of the checker: it measures, and its rules of what commutes are stated here,
+not proven. It explores one configuration (transactions on, no symmetry) and prints the
+states reached:
 
   full        every enabled step: what `multifd-check run` explores.
   stubborn    Valmari's strong stubborn sets, one thread's current step (a transaction
@@ -27,6 +28,10 @@ The footprints (what each thread reads and writes at each control state) are tho
 full search's step cache recorded, so they cover every state the model reaches.
 
     python -m checks.por_probe --channels 3 --pages 2 --rounds 2 --pick round-robin
+    python -m checks.por_probe --variant b4-eos-without-sync --flush per-section
+
+tests/test_por_probe.py checks that the stubborn searches keep every deadlock and every
+broken invariant of the full one, on three small configurations.
 """
 
 import argparse
@@ -36,11 +41,11 @@ import time
 
 import networkx
 
-from model.config import Config
+from model.config import Config, ConfigError
 from model.state import State
 from model.stepcache import WHOLE
 from model.system import System
-from model.variants import SEED
+from model.variants import SEED, Variant, VariantError, get_variant
 
 from .properties import properties_for
 
@@ -94,17 +99,17 @@ def _enables(writes, reads, s) -> bool:
 
 
 class Probe:
-    def __init__(self, config: Config):
-        self.system = System(config, SEED)
+    def __init__(self, config: Config, variant: Variant = SEED):
+        self.system = System(config, variant)
         self.threads = self.system.threads
         self._names = {th.name: j for j, th in enumerate(self.threads)}
-        self.full = self.search(lambda s, by: None)
+        self.full = len(self.search(lambda s, by: None))
         self.reads, self.writes = self._footprints()
         self._reach, self._current = {}, {}
 
-    def search(self, choose) -> int:
+    def search(self, choose) -> dict:
         """Breadth-first search; `choose(s, steps by thread)` gives the threads whose
-        steps to take, or None for all of them. The number of states.
+        steps to take, or None for all of them. The states found, in order.
 
         Against the ignoring problem (a step put off forever), Valmari's condition for
         safety: every terminal strongly connected set of the reduced graph holds a state
@@ -133,7 +138,12 @@ class Probe:
                 expand(queue.popleft(), False)
             for s in self._ignoring(seen, edges, full) if len(full) < len(seen) else ():
                 expand(s, True)
-        return len(seen)
+        return seen
+
+    def deadlocks(self, states) -> set:
+        """The states of `states` where nothing can run and the migration has not ended."""
+        return {s for s in states
+                if not self.system.successors(s) and not self.system.is_proper_end(s)}
 
     @staticmethod
     def _ignoring(seen: dict, edges: dict, full: set) -> list:
@@ -276,19 +286,27 @@ def main(argv=None) -> int:
     parser.add_argument("--pages", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--transport", default="socket", choices=("socket", "file"))
+    parser.add_argument("--flush", default="per-round", choices=("per-round", "per-section"))
     parser.add_argument("--pick", default="round-robin", choices=("any", "round-robin"))
+    parser.add_argument("--variant", default=SEED.name)
     args = parser.parse_args(argv)
-    config = Config(transport=args.transport, channels=args.channels, pages=args.pages,
-                    rounds=args.rounds, pick=args.pick)
+    try:
+        config = Config(transport=args.transport, channels=args.channels, pages=args.pages,
+                        rounds=args.rounds, flush=args.flush, pick=args.pick)
+        variant = get_variant(args.variant)
+        variant.check_config(config)
+    except (ConfigError, VariantError) as error:
+        print(f"por_probe: error: {error}", file=sys.stderr)
+        return 2
     began = time.monotonic()
-    probe = Probe(config)
+    probe = Probe(config, variant)
     rows = [("full", probe.full, time.monotonic() - began)]
     ghosts = {_FIELD[name] for name in GHOSTS} | {_FIELD["ram"], _FIELD["file_data"]}
     for name, choose in (("stubborn", lambda: probe.stubborn_choice(probe.property_fields())),
                          ("stubborn-ghosts", lambda: probe.stubborn_choice(ghosts)),
                          ("bound", lambda: probe.bound_choice)):
         began = time.monotonic()
-        rows.append((name, probe.search(choose()), time.monotonic() - began))
+        rows.append((name, len(probe.search(choose())), time.monotonic() - began))
     print(config.label())
     for name, states, seconds in rows:
         print(f"  {name:16} {states:>10,} states  {probe.full / states:6.2f}x  {seconds:7.1f} s")
