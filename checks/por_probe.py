@@ -105,7 +105,7 @@ class Probe:
         self._names = {th.name: j for j, th in enumerate(self.threads)}
         self.full = len(self.search(lambda s, by: None))
         self.reads, self.writes = self._footprints()
-        self._reach, self._current = {}, {}
+        self._reach = {}
 
     def search(self, choose) -> dict:
         """Breadth-first search; `choose(s, steps by thread)` gives the threads whose
