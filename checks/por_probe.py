@@ -279,6 +279,32 @@ class Probe:
                     queue.append(t)
 
 
+COLUMNS = ("stubborn", "stubborn-ghosts", "bound")
+
+
+def _choices(probe: Probe) -> dict:
+    """Each column's choice of threads, made when asked for (`stubborn` reads every
+    state once more to find the fields the properties read)."""
+    ghosts = {_FIELD[name] for name in GHOSTS} | {_FIELD["ram"], _FIELD["file_data"]}
+    return {"stubborn": lambda: probe.stubborn_choice(probe.property_fields()),
+            "stubborn-ghosts": lambda: probe.stubborn_choice(ghosts),
+            "bound": lambda: probe.bound_choice}
+
+
+def _columns(text: str) -> tuple:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in COLUMNS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown column {', '.join(unknown) or text!r} "
+                                         f"(choose from {', '.join(COLUMNS)})")
+    return names
+
+
+def _row(name: str, states: int, full: int, seconds: float) -> None:
+    print(f"  {name:16} {states:>10,} states  {full / states:6.2f}x  {seconds:7.1f} s",
+          flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m checks.por_probe",
                                      description=__doc__.splitlines()[0])
@@ -289,6 +315,8 @@ def main(argv=None) -> int:
     parser.add_argument("--flush", default="per-round", choices=("per-round", "per-section"))
     parser.add_argument("--pick", default="round-robin", choices=("any", "round-robin"))
     parser.add_argument("--variant", default=SEED.name)
+    parser.add_argument("--columns", type=_columns, default=COLUMNS,
+                        help=f"the reduced searches to run (default: {','.join(COLUMNS)})")
     args = parser.parse_args(argv)
     try:
         config = Config(transport=args.transport, channels=args.channels, pages=args.pages,
@@ -298,18 +326,14 @@ def main(argv=None) -> int:
     except (ConfigError, VariantError) as error:
         print(f"por_probe: error: {error}", file=sys.stderr)
         return 2
+    print(config.label(), flush=True)
     began = time.monotonic()
     probe = Probe(config, variant)
-    rows = [("full", probe.full, time.monotonic() - began)]
-    ghosts = {_FIELD[name] for name in GHOSTS} | {_FIELD["ram"], _FIELD["file_data"]}
-    for name, choose in (("stubborn", lambda: probe.stubborn_choice(probe.property_fields())),
-                         ("stubborn-ghosts", lambda: probe.stubborn_choice(ghosts)),
-                         ("bound", lambda: probe.bound_choice)):
+    _row("full", probe.full, probe.full, time.monotonic() - began)
+    choices = _choices(probe)
+    for name in args.columns:
         began = time.monotonic()
-        rows.append((name, len(probe.search(choose())), time.monotonic() - began))
-    print(config.label())
-    for name, states, seconds in rows:
-        print(f"  {name:16} {states:>10,} states  {probe.full / states:6.2f}x  {seconds:7.1f} s")
+        _row(name, len(probe.search(choices[name]())), probe.full, time.monotonic() - began)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from checks.por_probe import GHOSTS, Probe, _conflict, _enables, _FIELD
+from checks.por_probe import GHOSTS, Probe, _conflict, _enables, _FIELD, main
 from checks.properties import properties_for
 from model.config import Config
 from model.stepcache import WHOLE
@@ -66,3 +66,17 @@ def test_stubborn_sets_save_almost_nothing_while_the_properties_see_the_threads(
              for name, visible in _visibilities(probe).items()}
     assert 0.9 * probe.full < sizes["properties"] < probe.full
     assert sizes["ghosts"] < 0.6 * probe.full
+
+
+def test_a_bad_variant_or_configuration_is_one_line_and_exit_2(capsys):
+    assert main(["--variant", "nope"]) == 2
+    assert main(["--channels", "0"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("por_probe: error: ") for line in lines)
+
+
+def test_the_columns_asked_for_come_out_one_line_each(capsys):
+    assert main(["--channels", "1", "--pages", "1", "--rounds", "1",
+                 "--columns", "bound"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[1:]] == ["full", "bound"]
