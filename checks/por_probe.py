@@ -99,11 +99,15 @@ def _enables(writes, reads, s) -> bool:
 
 
 class Probe:
+    """One configuration and variant: its full search, the footprints that search
+    recorded, and the reduced searches measured against it."""
+
     def __init__(self, config: Config, variant: Variant = SEED):
         self.system = System(config, variant)
         self.threads = self.system.threads
         self._names = {th.name: j for j, th in enumerate(self.threads)}
-        self.full = len(self.search(lambda s, by: None))
+        self.states = self.search(lambda s, by: None)
+        self.full = len(self.states)
         self.reads, self.writes = self._footprints()
         self._reach = {}
 
@@ -225,8 +229,11 @@ class Probe:
         return threads
 
     def stubborn_choice(self, visible: set):
+        """A `choose` for `search`: the smallest stubborn set over the enabled threads,
+        or every step when one of its steps changes a field in `visible` (C2)."""
         def choose(s, by):
-            pcs = [self.system._pc(s, th) for th in self.threads]
+            pcs = [s[th.pc_index][th.t] if th.per_channel else s[th.pc_index]
+                   for th in self.threads]
             best = None
             for j in by:
                 threads = self.stubborn(s, j, pcs, by)
@@ -240,6 +247,8 @@ class Probe:
         return choose
 
     def bound_choice(self, s, by):
+        """A `choose` for `search` (unsound): the first thread whose steps commute with
+        every other thread's steps from `s`, alone."""
         for j in by:
             if all(self._commute(by[j], by[k], j, k) for k in by if k != j):
                 return [j]
@@ -259,24 +268,13 @@ class Probe:
         return True
 
     def property_fields(self) -> set:
-        """Every field a property predicate reads, on any state the full search saw."""
+        """Every field a property predicate reads, on any state the full search found."""
         predicates = [p.predicate for p in properties_for(self.system.config) if p.predicate]
         fields = set()
-        for s in self._states():
+        for s in self.states:
             for predicate in predicates:
                 fields |= {i for i, _ in self.system.cache.evaluate(predicate, s)[1]}
         return fields
-
-    def _states(self):
-        seen, queue = set(self.system.initial_states()), collections.deque(
-            self.system.initial_states())
-        while queue:
-            s = queue.popleft()
-            yield s
-            for _, t in self.system.successors(s):
-                if t not in seen:
-                    seen.add(t)
-                    queue.append(t)
 
 
 COLUMNS = ("stubborn", "stubborn-ghosts", "bound")
