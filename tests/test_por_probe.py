@@ -46,18 +46,19 @@ def _broken(probe, states) -> set:
     ("no-sync-before-bitmap", 2, 2, "per-round")])
 def test_stubborn_sets_keep_every_deadlock_and_every_broken_invariant(variant, pages, rounds,
                                                                       flush):
-    """Valmari: stubborn sets keep every reachable deadlock, and with the visibility
-    condition every reachable violation. b4 deadlocks at one channel, and
+    """Valmari: stubborn sets keep every reachable deadlock, and with the properties'
+    fields visible every reachable violation. b4 deadlocks at one channel, and
     no-sync-before-bitmap in two states, one of which a stubborn set without its
     closure (only the thread it starts from) loses."""
     probe = _probe(variant, pages, rounds, flush)
     full = probe.states
     assert bool(probe.deadlocks(full)) == (variant != "seed")
-    for visible in _visibilities(probe).values():
+    for name, visible in _visibilities(probe).items():
         reduced = probe.search(probe.stubborn_choice(visible))
         assert set(reduced) <= set(full)
         assert probe.deadlocks(reduced) == probe.deadlocks(full)
-        assert _broken(probe, reduced) == _broken(probe, full)
+        if name == "properties":      # the ghost flags alone promise no more
+            assert _broken(probe, reduced) == _broken(probe, full)
 
 
 def test_stubborn_sets_save_almost_nothing_while_the_properties_see_the_threads():
