@@ -63,6 +63,15 @@ COMMUTE = {("post", "post"), ("post", "wait"), ("wait", "post"), ("append", "rea
            ("read-fifo", "append"), ("ghost", "ghost")}
 
 
+# What `stubborn-ghosts` takes as visible: the ghost flags and the guest's pages.
+GHOST_VISIBLE = frozenset({_FIELD[name] for name in GHOSTS} | {_FIELD["ram"], _FIELD["file_data"]})
+
+
+def _written(steps) -> set:
+    """The (field, entry) pairs some step of `steps` ((label, writes), ...) writes."""
+    return {(i, k) for _, writes in steps for i, k, _ in writes}
+
+
 def _kind(role: str, i: int, write: bool) -> str:
     name = State._fields[i]
     if name in WAITER:
@@ -174,8 +183,7 @@ class Probe:
         for j, (th, slots) in enumerate(zip(self.threads, self.system.cache.slots)):
             for pc, slot in enumerate(slots):
                 if slot:
-                    done = {(i, k) for steps in slot[2].values() for _, w in steps
-                            for i, k, _ in w}
+                    done = set().union(*map(_written, slot[2].values()))
                     reads[j, pc] = self._classified(th, slot[0], False)
                     writes[j, pc] = self._classified(th, done, True)
         return reads, writes
@@ -203,18 +211,19 @@ class Probe:
         and the writes of its enabled steps."""
         thread = self.threads[j]
         steps, log = self.system.cache.writes_of(thread, s)
-        written = {(i, k) for _, w in steps for i, k, _ in w}
-        return self._classified(thread, log, False), self._classified(thread, written, True)
+        return (self._classified(thread, log, False),
+                self._classified(thread, _written(steps), True))
 
-    def stubborn(self, s, start: int, pcs: list, enabled) -> set:
-        """The threads whose current units a stubborn set from `start` holds."""
+    def stubborn(self, s, start: int, pcs: list, enabled, current) -> set:
+        """The threads whose current units a stubborn set from `start` holds;
+        `current(j)` gives thread j's accesses from `s` (`Probe.current`)."""
         units, todo, threads = {(start, pcs[start])}, [(start, pcs[start])], {start}
         while todo:
             j, pc = todo.pop()
             if pc != pcs[j]:
                 found = [(j, pcs[j])]
             else:
-                reads, writes = self.current(s, j)
+                reads, writes = current(j)
                 found = [(k, q) for k in range(len(self.threads)) if k != j
                          for q in self.reachable(k, pcs[k])
                          if (j in enabled and _conflict(reads, writes, self.reads[k, q],
@@ -234,9 +243,14 @@ class Probe:
         def choose(s, by):
             pcs = [s[th.pc_index][th.t] if th.per_channel else s[th.pc_index]
                    for th in self.threads]
-            best = None
+            best, memo = None, {}
+
+            def current(j):         # each thread's accesses once, for every start
+                if j not in memo:
+                    memo[j] = self.current(s, j)
+                return memo[j]
             for j in by:
-                threads = self.stubborn(s, j, pcs, by)
+                threads = self.stubborn(s, j, pcs, by, current)
                 size = sum(len(by[k]) for k in threads if k in by)
                 if best is None or size < best[0]:
                     best = (size, [k for k in threads if k in by])
@@ -257,14 +271,14 @@ class Probe:
     def _commute(self, mine: dict, theirs: dict, j: int, k: int) -> bool:
         """Whether every step of thread j commutes with every step of thread k from
         here: neither enables nor disables the other's, and both orders meet."""
+        after_theirs = {label: self.by_thread(b).get(j, {}) for label, b in theirs.items()}
+        if any(after.keys() != mine.keys() for after in after_theirs.values()):
+            return False
         for a_label, a in mine.items():
             after_a = self.by_thread(a).get(k, {})
-            if after_a.keys() != theirs.keys():
+            if after_a.keys() != theirs.keys() or any(
+                    after_a[b_label] != after[a_label] for b_label, after in after_theirs.items()):
                 return False
-            for b_label, b in theirs.items():
-                after_b = self.by_thread(b).get(j, {})
-                if after_b.keys() != mine.keys() or after_a[b_label] != after_b[a_label]:
-                    return False
         return True
 
     def property_fields(self) -> set:
@@ -283,9 +297,8 @@ COLUMNS = ("stubborn", "stubborn-ghosts", "bound")
 def _choices(probe: Probe) -> dict:
     """Each column's choice of threads, made when asked for (`stubborn` reads every
     state once more to find the fields the properties read)."""
-    ghosts = {_FIELD[name] for name in GHOSTS} | {_FIELD["ram"], _FIELD["file_data"]}
     return {"stubborn": lambda: probe.stubborn_choice(probe.property_fields()),
-            "stubborn-ghosts": lambda: probe.stubborn_choice(ghosts),
+            "stubborn-ghosts": lambda: probe.stubborn_choice(GHOST_VISIBLE),
             "bound": lambda: probe.bound_choice}
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from checks.por_probe import GHOSTS, Probe, _conflict, _enables, _FIELD, main
+from checks.por_probe import GHOST_VISIBLE, Probe, _conflict, _enables, _FIELD, main
 from checks.properties import properties_for
 from model.config import Config
 from model.stepcache import WHOLE
@@ -32,8 +32,7 @@ def _probe(variant="seed", pages=1, rounds=1, flush="per-round"):
 
 
 def _visibilities(probe):
-    return {"properties": probe.property_fields(),
-            "ghosts": {_FIELD[name] for name in GHOSTS} | {_FIELD["ram"]}}
+    return {"properties": probe.property_fields(), "ghosts": GHOST_VISIBLE}
 
 
 def _broken(probe, states) -> set:
