@@ -1,4 +1,4 @@
-"""What a partial-order reduction beyond the transactions could save here (#6): a probe.
+"""A probe (#6): what partial orders or dead variables could save beyond the transactions.
 
 Not part of the checker: it measures, and its rules of what commutes are stated here,
 not proven. It explores one configuration (transactions on, no symmetry) and prints the
@@ -23,15 +23,23 @@ states reached:
   bound       a bound for any reduction by threads (unsound): one thread's steps alone,
               when each commutes with every other thread's current steps (the diamond is
               checked on the states themselves), whatever those threads may do later.
+  dead-variables  not a search: the full search's states, merged where they differ only
+              in variables no thread, property or end test reads again before they are
+              written (computed backwards over the whole graph, so an upper bound for a
+              dead-variable reduction). `dead-static`: the same with what a search could
+              know ahead, the reads at the control states each thread can still reach and
+              everything a property or the end test reads anywhere.
 
 The footprints (what each thread reads and writes at each control state) are those the
 full search's step cache recorded, so they cover every state the model reaches.
 
     python -m checks.por_probe --channels 3 --pages 2 --rounds 2 --pick round-robin
     python -m checks.por_probe --variant b4-eos-without-sync --flush per-section
+    python -m checks.por_probe --channels 2 --pages 1 --rounds 1 --faults recv-read-error
 
 tests/test_por_probe.py checks that the stubborn searches keep every deadlock and every
-broken invariant of the full one, on three small configurations.
+broken invariant of the full one, on three small configurations, and that states merged on
+their live variables agree on their steps, their properties and their end.
 """
 
 import argparse
@@ -42,7 +50,7 @@ import time
 import networkx
 
 from model.config import Config, ConfigError
-from model.state import State
+from model.state import PER_CHANNEL_INDEX, State, put
 from model.stepcache import WHOLE
 from model.system import System
 from model.variants import SEED, Variant, VariantError, get_variant
@@ -241,8 +249,7 @@ class Probe:
         """A `choose` for `search`: the smallest stubborn set over the enabled threads,
         or every step when one of its steps changes a field in `visible` (C2)."""
         def choose(s, by):
-            pcs = [s[th.pc_index][th.t] if th.per_channel else s[th.pc_index]
-                   for th in self.threads]
+            pcs = self._pcs(s)
             best, memo = None, {}
 
             def current(j):         # each thread's accesses once, for every start
@@ -281,17 +288,142 @@ class Probe:
                 return False
         return True
 
+    def dead_variable_states(self, static: bool = False) -> int:
+        """The states left when each state's dead variables are reset to their initial
+        values: what a dead-variable reduction could merge.
+
+        A variable (a field, or one channel's entry of a per-channel field) is live at a
+        state when, on some path from it, a thread's guard or effect, a property or the
+        end test reads it before a step writes it: the least fixpoint, backwards over the
+        full graph, which a search could not know ahead (an upper bound). States that
+        agree on their live variables take the same steps and give the same verdicts,
+        so merging them is sound. `static`: live is what a search could know, what some
+        thread reads at a control state it can still reach, what a property or the end
+        test reads at any state."""
+        bits = _atom_bits(self.system.config.channels)
+        states = list(self.states)
+        live = self._static_live(states, bits) if static else self._dynamic_live(states, bits)
+        return len({_reset(s, states[0], mask, bits) for s, mask in zip(states, live)})
+
+    def _dynamic_live(self, states: list, bits: dict) -> list:
+        observers = self._observers()
+        reads, edges = zip(*(self._accesses(s, bits, observers) for s in states))
+        return _live(list(reads), edges)
+
+    def _accesses(self, s, bits: dict, observers: list) -> tuple:
+        """The bits of what a thread or an observer reads at `s`, and each step's
+        (target id, bits written)."""
+        cache, read, edges = self.system.cache, set(), []
+        for thread in self.threads:
+            steps, log = cache.writes_of(thread, s)
+            read |= log | {(thread.pc_index, thread.t if thread.per_channel else WHOLE)}
+            edges += [(self.states[_applied(s, writes)],
+                       _mask(bits, [(i, k) for i, k, _ in writes])) for _, writes in steps]
+        for function in observers:
+            read |= cache.evaluate(function, s)[1]
+        return _mask(bits, read), edges
+
+    def _static_live(self, states: list, bits: dict) -> list:
+        always = _mask(bits, {(i, WHOLE) for i in self.fields_read(self._observers())})
+        at = {(j, pc): _mask(bits, slot[0] | {(th.pc_index, th.t if th.per_channel else WHOLE)})
+              for j, (th, slots) in enumerate(zip(self.threads, self.system.cache.slots))
+              for pc, slot in enumerate(slots) if slot}
+        memo = {}
+
+        def live(s) -> int:
+            pcs = tuple(self._pcs(s))
+            if pcs not in memo:
+                memo[pcs] = always | _union(at[j, q] for j, pc in enumerate(pcs)
+                                            for q in self.reachable(j, pc))
+            return memo[pcs]
+        return [live(s) for s in states]
+
+    def _pcs(self, s) -> list:
+        return [s[th.pc_index][th.t] if th.per_channel else s[th.pc_index]
+                for th in self.threads]
+
+    def _predicates(self) -> list:
+        return [p.predicate for p in properties_for(self.system.config) if p.predicate]
+
+    def _observers(self) -> list:
+        """What reads a state besides the threads: the properties and the end tests."""
+        return self._predicates() + [self.system.is_proper_end, self.system.end_kind]
+
     def property_fields(self) -> set:
         """Every field a property predicate reads, on any state the full search found."""
-        predicates = [p.predicate for p in properties_for(self.system.config) if p.predicate]
+        return self.fields_read(self._predicates())
+
+    def fields_read(self, functions: list) -> set:
+        """Every field one of `functions` reads, on any state the full search found."""
         fields = set()
         for s in self.states:
-            for predicate in predicates:
-                fields |= {i for i, _ in self.system.cache.evaluate(predicate, s)[1]}
+            for function in functions:
+                fields |= {i for i, _ in self.system.cache.evaluate(function, s)[1]}
         return fields
 
 
-COLUMNS = ("stubborn", "stubborn-ghosts", "bound")
+def _atom_bits(channels: int) -> dict:
+    """(field, entry) -> its bits: one bit per field, and per channel entry of a
+    per-channel field, whose whole (WHOLE) is all of its entries' bits."""
+    bits = {}
+    for i in range(len(State._fields)):
+        if i in PER_CHANNEL_INDEX:
+            for k in range(channels):
+                bits[i, k] = 1 << len(bits)
+            bits[i, WHOLE] = sum(bits[i, k] for k in range(channels))
+        else:
+            bits[i, WHOLE] = 1 << len(bits)
+    return bits
+
+
+def _mask(bits: dict, accesses) -> int:
+    """The bits of (field, entry) accesses; an entry of a plain tuple field is the field."""
+    mask = 0
+    for i, k in accesses:
+        mask |= bits.get((i, k)) or bits[i, WHOLE]
+    return mask
+
+
+def _applied(s, writes):
+    """`s` after a step's writes ((field, entry, value), ...)."""
+    values = list(s)
+    for i, k, v in writes:
+        values[i] = v if k == WHOLE else put(values[i], k, v)
+    return tuple.__new__(State, values)
+
+
+def _union(masks) -> int:
+    out = 0
+    for mask in masks:
+        out |= mask
+    return out
+
+
+def _live(reads: list, edges) -> list:
+    """Per state: the bits live there, the least fixpoint of live(s) = reads(s) | the
+    union over edges s -> t of live(t) & ~written, swept backwards until it holds."""
+    live, changed = list(reads), True
+    while changed:
+        changed = False
+        for j in range(len(live) - 1, -1, -1):
+            mask = live[j]
+            for t, written in edges[j]:
+                mask |= live[t] & ~written
+            if mask != live[j]:
+                live[j], changed = mask, True
+    return live
+
+
+def _reset(s, initial, live: int, bits: dict) -> tuple:
+    """`s` with every variable not in `live` set to its value in `initial`."""
+    values = list(s)
+    for (i, k), bit in bits.items():
+        if not live & bit and (k != WHOLE or i not in PER_CHANNEL_INDEX):
+            values[i] = initial[i] if k == WHOLE else put(values[i], k, initial[i][k])
+    return tuple(values)
+
+
+COLUMNS = ("stubborn", "stubborn-ghosts", "bound", "dead-variables", "dead-static")
 
 
 def _choices(probe: Probe) -> dict:
@@ -302,6 +434,13 @@ def _choices(probe: Probe) -> dict:
             "bound": lambda: probe.bound_choice}
 
 
+def _count(probe: Probe, name: str) -> int:
+    """The states column `name` leaves."""
+    if name.startswith("dead-"):
+        return probe.dead_variable_states(static=name == "dead-static")
+    return len(probe.search(_choices(probe)[name]()))
+
+
 def _columns(text: str) -> tuple:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in COLUMNS]
@@ -309,6 +448,10 @@ def _columns(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"unknown column {', '.join(unknown) or text!r} "
                                          f"(choose from {', '.join(COLUMNS)})")
     return names
+
+
+def _faults(text: str) -> tuple:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _row(name: str, states: int, full: int, seconds: float) -> None:
@@ -326,13 +469,16 @@ def main(argv=None) -> int:
     parser.add_argument("--flush", default="per-round", choices=("per-round", "per-section"))
     parser.add_argument("--pick", default="round-robin", choices=("any", "round-robin"))
     parser.add_argument("--variant", default=SEED.name)
+    parser.add_argument("--faults", type=_faults, default=None, metavar="LAYER,...",
+                        help="fault layers (default: the variant's; '' for none)")
     parser.add_argument("--columns", type=_columns, default=COLUMNS,
-                        help=f"the reduced searches to run (default: {','.join(COLUMNS)})")
+                        help=f"the columns to measure (default: {','.join(COLUMNS)})")
     args = parser.parse_args(argv)
     try:
-        config = Config(transport=args.transport, channels=args.channels, pages=args.pages,
-                        rounds=args.rounds, flush=args.flush, pick=args.pick)
         variant = get_variant(args.variant)
+        config = Config(transport=args.transport, channels=args.channels, pages=args.pages,
+                        rounds=args.rounds, flush=args.flush, pick=args.pick,
+                        faults=variant.faults if args.faults is None else args.faults)
         variant.check_config(config)
     except (ConfigError, VariantError) as error:
         print(f"por_probe: error: {error}", file=sys.stderr)
@@ -341,10 +487,9 @@ def main(argv=None) -> int:
     began = time.monotonic()
     probe = Probe(config, variant)
     _row("full", probe.full, probe.full, time.monotonic() - began)
-    choices = _choices(probe)
     for name in args.columns:
         began = time.monotonic()
-        _row(name, len(probe.search(choices[name]())), probe.full, time.monotonic() - began)
+        _row(name, _count(probe, name), probe.full, time.monotonic() - began)
     return 0
 
 

@@ -2,7 +2,10 @@
 
 import pytest
 
-from checks.por_probe import GHOST_VISIBLE, Probe, _conflict, _enables, _FIELD, main
+import collections
+
+from checks.por_probe import (GHOST_VISIBLE, Probe, _atom_bits, _conflict, _enables, _FIELD,
+                              _live, _reset, main)
 from checks.properties import properties_for
 from model.config import Config
 from model.stepcache import WHOLE
@@ -26,8 +29,9 @@ def test_an_append_wakes_a_reader_only_on_an_empty_fifo():
     assert not _enables({(SOCKETS, 1, "append")}, {(SOCKETS, 1, "read-fifo")}, state)
 
 
-def _probe(variant="seed", pages=1, rounds=1, flush="per-round"):
-    config = Config(channels=1, pages=pages, rounds=rounds, flush=flush, pick="round-robin")
+def _probe(variant="seed", pages=1, rounds=1, flush="per-round", faults=()):
+    config = Config(channels=1, pages=pages, rounds=rounds, flush=flush, pick="round-robin",
+                    faults=faults)
     return Probe(config, get_variant(variant))
 
 
@@ -80,3 +84,40 @@ def test_the_columns_asked_for_come_out_one_line_each(capsys):
                  "--columns", "bound"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out[1:]] == ["full", "bound"]
+
+
+def test_a_variable_written_before_any_read_is_dead():
+    """x (bit 1) is read at state 1; the edge 0 -> 1 writes it, 1 -> 2 does not."""
+    live = _live([0, 1, 0], [[(1, 1)], [(2, 0)], []])
+    assert live == [0, 1, 0]
+    assert _live([0, 1, 0], [[(1, 0)], [(2, 0)], [(0, 0)]]) == [1, 1, 1]
+
+
+def _observed(probe, s) -> tuple:
+    """What merged states must agree on: the steps, the properties, the end test."""
+    labels = tuple(label for label, _ in probe.system.successors(s))
+    verdicts = tuple(bool(p.predicate(s)) for p in properties_for(probe.system.config)
+                     if p.predicate)
+    return labels, verdicts, probe.system.is_proper_end(s), probe.system.end_kind(s)
+
+
+def test_states_merged_on_their_live_variables_take_the_same_steps_and_verdicts():
+    """Under a recv-read-error some states differ only in what nobody reads again;
+    merged, each group agrees on its steps, its properties and its end."""
+    probe = _probe(pages=2, faults=("recv-read-error",))
+    bits, states = _atom_bits(1), list(probe.states)
+    live = probe._dynamic_live(states, bits)
+    groups = collections.defaultdict(set)
+    for s, mask in zip(states, live):
+        groups[_reset(s, states[0], mask, bits)].add(_observed(probe, s))
+    assert len(groups) < probe.full
+    assert all(len(observed) == 1 for observed in groups.values())
+
+
+def test_dead_variables_merge_nothing_without_faults_and_a_search_could_know_little():
+    """The model keeps no value nobody reads; under a fault, what a search could know
+    from control states alone merges less than the whole graph shows."""
+    assert _probe(pages=2).dead_variable_states() == _probe(pages=2).full
+    probe = _probe(pages=2, faults=("recv-read-error",))
+    merged, static = probe.dead_variable_states(), probe.dead_variable_states(static=True)
+    assert merged < static < probe.full
