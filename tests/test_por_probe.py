@@ -1,8 +1,8 @@
-"""The partial-order probe (checks/por_probe.py): its access kinds and its counts."""
-
-import pytest
+"""The reduction probe (checks/por_probe.py): its access kinds, its counts, its merges."""
 
 import collections
+
+import pytest
 
 from checks.por_probe import (GHOST_VISIBLE, Probe, _atom_bits, _conflict, _enables, _FIELD,
                               _live, _reset, main)
@@ -117,7 +117,8 @@ def test_states_merged_on_their_live_variables_take_the_same_steps_and_verdicts(
 def test_dead_variables_merge_nothing_without_faults_and_a_search_could_know_little():
     """The model keeps no value nobody reads; under a fault, what a search could know
     from control states alone merges less than the whole graph shows."""
-    assert _probe(pages=2).dead_variable_states() == _probe(pages=2).full
+    probe = _probe(pages=2)
+    assert probe.dead_variable_states() == probe.full
     probe = _probe(pages=2, faults=("recv-read-error",))
     merged, static = probe.dead_variable_states(), probe.dead_variable_states(static=True)
     assert merged < static < probe.full
