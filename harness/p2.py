@@ -162,11 +162,11 @@ def _report(build, n, outcomes, hangs):
         lines += [f"  shim     {x}" for x in _shim_lines(rundir)]
         verdict, model = model_match(trace, n, "src", "send-write-error", "socket",
                                      suffix=True)
-        lines += _shown_lines(trace, verdict.conforms and path_matched(model))
+        found = path_matched(model)
+        lines += _shown_lines(trace, verdict.conforms and found)
         lines += skeleton_lines(verdict)
         lines += [f"  model    {model[0]}", *[f"    {x}" for x in model[1:]]]
         # Where the trace search hits its bound, the model must find the hang itself.
-        found = path_matched(model)
         if not found:
             found, line = model_finds_p2(n)
             lines.append(f"  model    {line}")
