@@ -93,11 +93,10 @@ def test_a_variable_written_before_any_read_is_dead():
     assert _live([0, 1, 0], [[(1, 0)], [(2, 0)], [(0, 0)]]) == [1, 1, 1]
 
 
-def _observed(probe, s) -> tuple:
+def _observed(probe, predicates, s) -> tuple:
     """What merged states must agree on: the steps, the properties, the end test."""
     labels = tuple(label for label, _ in probe.system.successors(s))
-    verdicts = tuple(bool(p.predicate(s)) for p in properties_for(probe.system.config)
-                     if p.predicate)
+    verdicts = tuple(bool(predicate(s)) for predicate in predicates)
     return labels, verdicts, probe.system.is_proper_end(s), probe.system.end_kind(s)
 
 
@@ -107,9 +106,9 @@ def test_states_merged_on_their_live_variables_take_the_same_steps_and_verdicts(
     probe = _probe(pages=2, faults=("recv-read-error",))
     bits, states = _atom_bits(1), list(probe.states)
     live = probe._dynamic_live(states, bits)
-    groups = collections.defaultdict(set)
+    groups, predicates = collections.defaultdict(set), probe._predicates()
     for s, mask in zip(states, live):
-        groups[_reset(s, states[0], mask, bits)].add(_observed(probe, s))
+        groups[_reset(s, states[0], mask, bits)].add(_observed(probe, predicates, s))
     assert len(groups) < probe.full
     assert all(len(observed) == 1 for observed in groups.values())
 
