@@ -82,7 +82,18 @@ def _header(system, result) -> list:
     return forced + [f"variant {v.name} ({v.stands_for})", f"config  {cfg.label()}",
             f"verdict {result.verdict.upper()}: {result.states:,} states, "
             f"{result.transitions:,} transitions, depth {result.depth}"] + \
-        (_any_order_lines(result, symmetric) if cfg.any_order else [])
+        _steps_line(result) + (_any_order_lines(result, symmetric) if cfg.any_order else [])
+
+
+def _steps_line(result) -> list:
+    """How the run cut the threads' steps, where it is not the catalogue's way."""
+    if result.transactions == "derived":
+        again = f"; started over {result.restarts} times as it learnt them" \
+            if result.restarts else ""
+        return [f"steps   transactions derived from what each step reads and writes{again}"]
+    if result.transactions == "none":
+        return ["steps   one step per row (--fine-grained)"]
+    return []
 
 
 def _any_order_lines(result, symmetric) -> list:
@@ -182,6 +193,7 @@ def result_json(system, result) -> dict:
            "transitions": result.transitions, "depth": result.depth,
            "seconds": round(result.seconds, 3), "bound": result.bound,
            "fingerprint": result.fingerprint, "unchecked": result.unchecked,
+           "transactions": result.transactions,
            "collision_probability": result.collision_probability,
            "ends": end_counts(system, result),
            "counterexample": [], "loop_at": None}

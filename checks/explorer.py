@@ -93,6 +93,8 @@ class Result:
     ends: list = field(default_factory=list)   # ids of the proper end states reached
     fingerprint: bool = False         # states kept as 64-bit hashes (no liveness checks)
     unchecked: list = field(default_factory=list)   # properties this mode cannot check
+    transactions: str = ""            # how steps were cut: declared, derived or none
+    restarts: int = 0                 # derived transactions: times the search started over
     _readable: dict = field(default_factory=dict, repr=False)   # name -> chosen path
 
     @property

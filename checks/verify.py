@@ -1,40 +1,123 @@
-"""One verification: a configuration and a variant in, a verdict with its evidence out."""
+"""One verification: a configuration and a variant in, a verdict with its evidence out.
+
+Three ways to cut the threads' steps into transactions (`transactions=`):
+
+- "declared": at the waits each role declares (model/machine.py). The argument behind
+  them was made for the catalogue's own tables, and is tested against the fine-grained
+  model on every matrix entry; it is used for those tables only, unedited.
+- "derived": where what the steps read and write says (model/movers.py). The search
+  learns what every thread's steps do, and starts over whenever something it learnt
+  takes back a judgement it made; at the end, every kept state is checked for what a
+  property could see of a thread inside a transaction. Any edited table gets this.
+- "none": one step per row (--fine-grained), the model itself.
+"""
 
 import time
 
 from model.config import Config
+from model.movers import Knowledge, Rederive, unseen_moves
 from model.packed import run_packed
 from model.system import System
-from model.variants import Variant
+from model.variants import CATALOGUE, Variant
 
 from .explorer import explore
 from .properties import properties_for
 
-__all__ = ["verify"]
+__all__ = ["verify", "transactions_for", "TRANSACTIONS"]
+
+TRANSACTIONS = ("declared", "derived", "none")
+
+# Derived transactions: a judgement found wrong within a run's first this many steps
+# starts it over at once; later, the run goes on to the end and then starts over
+# (it is cheaper to learn the rest of what the steps do in one go).
+STRICT_STEPS = 300
+
+
+def transactions_for(config: Config, variant: Variant) -> str:
+    """The transactions a run uses unless told: the declared waits for a catalogue
+    variant as it is, with the knobs its argument covers; derived for anything else."""
+    own = any(variant is v for v in CATALOGUE)
+    return "declared" if own and config.socket_capacity == 0 and config.max_faults <= 1 \
+        else "derived"
 
 
 def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=None,
-           progress=None, transactions=True, symmetry=None, max_seconds=None,
+           progress=None, transactions=None, symmetry=None, max_seconds=None,
            fingerprint=False, cache=True, pack=True):
     """Explore the model of `variant` at `config`; return (system, result).
 
-    `symmetry` None: as the model says (`System.symmetry_sound`); True forces it.
-    `cache` False computes every step afresh (model/stepcache.py; for comparisons).
-    `pack` False keeps states as tuples, not ints (model/packed.py; for comparisons);
-    states are packed only with the cache on, and with symmetry only where it is exact
-    (--loops any)."""
+    `transactions`: "declared", "derived" or "none" (see above); None picks with
+    `transactions_for`; True and False are "auto" and "none". `symmetry` None: as the
+    model says (`System.symmetry_sound`); True forces it. `cache` False computes every
+    step afresh (model/stepcache.py; for comparisons). `pack` False keeps states as
+    tuples, not ints (model/packed.py; for comparisons); states are packed only with
+    the cache on, and with symmetry only where it is exact (--loops any)."""
     variant.check_config(config)
-    system = System(config, variant, transactions=transactions, symmetry=symmetry,
-                    cache=cache)
+    mode = _mode(transactions, config, variant)
+    if mode == "derived" and fingerprint:
+        raise ValueError("--fingerprint keeps no states, and derived transactions check "
+                         "every kept state last: drop --fingerprint (or bound the run with "
+                         "--max-states or --max-memory)")
     bounds = dict(max_states=max_states, max_memory_mb=max_memory_mb, progress=progress,
-                  max_seconds=max_seconds, fingerprint=fingerprint)
+                  max_seconds=max_seconds, fingerprint=fingerprint, started=time.monotonic())
     props, skipped = _checkable(config)
-    if pack and cache and (system.exact_symmetry or not system.symmetric):
-        result = _explore_packed(system, props, bounds)
+    if mode == "derived":
+        system, result = _derived(config, variant, props, bounds, pack)
     else:
-        result = explore(system, props, **bounds)
+        system = System(config, variant, transactions=mode == "declared", symmetry=symmetry,
+                        cache=cache)
+        result = _explore(system, props, bounds, pack)[1]
+    result.transactions = mode
     result.unchecked += [name for name in skipped if name not in result.unchecked]
     return system, result
+
+
+def _mode(transactions, config, variant) -> str:
+    if transactions is False:
+        return "none"
+    if transactions in (None, True):
+        return transactions_for(config, variant)
+    if transactions not in TRANSACTIONS:
+        raise ValueError(f"transactions must be one of {TRANSACTIONS}, not {transactions!r}")
+    return transactions
+
+
+def _explore(system, props, bounds, pack) -> tuple:
+    """(the model the explorer walked, its result)."""
+    if pack and system.cache and (system.exact_symmetry or not system.symmetric):
+        return _explore_packed(system, props, bounds)
+    return system, explore(system, props, **bounds)
+
+
+def _derived(config, variant, props, bounds, pack) -> tuple:
+    """Search with derived transactions until a run relies on nothing it unlearnt."""
+    knowledge, progress = Knowledge(), bounds["progress"]
+    while True:
+        system = System(config, variant, knowledge=knowledge)
+        knowledge.begin_run(STRICT_STEPS)
+        try:
+            model, result = _explore(system, props, bounds, pack)
+        except Rederive:
+            result = None       # early in a run: start over at once
+        else:
+            knowledge.strict = 0
+            if knowledge.weakened is None:
+                knowledge.make_visible(unseen_moves(model, result.graph.states,
+                                                    _judged_again(props, result)))
+        if knowledge.weakened is None:
+            result.restarts = knowledge.restarts
+            return system, result
+        knowledge.restarts += 1
+        if progress:
+            progress(f"derived transactions: {knowledge.weakened}; starting over")
+        knowledge.weakened = None
+
+
+def _judged_again(props: list, result) -> list:
+    """The properties a reduction could have judged wrongly: every invariant, and each
+    `sometimes` the run never saw hold (one it saw hold, it saw on a real path)."""
+    return [p for p in props if p.kind == "always" or
+            (p.kind == "sometimes" and p.name in result.violations)]
 
 
 def _checkable(config: Config) -> tuple:
@@ -50,11 +133,11 @@ def _checkable(config: Config) -> tuple:
 
 def _explore_packed(system: System, props: list, bounds: dict):
     """Explore `system` with packed states, starting over with a wider field each time
-    one overflows its bits (the time bound counts every start)."""
-    began, progress = time.monotonic(), bounds["progress"]
+    one overflows its bits (the time bound counts every start); (model, result)."""
+    progress = bounds["progress"]
 
     def run(model):
-        return explore(model, props, started=began, **bounds)
+        return model, explore(model, props, **bounds)
 
     def restarted(full):
         if progress:

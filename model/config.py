@@ -45,6 +45,7 @@ FAULTS = {
 # Bounds of the encoding (a page version fits in 4 bits) and of good sense: the state
 # space is exponential in each of them.
 LIMITS = {"channels": 16, "pages": 15, "rounds": 14}
+KNOB_LIMITS = {"socket_capacity": (0, 64), "max_faults": (1, 8)}
 
 
 class ConfigError(ValueError):
@@ -66,6 +67,8 @@ class Config:
     zero_copy: bool = False     # zero-copy-send: sync flushes each channel's sent pages
     pick: str = "any"           # how a job finds an idle channel (PICKS)
     loops: str = "index"        # the order the sync wait and join loops visit channels (LOOPS)
+    socket_capacity: int = 0    # packets a channel socket holds before sendmsg() blocks (0: any)
+    max_faults: int = 1         # faults that may strike in one run (with a fault layer on)
 
     def __post_init__(self):
         validate(self)
@@ -110,14 +113,19 @@ class Config:
         zero_copy = " zero-copy" if self.zero_copy else ""
         pick = " round-robin" if self.round_robin else ""
         loops = " any-order-loops" if self.any_order else ""
+        capacity = f" socket-capacity={self.socket_capacity}" if self.socket_capacity else ""
+        many = f" max-faults={self.max_faults}" if self.max_faults != 1 else ""
         return (f"{self.transport} N={self.channels} P={self.pages} R={self.rounds} "
-                f"{self.flush} {liveness}{zero}{faults}{zero_copy}{pick}{loops}")
+                f"{self.flush} {liveness}{zero}{faults}{zero_copy}{pick}{loops}{capacity}"
+                f"{many}")
 
     def slug(self) -> str:
         """The label as a file name: `socket-n2-p2-r2-per-round-live`."""
         zero = "".join(f"-z{p}at{r}" for p, r in self.zero_pages) + \
             "".join(f"-{f}" for f in self.faults) + ("-zero-copy" if self.zero_copy else "") + \
-            ("-round-robin" if self.round_robin else "") + ("-any-order" if self.any_order else "")
+            ("-round-robin" if self.round_robin else "") + ("-any-order" if self.any_order else "") + \
+            (f"-cap{self.socket_capacity}" if self.socket_capacity else "") + \
+            (f"-faults{self.max_faults}" if self.max_faults != 1 else "")
         return (f"{self.transport}-n{self.channels}-p{self.pages}-r{self.rounds}-"
                 f"{self.flush}-{'live' if self.live else 'nonlive'}{zero}")
 
@@ -126,7 +134,8 @@ class Config:
                 "pages": self.pages, "rounds": self.rounds, "flush": self.flush,
                 "live": self.live, "zero_pages": [list(z) for z in self.zero_pages],
                 "faults": list(self.faults), "zero_copy": self.zero_copy, "pick": self.pick,
-                "loops": self.loops}
+                "loops": self.loops, "socket_capacity": self.socket_capacity,
+                "max_faults": self.max_faults}
 
 
 def validate(config: Config) -> None:
@@ -145,6 +154,11 @@ def validate(config: Config) -> None:
         value = getattr(config, name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
             raise ConfigError(f"{name} must be a whole number from 1 to {limit}, got {value!r}")
+    for name, (low, high) in KNOB_LIMITS.items():
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"{name.replace('_', '-')} must be a whole number from {low} "
+                              f"to {high}, got {value!r}")
     if not config.live and config.rounds != 1:
         raise ConfigError(f"a non-live migration has one dirty round, got rounds={config.rounds} "
                           "(drop --rounds or use --live)")

@@ -137,7 +137,7 @@ def put(values: tuple, index: int, value) -> tuple:
     >>> put((0, 0, 0), 1, 5)
     (0, 5, 0)
     """
-    if type(values) is Column:          # a step being recorded (stepcache.py)
+    if isinstance(values, Column):      # a step being recorded (stepcache.py)
         return values.put(index, value)
     return values[:index] + (value,) + values[index + 1:]
 
@@ -148,6 +148,6 @@ def add(values: tuple, index: int, delta: int) -> tuple:
     >>> add((1, 2), 0, -1)
     (0, 2)
     """
-    if type(values) is Column:
+    if isinstance(values, Column):
         return values.put(index, values[index] + delta)
     return values[:index] + (values[index] + delta,) + values[index + 1:]

@@ -203,10 +203,11 @@ class StepCache:
     `compute(thread, recorder)` runs the real step logic on a Recorder and returns
     [(label, recorder after), ...]; the cache turns those into writes."""
 
-    def __init__(self, state_type, columns, compute, threads, limit=1 << 20):
+    def __init__(self, state_type, columns, compute, threads, limit=1 << 20, recorder=None):
         self.index = {name: i for i, name in enumerate(state_type._fields)}
         self.columns = frozenset(columns)
         self.compute = compute
+        self.recorder = recorder or Recorder     # tracking.TrackingRecorder: derived steps
         self.limit = limit          # entries kept before the cache starts over (memory)
         self.size = self.misses = 0
         # per thread, per control state: None or (reads, key function, {key: steps})
@@ -229,8 +230,10 @@ class StepCache:
 
     def writes_of(self, thread, s) -> tuple:
         """The thread's steps from `s` as ((label, writes), ...), and the reads logged."""
-        return self.evaluate(lambda r: tuple(
-            (label, after.writes()) for label, after in self.compute(thread, r)), s)
+        log = set()
+        recorder = self.recorder(s, log, self.index, self.columns)
+        steps = self.compute(thread, recorder)
+        return tuple((label, after.writes()) for label, after in steps), log
 
     def evaluate(self, function, s) -> tuple:
         """`function` of a Recorder over `s`: its value, and the reads it logged."""

@@ -11,12 +11,15 @@ waits, until it reaches a wait or can go no further (machine.py says why that is
 Its label then joins the actions and QEMU functions with " > ".
 """
 
+from functools import partial
 from typing import NamedTuple
 
 from .config import Config
 from .machine import any_order, compile_role
+from .movers import B, L, OTHER, R, accesses
 from .state import NO_JOB, NO_PACKET, PER_CHANNEL_INDEX, State
 from .stepcache import EntryWrite, Recorder, StepCache
+from .tracking import TrackingRecorder
 from .transports import RECORD_NAMES, packet_name
 from .variants import SEED, Variant, apply_variant
 from . import load, migration
@@ -52,7 +55,8 @@ def initial_state(config: Config, roles: dict) -> State:
         recv_pc=(start["recv"],) * n, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros,
         recv_sem=zeros, recv_pending_job=zeros, sem_sync=0,
         recv_exiting=0, recv_joined=zeros, recv_freed=0,
-        ram=pages, vm_running=0, crashed=0, faults_left=int(bool(config.faults)),
+        ram=pages, vm_running=0, crashed=0,
+        faults_left=config.max_faults if config.faults else 0,
         stale_landed=0, bmap_after_save=0, invalid_record_read=0, uncaused_error=0,
         job_read_after_handover=0, receivedmap_freed=0, receivedmap_after_free=0,
         flushed_before_sent=0, uninit_touched=0)
@@ -82,14 +86,20 @@ class System:
     MAX_TRANSACTION = 10_000
 
     def __init__(self, config: Config, variant: Variant = SEED, transactions: bool = True,
-                 symmetry: bool = None, cache: bool = True):
+                 symmetry: bool = None, cache: bool = True, knowledge=None):
         self.config = config
         self.variant = variant
         self.transactions = transactions
+        # Derived transactions (movers.py) when given what is known of the steps; else
+        # the roles' declared waits.
+        self.knowledge = knowledge if transactions else None
         self.roles = _with_loop_order(apply_variant(variant), config)
         self.threads = tuple(self._threads())
         self._channels = tuple(range(config.channels))
         self._labels = {}
+        if self.knowledge is not None:
+            symmetry, cache = False, True
+            self._learn_starts()
         self.symmetric = self.symmetry_sound() if symmetry is None else \
             symmetry and symmetry_refusal(config, variant) is None
         # exact: symmetry is an automorphism here (symmetry_sound), and packed states
@@ -104,9 +114,17 @@ class System:
         self._committed = _indexes(self.roles["migration"], migration.COMMITTED)
         self.cache = None
         if cache:     # and per thread: where its pc is, its channel (-1: single), its slots
-            self.cache = StepCache(State, PER_CHANNEL_INDEX, self._steps, self.threads)
+            derived = self.knowledge is not None
+            self.cache = StepCache(State, PER_CHANNEL_INDEX,
+                                   self._derived_steps if derived else self._steps,
+                                   self.threads, recorder=TrackingRecorder if derived else None)
             self._plan = tuple((th, th.pc_index, th.t if th.per_channel else -1, slots)
                                for th, slots in zip(self.threads, self.cache.slots))
+
+    def _learn_starts(self) -> None:
+        initial = initial_state(self.config, self.roles)
+        for thread in self.threads:
+            self.knowledge.start(thread.name, self._pc(initial, thread), initial)
 
     def symmetry_sound(self) -> bool:
         """Whether permuting channel identities is an automorphism of this model.
@@ -247,6 +265,96 @@ class System:
     def _pc(self, s, thread):
         return s[thread.pc_index][thread.t] if thread.per_channel else s[thread.pc_index]
 
+    # -- derived transactions (movers.py) -----------------------------------------------
+
+    def _derived_steps(self, thread, s) -> list:
+        """The thread's transactions from `s` (a TrackingRecorder), cut where what the
+        steps did says they must be: right movers, at most one step of any kind, then
+        left movers at control states whose guards no other thread can change."""
+        out, todo, start = [], [], self._plain_pc(s, thread)
+        enabled, _ = self._traced_enabled(s, thread)
+        for r, c, tests in reversed(enabled):
+            after, judged = self._traced_fire(s, thread, r, c, tests)
+            todo.append((((r, c),), s, after, (judged,)))
+        while todo:
+            chain, before, now, judged = todo.pop()
+            right = all(kind in (R, B) for _, _, kind in judged)
+            more = self._going_on(thread, chain, before, now, right)
+            if more is None:
+                self.knowledge.transaction(
+                    thread.name, (start, partial(_peek, s)),
+                    (self._plain_pc(now, thread), partial(_peek, now)), list(judged))
+                out.append((self._label(thread, chain), now))
+                continue
+            for step, after, step_judged in reversed(more):
+                todo.append((chain + (step,), now, after, judged + (step_judged,)))
+        return out
+
+    def _going_on(self, thread, chain, before, now, right):
+        """The steps a transaction runs on with from `now` ((row, channel), state,
+        judgement), or None where it ends. `right`: every step so far was a right mover."""
+        if not now.differs_from(before):
+            return None                           # a spin stays a step of its own
+        if len(chain) > self.MAX_TRANSACTION:
+            raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
+                               f"{self._label(thread, chain[-5:])[1]}")
+        enabled, tests = self._traced_enabled(now, thread)
+        if not enabled:
+            return None
+        if not right and not self.knowledge.stable(thread.name, self._plain_pc(now, thread),
+                                                   frozenset(tests)):
+            return None
+        steps = [((r, c),) + self._traced_fire(now, thread, r, c, t) for r, c, t in enabled]
+        if not right and any(judged[2] not in (L, B) for _, _, judged in steps):
+            return None
+        return steps
+
+    @staticmethod
+    def _plain_pc(s, thread):
+        """The thread's control state in recorder `s`, read for the cache key only."""
+        pcs = Recorder.__getitem__(s, thread.pc_index)
+        return pcs[thread.t] if thread.per_channel else pcs
+
+    def _traced_enabled(self, s, thread) -> tuple:
+        """[(row, channel, the tests its guards made)] for the enabled rows, and every
+        test any row's guards made (enabled or not). A row its guards turn down is a
+        step the thread might take where they come out otherwise: the tests that turned
+        it down, taken the other way, are what that step would find (movers.py)."""
+        trace, t = s.trace, thread.t
+        enabled, tests, untaken = [], [], []
+        for r in thread.table[self._plain_pc(s, thread)]:
+            for c in (self._channels if r.pick else _NO_PICK):
+                trace.begin()
+                refused = None
+                for guard, want in r.guards:
+                    mark = len(trace.observations)
+                    if guard(s, t, c) != want:
+                        refused = mark
+                        break
+                made = list(trace.observations)
+                tests += made
+                if refused is None:
+                    enabled.append((r, c, made))
+                else:
+                    untaken += made[:refused] + [(loc, test, arg, _otherwise(outcome))
+                                                 for loc, test, arg, outcome in made[refused:]]
+        if untaken:
+            self.knowledge.untaken(thread.name, untaken)
+        return enabled, tests
+
+    def _traced_fire(self, s, thread, r, c, tests) -> tuple:
+        """(the state after row r, (its accesses, the key it is judged under, its type
+        as movers.py judges it))."""
+        trace = s.trace
+        trace.begin()
+        src = self._plain_pc(s, thread)
+        after = self._fire(s, thread, r, c)
+        if not trace.writes:
+            return after, ({}, None, None)        # a spin: ends its transaction
+        accs = accesses(tests + trace.observations, trace.writes)
+        kind, key = self.knowledge.step(thread.name, src, r.dest, r.trigger, accs)
+        return after, (accs, key, kind)
+
     def _enabled(self, s, thread):
         pcs = s[thread.pc_index]
         rows = thread.table[pcs[thread.t] if thread.per_channel else pcs]
@@ -281,7 +389,7 @@ class System:
     def _fire(self, s, thread, r, c):
         for effect in r.effects:
             s = effect(s, thread.t, c)
-        if type(s) is Recorder:
+        if isinstance(s, Recorder):
             dest = EntryWrite(thread.pc_index, thread.t, r.dest) if thread.per_channel else r.dest
             return s.assign(((thread.pc_index, dest),))
         values = list(s)
@@ -331,8 +439,25 @@ class System:
 _NO_PICK = (None,)
 
 
+def _otherwise(outcome):
+    """A test's outcome the other way: the opposite truth, or any other value."""
+    return (not outcome) if type(outcome) is bool else OTHER
+
+
+def _peek(recorder, loc):
+    """The plain value at `loc` (field, channel or -1) in `recorder`, read for no key."""
+    i, k = loc
+    if i in recorder.whole:
+        value = recorder.whole[i]
+    else:
+        value = recorder.entries.get(i, {}).get(k, recorder.base[i][k]) if k >= 0 \
+            else recorder.base[i]
+        return value
+    return value if k < 0 else value[k]
+
+
 def _same(a, b) -> bool:
-    return not a.differs_from(b) if type(a) is Recorder else a == b
+    return not a.differs_from(b) if isinstance(a, Recorder) else a == b
 
 
 def _indexes(role, names):

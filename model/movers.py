@@ -1,0 +1,805 @@
+"""Derived transactions: when a thread may run on without the others seeing the gap.
+
+Lipton's reduction, with each step's mover type read off what the step did, not off a
+hand list. A step is a *right mover* (R) if it commutes with whatever another thread
+does right after it, a *left mover* (L) if it commutes with whatever another thread did
+right before it, *both* (B), or *neither* (N). A transaction is R* N? L*: a thread runs
+on from a state while its steps are right movers, takes at most one step of any kind,
+then runs on only through left movers, and stops before the first step that is not
+one. The reduced search sees no state where a thread is inside a transaction, and loses
+nothing by it:
+
+- safety: every R and L step changes nothing a property looks at, so a violating state
+  with threads inside transactions has a reduced twin (the R steps undone, the L steps
+  done) the properties judge the same;
+- deadlock and liveness: after its N step, a thread runs on only at control states
+  whose guards no other thread can change, so it cannot be stranded between its L steps.
+
+The evidence comes from `tracking.py`: each step's tests on the locations it read, with
+their outcomes, and its writes by kind (an increment, a push, a pop, or a store of one
+value over another). `Knowledge` keeps what every thread's steps did at each location
+and what the properties look at; two steps of different threads commute when the rules
+in `_pair` say so (increments commute; a test survives a write that cannot change its
+outcome; a push and a pop of one queue commute when it is not empty; a store and a
+test commute when the store cannot flip the test). `Knowledge` also keeps what a thread
+knows of a location while it sits at a control state (`_inv`): the values its step
+there tested or wrote, closed under the stores other threads make; a store another
+thread can only make from a value that cannot be there is no threat.
+
+What the knowledge holds grows as the search computes new steps. Every type and every
+stability judgement given out is kept with what it was judged on; when new knowledge
+weakens one (a step that was a left mover is no longer one), the search stops with
+`Rederive` and starts over with what it now knows. A finished search therefore used
+only judgements that hold against every step it computed. (As in SPIN's partial-order
+reduction, the argument takes the steps a search computes as the steps there are: a
+step that only a state the reduced search never reaches could take is not weighed.)
+"""
+
+from typing import NamedTuple
+
+from .tracking import TrackingRecorder
+
+__all__ = ["R", "L", "B", "N", "OTHER", "Knowledge", "Rederive", "Access", "accesses",
+           "holds"]
+
+R, L, B, N = "R", "L", "B", "N"
+OTHER = "other"              # an outcome known only to differ from the one seen
+ALL = None                                   # a location's value is not known
+_UP, _DOWN = ("gt", "ge"), ("lt", "le")      # tests whose truth set is closed upward, downward
+_COMMUTE = {("delta", "delta"), ("push", "pop"), ("pop", "push")}
+_PERMITS = {B: {R, L}, R: {R}, L: {L}, N: set()}
+
+
+class Rederive(Exception):
+    """A judgement the search relied on no longer holds: start over, knowing more."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Access(NamedTuple):
+    """What one step did at one location."""
+
+    kind: str          # read, delta, push, pop or store
+    tests: tuple       # (test, argument, outcome) for every test it made there
+    before: object     # the value before a write (None for a read)
+    after: object      # the value after it
+
+
+def holds(test: str, arg, value):
+    """The outcome of `test` (with `arg`) on `value`, as tracking.py logs it.
+
+    >>> holds("gt", 0, 2), holds("eq", 1, 0), holds("head", None, (5, 6)), holds("empty", None, ())
+    (True, False, 5, True)
+    """
+    if test == "eq":
+        return value == arg
+    if test in ("gt", "ge", "lt", "le"):
+        return {"gt": value > arg, "ge": value >= arg, "lt": value < arg, "le": value <= arg}[test]
+    if test == "empty":
+        return len(value) == 0
+    if test == "len":
+        return len(value)
+    if test == "head":
+        return value[0] if value else None
+    if test == "item":
+        return value[arg] if 0 <= arg < len(value) else None
+    return value                                   # opaque: the whole value
+
+
+def accesses(observations, writes) -> dict:
+    """One step's Access per location, from its logged tests and writes."""
+    tests = {}
+    for loc, test, arg, outcome in observations:
+        tests.setdefault(loc, set()).add((test, arg, outcome))
+    written = {}
+    for loc, kind, before, after in writes:
+        if loc in written:
+            old_kind, first, _ = written[loc]
+            kind = kind if kind == old_kind == "delta" else "store"
+            written[loc] = (kind, first, after)
+        else:
+            written[loc] = (kind, before, after)
+    out = {}
+    for loc in tests.keys() | written.keys():
+        made = tuple(sorted(tests.get(loc, ()), key=repr))
+        if loc in written and written[loc][1] != written[loc][2]:
+            kind, before, after = written[loc]
+            out[loc] = Access(kind, made, before, after)
+        elif made:
+            out[loc] = Access("read", made, None, None)
+    return out
+
+
+def _delta(op) -> int:
+    return op.after - op.before
+
+
+def survives(test, op) -> bool:
+    """Whether a test's outcome, true before `op` (another thread's write), is true after."""
+    name, arg, outcome = test
+    if outcome == OTHER:                 # any outcome but one: only a write it cannot see
+        return op.kind == "store" and holds(name, arg, op.before) == holds(name, arg, op.after)
+    if op.kind == "store":
+        return holds(name, arg, op.before) != outcome or holds(name, arg, op.after) == outcome
+    if op.kind == "delta":
+        return _shifted(name, outcome, _delta(op))
+    if op.kind == "push":
+        return (name == "empty" and outcome is False) or \
+            (name in ("head", "item") and outcome is not None)
+    if op.kind == "pop":                      # a pop cannot follow a test that saw it empty
+        return (name == "empty" and outcome is True) or (name == "head" and outcome is None)
+    return False
+
+
+def predates(test, op) -> bool:
+    """Whether a test's outcome, true after `op` (another thread's write), was true before."""
+    name, arg, outcome = test
+    if outcome == OTHER:
+        return op.kind == "store" and holds(name, arg, op.before) == holds(name, arg, op.after)
+    if op.kind == "store":
+        return holds(name, arg, op.after) != outcome or holds(name, arg, op.before) == outcome
+    if op.kind == "delta":
+        return _shifted(name, outcome, -_delta(op))
+    if op.kind == "push":                     # after a push the queue is not empty
+        return (name == "empty" and outcome is True) or (name == "head" and outcome is None)
+    if op.kind == "pop":
+        return name == "empty" and outcome is False
+    return False
+
+
+def _shifted(name, outcome, d) -> bool:
+    """Whether a threshold test keeps `outcome` when its value moves by d."""
+    if name in _UP:
+        return (outcome and d > 0) or (not outcome and d < 0)
+    if name in _DOWN:
+        return (outcome and d < 0) or (not outcome and d > 0)
+    return False
+
+
+class Knowledge:
+    """What every thread's steps do at each location, and the judgements given out on
+    it (see the module docstring)."""
+
+    def __init__(self):
+        self.ops = {}          # loc -> {thread: {Access, as _canonical keeps it}}
+        self.arrivals = {}     # (thread, pc) -> [locs every entry pinned, {loc: values}]
+        self.rolls = {}        # (thread, pc) -> {Roll: judgement keys of its steps}
+        self.visible = set()   # judgement keys of steps a property can see move
+        self.initial = {}      # thread -> (start pc, initial state) once known
+        self._judged = {}      # judgement key -> its answer (a type, or stable or not)
+        self._by_loc = {}      # loc -> keys of the judgements that weighed it
+        self._by_inv = {}      # (thread, pc, loc) -> keys that used what is known there
+        self.restarts = 0
+        self.weakened = None   # why a judgement given out this run no longer holds
+        self.steps = 0         # steps recorded this run
+        self.strict = 0        # before this many, a weakened judgement stops the run
+
+    # -- what the search tells it ---------------------------------------------------
+
+    def begin_run(self, strict: int) -> None:
+        """A new search: its transactions are its own (`rolls`); a judgement weakened
+        within its first `strict` steps stops it at once (Rederive)."""
+        self.rolls, self.steps, self.strict = {}, 0, strict
+
+    def start(self, thread: str, pc: int, state) -> None:
+        """`thread` starts at `pc` in `state` (every location at its initial value)."""
+        self.initial[thread] = (pc, state)
+
+    def step(self, thread: str, src: int, dst: int, trigger: str, accs: dict) -> tuple:
+        """Record a step of `thread` from control state `src` to `dst`: (its type, the
+        key it is judged under)."""
+        self.steps += 1
+        self._arrive(thread, dst, accs)
+        accs = {loc: _canonical(a) for loc, a in accs.items()}
+        for loc, access in accs.items():
+            mine = self.ops.setdefault(loc, {}).setdefault(thread, set())
+            if access not in mine:
+                mine.add(access)
+                self._learned(thread, loc, access)
+        self._stop_early()
+        return self.step_type(thread, src, dst, trigger, accs)
+
+    def untaken(self, thread: str, observations) -> None:
+        """Tests (location, test, argument, outcome) a step of `thread` that no state
+        the search keeps allows would make: they count as its reads."""
+        by_loc = {}
+        for loc, test, arg, outcome in observations:
+            by_loc.setdefault(loc, set()).add((test, arg, outcome))
+        for loc, made in by_loc.items():
+            access = Access("read", tuple(sorted(made, key=repr)), None, None)
+            mine = self.ops.setdefault(loc, {}).setdefault(thread, set())
+            if access not in mine:
+                mine.add(access)
+                self._learned(thread, loc, access)
+        self._stop_early()
+
+    def transaction(self, thread: str, start: tuple, end: tuple, steps: list) -> None:
+        """Record a transaction of `thread`, as [(accesses, judgement key, type)] per
+        step, from `start` to `end`: each (control state, a function giving the value
+        at a location there). What a state where the thread is inside it differs by from
+        the states the search keeps is a `Roll`."""
+        right = 0
+        while right < len(steps) and steps[right][2] in (R, B):
+            right += 1
+        left = len(steps) if right == len(steps) else right + (steps[right][2] != L)
+        for k in range(1, right + 1):
+            self._roll(thread, start, steps[:k], undo=False)
+        for k in range(left, len(steps)):
+            self._roll(thread, end, steps[k:], undo=True)
+
+    def _roll(self, thread, at, steps, undo) -> None:
+        pc, value = at
+        roll = Roll.of([accs for accs, _, _ in steps], undo, value)
+        if roll.changes:
+            self.rolls.setdefault((thread, pc), {}).setdefault(roll, set()).update(
+                key for _, key, _ in steps)
+
+    def writers(self) -> dict:
+        """Per location, the threads whose steps write it."""
+        return {loc: {t for t, accs in by.items() if any(a.kind != "read" for a in accs)}
+                for loc, by in self.ops.items()}
+
+    def make_visible(self, keys) -> None:
+        """A property can see these steps move: they are non-movers from now on."""
+        for key in sorted(set(keys) - self.visible, key=repr):
+            self.visible.add(key)
+            self._update(key, N)
+
+    # -- judgements -------------------------------------------------------------------
+
+    def step_type(self, thread, src, dst, trigger, accs) -> tuple:
+        """(the type of a step with accesses `accs`, the key it is judged under)."""
+        key = ("type", thread, src, dst, trigger, frozenset(accs.items()))
+        kind = self._judged.get(key)
+        if kind is None:
+            kind = self._judged[key] = self._type(key)
+            for loc in accs:
+                self._by_loc.setdefault(loc, set()).add(key)
+        return kind, key
+
+    def stable(self, thread, pc, observations) -> bool:
+        """Whether no other thread can change the outcome of any of these tests (made
+        by `thread`'s guards at `pc`) while `thread` is there."""
+        key = ("stable", thread, pc, frozenset(observations))
+        answer = self._judged.get(key)
+        if answer is None:
+            answer = self._judged[key] = self._is_stable(key)
+            for loc, *_ in observations:
+                self._by_loc.setdefault(loc, set()).add(key)
+        return answer
+
+    def _type(self, key) -> str:
+        _, thread, src, dst, _, accs = key
+        if key in self.visible:
+            return N
+        right = left = True
+        for loc, a in accs:
+            for other, theirs in self.ops.get(loc, {}).items():
+                if other == thread:
+                    continue
+                for b in theirs:
+                    r, l = self._pair(key, loc, a, b)
+                    right, left = right and r, left and l
+            if not right and not left:
+                return N
+        return _TYPE[right, left]
+
+    def _is_stable(self, key) -> bool:
+        _, thread, pc, observations = key
+        for loc, test, arg, outcome in observations:
+            for other, theirs in self.ops.get(loc, {}).items():
+                if other == thread:
+                    continue
+                for b in theirs:
+                    if not self._keeps(key, loc, (test, arg, outcome), b):
+                        return False
+        return True
+
+    def _keeps(self, key, loc, test, b) -> bool:
+        """Whether write `b` of another thread leaves a guard's test as it was."""
+        _, thread, pc, _ = key
+        if b.kind == "read" or not _possible(b, self._inv(key, thread, pc, loc)):
+            return True
+        return survives(test, b) and predates(test, b)
+
+    def _pair(self, key, loc, a, b) -> tuple:
+        """(a;b can become b;a, b;a can become a;b) for a step `a` (judged under `key`)
+        and a step `b` of another thread, both at `loc`."""
+        _, thread, src, dst, _, _ = key
+        if a.kind == "read" and b.kind == "read":
+            return True, True
+        if a.kind == "read":
+            right = not _possible(b, self._inv(key, thread, dst, loc)) or \
+                all(survives(t, b) for t in a.tests)
+            left = not _possible(b, self._inv(key, thread, src, loc)) or \
+                all(predates(t, b) for t in a.tests)
+            return right, left
+        if b.kind == "read":
+            return (all(predates(t, a) for t in b.tests),
+                    all(survives(t, a) for t in b.tests))
+        if (a.kind, b.kind) in _COMMUTE:
+            return (all(predates(t, a) for t in b.tests) and all(survives(t, b) for t in a.tests),
+                    all(predates(t, b) for t in a.tests) and all(survives(t, a) for t in b.tests))
+        if a.kind == b.kind == "store":      # adjacent only if one leaves what the other finds
+            right = b.before != a.after or not _possible(b, self._inv(key, thread, dst, loc))
+            left = b.after != a.before or not _possible(b, self._inv(key, thread, src, loc))
+            return right, left
+        return False, False
+
+    # -- what a thread knows while it sits at a control state -------------------------
+
+    def _arrive(self, thread, dst, accs) -> None:
+        """Keep the values this step pinned at each location as it entered `dst`."""
+        pinned = {}
+        for loc, a in accs.items():
+            if a.kind != "read":
+                pinned[loc] = a.after
+                continue
+            for test, arg, outcome in a.tests:
+                if test == "opaque" or (test == "eq" and outcome is True):
+                    pinned[loc] = outcome if test == "opaque" else arg
+        entry = self.arrivals.get((thread, dst))
+        if entry is None:
+            self.arrivals[(thread, dst)] = [set(pinned), {loc: {v} for loc, v in pinned.items()}]
+            return
+        changed = entry[0] - set(pinned)
+        entry[0] -= changed
+        for loc, value in pinned.items():
+            values = entry[1].setdefault(loc, set())
+            if value not in values:
+                values.add(value)
+                changed.add(loc)
+        for loc in sorted(changed, key=repr):
+            for key in sorted(self._by_inv.get((thread, dst, loc), ()), key=repr):
+                self._rejudge(key)
+
+    def _inv(self, key, thread, pc, loc):
+        """The values `loc` can hold while `thread` is at `pc` (ALL when not known);
+        judgement `key` is judged again when that grows."""
+        entry = self.arrivals.get((thread, pc))
+        if entry is None or loc not in entry[0]:
+            return ALL
+        self._by_inv.setdefault((thread, pc, loc), set()).add(key)
+        values = set(entry[1][loc])
+        start = self.initial.get(thread)
+        if start is not None and start[0] == pc:
+            values.add(_value_at(start[1], loc))
+        others = [b for other, ops in self.ops.get(loc, {}).items() if other != thread
+                  for b in ops if b.kind != "read"]
+        if any(b.kind != "store" for b in others):
+            return ALL
+        grown = True
+        while grown:
+            grown = False
+            for b in others:
+                if b.before in values and b.after not in values:
+                    values.add(b.after)
+                    grown = True
+        return values
+
+    # -- judgements kept, and checked again when knowledge grows ------------------------
+
+    def _learned(self, thread, loc, b) -> None:
+        """Another step `b` of `thread` at `loc`: the judgements of other threads that
+        weighed `loc` are brought up to date (a store also moves what is known there)."""
+        for key in sorted(self._by_loc.get(loc, ()), key=repr):
+            if key[1] == thread:
+                continue
+            if b.kind == "store":
+                self._rejudge(key)
+            elif key[0] == "type":
+                accs = dict(key[5])
+                r, l = self._pair(key, loc, accs[loc], b)
+                self._update(key, _TYPE[r and self._judged[key] in (R, B),
+                                        l and self._judged[key] in (L, B)])
+            elif not all(self._keeps(key, loc, t[1:], b) for t in key[3] if t[0] == loc):
+                self._update(key, False)
+
+    def _stop_early(self) -> None:
+        """Early in a run, a weakened judgement stops it at once (every judgement is
+        brought up to date first)."""
+        if self.weakened is not None and self.steps < self.strict:
+            raise Rederive(self.weakened)
+
+    def _rejudge(self, key) -> None:
+        self._update(key, self._type(key) if key[0] == "type" else self._is_stable(key))
+
+    def _update(self, key, new) -> None:
+        old = self._judged.get(key)
+        self._judged[key] = new
+        if old is None or self.weakened is not None:
+            return
+        if key[0] == "type" and not _PERMITS[new] >= _PERMITS[old]:
+            self.weakened = f"{key[1]}'s {key[4]} is no longer {_NAMES[old]}"
+        elif key[0] == "stable" and old and not new:
+            self.weakened = (f"another thread can change what {key[1]}'s guards test at "
+                             f"control state {key[2]}")
+
+
+
+_TYPE = {(True, True): B, (True, False): R, (False, True): L, (False, False): N}
+_HELD = "held"     # a push's or pop's test outcome that was not None
+
+
+def _canonical(a: Access) -> Access:
+    """What of an access the judgements weigh: an increment's size (not its values),
+    a push's or pop's tests (whether the head was there, not what it was)."""
+    if a.kind == "delta":
+        return Access("delta", a.tests, 0, a.after - a.before)
+    if a.kind in ("push", "pop"):
+        tests = tuple(sorted({(t, arg, _HELD if t in ("head", "item") and out is not None
+                                else out) for t, arg, out in a.tests}, key=repr))
+        return Access(a.kind, tests, None, None)
+    return a
+
+
+_NAMES = {R: "a right mover", L: "a left mover", B: "a mover both ways", N: "a non-mover"}
+
+
+class Roll(NamedTuple):
+    """What part of one transaction changes, per location: a state where a thread has
+    done the first steps of a transaction that starts where it is (its right movers),
+    or not yet the last steps of one that ended where it is (its left movers), differs
+    from the state the search keeps by one roll. Each change is (location, kind,
+    argument): ("add", d), ("set", (from, to)), ("drop_last", items), ("put_last",
+    items), ("drop_first", items) or ("put_first", items), to apply to the kept
+    state's value. `requires`: the values the steps found (doing them) or left (taking
+    them back) at every location they touched, which the kept state must hold; taking
+    back, a location another thread writes may have moved since and is not required."""
+
+    changes: tuple
+    requires: tuple
+    undo: bool
+
+    @classmethod
+    def of(cls, steps: list, undo: bool, value) -> "Roll":
+        """The roll that does `steps` (each a dict of Access by location) from where
+        `value` (a function of a location) reads, or, with `undo`, takes them back to
+        where it reads."""
+        net = {}
+        for accs in steps:
+            for loc, a in accs.items():
+                net.setdefault(loc, [])
+                if a.kind != "read":
+                    net[loc].append(a)
+        changes = []
+        for loc in sorted(net, key=repr):
+            change = _net(net[loc], undo) if net[loc] else None
+            if change is not None:
+                changes.append((loc,) + change)
+        requires = tuple((loc, value(loc)) for loc in sorted(net, key=repr))
+        return cls(tuple(changes), requires, undo)
+
+    def applies(self, state, moved=frozenset()) -> bool:
+        """Whether the kept `state` can be the one this roll starts from; `moved`: the
+        locations other threads write (not required when taking back)."""
+        for loc, value in self.requires:
+            if _value_at(state, loc) != value and not (self.undo and loc in moved):
+                return False
+        return self.can_change(state)
+
+    def can_change(self, state) -> bool:
+        """Whether every change can be made to `state`'s values."""
+        return all(_apply(kind, arg, _value_at(state, loc)) is not None
+                   for loc, kind, arg in self.changes)
+
+
+def _net(ops, undo):
+    """One location's change over several writes, forward or taken back."""
+    first, last = ops[0].before, ops[-1].after
+    if first == last:
+        return None
+    kinds = {a.kind for a in ops}
+    if kinds == {"delta"}:
+        d = last - first
+        return ("add", -d if undo else d)
+    if kinds == {"push"} and last[:len(first)] == first:
+        items = last[len(first):]
+        return ("drop_last", items) if undo else ("put_last", items)
+    if kinds == {"pop"} and first[len(first) - len(last):] == last:
+        items = first[:len(first) - len(last)]
+        return ("put_first", items) if undo else ("drop_first", items)
+    return ("set", (last, first) if undo else (first, last))
+
+
+def _apply(kind, arg, value):
+    if kind == "add":
+        return value + arg
+    if kind == "set":
+        return arg[1] if value == arg[0] else None
+    if kind == "drop_last":
+        return value[:len(value) - len(arg)] if value[len(value) - len(arg):] == arg else None
+    if kind == "put_last":
+        return value + arg
+    if kind == "drop_first":
+        return value[len(arg):] if value[:len(arg)] == arg else None
+    return arg + value                              # put_first
+
+
+def _possible(b, inv) -> bool:
+    """Whether write `b` can happen while the location holds one of `inv`."""
+    return inv is ALL or b.kind != "store" or b.before in inv
+
+
+def _value_at(state, loc):
+    field, k = loc
+    return state[field] if k < 0 else state[field][k]
+
+
+def unseen_moves(packed, states, properties) -> set:
+    """The judgement keys of steps some property could see move.
+
+    For every kept state, every property whose verdict there is not yet news (an
+    invariant that holds, a `sometimes` not yet met) is judged again on the states a
+    thread inside a transaction could leave instead (the kept state with the rolls of
+    the threads where they are applied, `Roll`). Where the verdict could differ, the
+    steps behind those rolls must be seen: their keys come back, and the search has
+    to run again with them as non-movers. `packed`: a PackedSystem over a System with
+    Knowledge; `states`: its packed states; `properties`: explorer Properties."""
+    check = _RollCheck(packed, [p for p in properties if p.kind in ("always", "sometimes")])
+    keys = set()
+    for x in states:
+        keys |= check.state(x)
+    return keys
+
+
+class _RollCheck:
+    CANDIDATES = 512     # states judged again per kept state and property, at most
+
+    def __init__(self, packed, properties):
+        self.packed, self.layout = packed, packed.layout
+        system = packed.system
+        self.cache, self.knowledge = system.cache, system.knowledge
+        self.props = properties
+        self.threads = [(t.name, t.pc_index, t.t if t.per_channel else -1)
+                        for t in system.threads]
+        self.pc_mask = 0
+        for _, i, k in self.threads:
+            self.pc_mask |= self.layout.mask(i, k)
+        self.columns = self.layout.columns
+        writers = self.knowledge.writers()
+        self.moved = {name: frozenset(loc for loc, who in writers.items() if who - {name})
+                      for name, _, _ in self.threads}
+        self._at = {}                  # pc bits -> per thread, its rolls there, packed
+        self._touched = {}             # the rolls that apply -> what they touch
+        self._hits = {}                # (those rolls, a property's reads) -> what both touch
+        self._projections = {}         # (property, those rolls) -> their changes it can see
+        self._reads = [[0, {}] for _ in properties]   # per property: mask, {bits: reads}
+        self._seen = [set() for _ in properties]       # per property: all it ever read
+        self._fits = {}                # (pc bits, thread, required bits) -> its rolls here
+        self._sets = {}                # each set of rolls, once
+        self._judged = {}
+
+    def state(self, x) -> set:
+        bits = x & self.pc_mask
+        rolls = self._applicable(x, bits)
+        if not rolls:
+            return set()
+        ident = tuple(id(mine) for _, mine in rolls)     # the rolls kept in _fits
+        touched = self._touched.get(ident)
+        if touched is None:
+            touched = self._touched[ident] = frozenset(_touched(rolls))
+        found = set()
+        for n, prop in enumerate(self.props):
+            reads = self._reads_at(n, x)
+            hit = self._hits.get((ident, reads))
+            if hit is None:
+                hit = self._hits[ident, reads] = frozenset(
+                    loc for loc in touched if _covers(reads, loc))
+            if hit:
+                key = (n, x & self._reads[n][0], self._projected(n, ident, rolls))
+                if key not in self._judged:
+                    self._judged[key] = self._judge(prop, x, rolls, hit)
+                found |= self._judged[key]
+        return found
+
+    def _projected(self, n, ident, rolls) -> tuple:
+        """The rolls' changes at what property n ever read: all its verdict can see."""
+        seen, out = self._seen[n], []
+        for (_, mine), one in zip(rolls, ident):
+            key = (n, one, len(seen))
+            changes = self._projections.get(key)
+            if changes is None:
+                changes = self._projections[key] = frozenset(
+                    tuple(c for c in roll.changes if _covers(seen, c[0])) for roll in mine)
+            out.append(changes)
+        return tuple(out)
+
+    def _applicable(self, x, bits) -> list:
+        """Per thread, its rolls whose required values `x` holds: [(moved, {roll: keys})],
+        kept by the bits those requirements read."""
+        out = []
+        for n, (moved, mask, table) in enumerate(self._rolls_at(x, bits)):
+            key = (bits, n, x & mask)
+            mine = self._fits.get(key)
+            if mine is None:        # one dict for each set of rolls: `state` keys on it
+                fit = {roll: keys for roll, keys, m, v in table if x & m == v}
+                mine = self._fits[key] = self._sets.setdefault(frozenset(fit), fit)
+            if mine:
+                out.append((moved, mine))
+        return out
+
+    def _rolls_at(self, x, bits) -> list:
+        """Per thread with rolls where `x` has it: (the locations others write, the
+        mask of what they all require, [(roll, keys, mask, bits)]), each mask and bits
+        being what one roll requires, packed."""
+        at = self._at.get(bits)
+        if at is None:
+            at = []
+            for name, i, k in self.threads:
+                mine = self.knowledge.rolls.get((name, self.layout.value(x, i, k)))
+                if mine:
+                    moved = self.moved[name]
+                    table = [(roll, keys) + packed for roll, keys in mine.items()
+                             for packed in [self._required(roll, moved)] if packed]
+                    union = 0
+                    for *_, mask, _ in table:
+                        union |= mask
+                    at.append((moved, union, table))
+            self._at[bits] = at
+        return at
+
+    def _required(self, roll, moved):
+        """(mask, bits) of what `roll` requires, or None where no state can hold it."""
+        mask = value = 0
+        for (i, k), v in roll.requires:
+            if roll.undo and (i, k) in moved:
+                continue
+            code = self.layout.tables[i, k][0].get(v)
+            if code is None:
+                return None
+            offset, width = self.layout.offsets[i, k]
+            mask |= ((1 << width) - 1) << offset
+            value |= code << offset
+        return mask, value
+
+    def _reads_at(self, n, x):
+        mask, known = self._reads[n]
+        reads = known.get(x & mask)
+        if reads is None:
+            _, log = self.cache.evaluate(self.props[n].predicate, self.layout.unpack(x))
+            reads = frozenset(log)
+            self._seen[n] |= reads
+            wider = mask | self._mask(reads)
+            if wider != mask:
+                self._reads[n] = [wider, {}]
+            self._reads[n][1][x & wider] = reads
+        return reads
+
+    def _mask(self, locs) -> int:
+        mask = 0
+        for i, k in locs:
+            mask |= self.layout.mask(i, k)
+        return mask
+
+    def _judge(self, prop, x, rolls, hit) -> set:
+        """The keys behind a combination of rolls (at most one a thread) that makes
+        `prop` judge otherwise than at `x`; else nothing. Rolls are told apart only by
+        what the property's tests at the locations it reads say of their values; where
+        a rolled state shows it testing more, the options are drawn again."""
+        base = self.layout.unpack(x)
+        verdict, tests = self._tested(prop, base)
+        if verdict != (prop.kind == "always"):
+            return set()                  # already news here: reported as it is
+        locs, touched = set(hit), _touched(rolls)
+        for _ in range(8):
+            options = _options(rolls, locs, base, tests)
+            if _product_size(options) > self.CANDIDATES:
+                return _keys_at(rolls, locs)
+            for chosen in _combinations(options):
+                state = _rolled(base, chosen)
+                if state is None:
+                    continue
+                held, made = self._tested(prop, state)
+                unseen = {loc for loc in touched if loc not in locs and loc in made}
+                news = {loc for loc in locs if loc in made and
+                        not made[loc] <= tests.get(loc, set())}
+                if unseen or news:
+                    locs |= unseen
+                    for loc, found in made.items():
+                        tests.setdefault(loc, set()).update(found)
+                    break                 # draw the options again, knowing more
+                if held != verdict:
+                    return set().union(*(keys for _, keys in chosen))
+            else:
+                return set()
+        return _keys_at(rolls, locs)
+
+    def _tested(self, prop, state) -> tuple:
+        """(the property's verdict on `state`, {location: {(test, argument)}} it made)."""
+        recorder = TrackingRecorder(state, set(), self.cache.index, self.cache.columns)
+        held = bool(prop.predicate(recorder))
+        made = {}
+        for loc, test, arg, _ in recorder.trace.observations:
+            made.setdefault(loc, set()).add((test, arg))
+        return held, made
+
+
+def _covers(reads, loc) -> bool:
+    """Whether `reads` (a Recorder's log) read location `loc`."""
+    return loc in reads or (loc[0], -1) in reads
+
+
+def _touched(rolls) -> set:
+    return {loc for _, mine in rolls for roll in mine for loc, _, _ in roll.changes}
+
+
+def _options(rolls, locs, state, tests) -> list:
+    """Per thread whose rolls that can apply to `state` change something at `locs`
+    that the property's `tests` there would see: its distinct such changes, each with
+    the keys of the steps behind it. (Every use of a value read logs a test, so a
+    location with none logged is one the property did not look at.)"""
+    options = []
+    for moved, mine in rolls:
+        seen = {}
+        for roll, keys in mine.items():
+            if not roll.can_change(state):
+                continue
+            changes = tuple(c for c in roll.changes if c[0] in locs)
+            sign = _sign(changes, state, tests)
+            if sign:
+                seen.setdefault(sign, [changes, set()])[1].update(keys)
+        if seen:
+            options.append([(changes, keys) for _, (changes, keys) in
+                            sorted(seen.items(), key=lambda kv: repr(kv[0]))])
+    return options
+
+
+def _sign(changes, state, tests) -> tuple:
+    """What the tests see of `changes` applied alone to `state`: () when nothing."""
+    sign = []
+    for loc, kind, arg in changes:
+        before = _value_at(state, loc)
+        after = _apply(kind, arg, before)
+        made = tests.get(loc)
+        if after is None or not made:
+            continue
+        seen = tuple(repr(holds(t, a, after)) for t, a in sorted(made, key=repr))
+        if seen != tuple(repr(holds(t, a, before)) for t, a in sorted(made, key=repr)):
+            sign.append((loc, seen))
+    return tuple(sign)
+
+
+def _product_size(options) -> int:
+    size = 1
+    for choices in options:
+        size *= len(choices) + 1
+    return size
+
+
+def _combinations(options):
+    """Every choice of at most one option a thread, but the empty one."""
+    combos = [[]]
+    for choices in options:
+        combos = [c + [o] for c in combos for o in [None] + choices]
+    for combo in combos:
+        chosen = [o for o in combo if o is not None]
+        if chosen:
+            yield chosen
+
+
+def _rolled(state, chosen):
+    """`state` with the chosen changes applied (None where one cannot apply)."""
+    values = {}
+    for changes, _ in chosen:
+        for loc, kind, arg in changes:
+            value = _apply(kind, arg, values.get(loc, _value_at(state, loc)))
+            if value is None:
+                return None
+            values[loc] = value
+    fields = list(state)
+    for (i, k), v in values.items():
+        if k < 0:
+            fields[i] = v
+        else:
+            column = list(fields[i])
+            column[k] = v
+            fields[i] = tuple(column)
+    return tuple.__new__(type(state), fields)
+
+
+def _keys_at(rolls, locs) -> set:
+    return {key for _, mine in rolls for roll, keys in mine.items()
+            if any(at in locs for at, _, _ in roll.changes) for key in keys}
