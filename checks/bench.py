@@ -16,8 +16,13 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
   any-order     transactions, with the sync wait and the joins visiting channels in any
                 order (`--loops any`), where symmetry is exact and on: an
                 over-approximation, so a different count
+  derived       transactions derived from what the steps read and write (model/movers.py),
+                what an edited table gets: a ratio to `transactions` and to `none`
 
-`--modes=a,b` measures only those modes.
+`--modes=a,b` measures only those modes. `--matrix` measures every entry of the
+verification matrix instead of the configurations below (for example
+`--matrix --modes=transactions,derived,none`), with the totals per mode and whether each
+mode found the same broken properties as the first one.
 """
 
 import json
@@ -36,7 +41,8 @@ __all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main"]
 MODES = {"none": dict(transactions=False), "transactions": dict(),
          "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True),
          "tuples": dict(pack=False), "no-cache": dict(cache=False),
-         "round-robin": dict(pick="round-robin"), "any-order": dict(loops="any")}
+         "round-robin": dict(pick="round-robin"), "any-order": dict(loops="any"),
+         "derived": dict(transactions="derived")}
 
 
 def _socket(n, p, r):
@@ -55,14 +61,18 @@ QUICK = (("seed", _socket(2, 2, 1)), ("seed", dict(transport="file", channels=4,
 def measure(variant, config, mode, seconds):
     """One bounded run in this process; a dict of what it measured."""
     options = dict(MODES[mode])
-    cfg = Config(**config, **{k: options.pop(k) for k in ("pick", "loops") if k in options})
+    config = dict(config, **{k: options.pop(k) for k in ("pick", "loops") if k in options})
+    config = {k: tuple(map(tuple, v)) if k == "zero_pages" else tuple(v) if k == "faults"
+              else v for k, v in config.items()}
+    cfg = Config(**config)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     began = time.monotonic()
     _, result = verify(cfg, get_variant(variant), max_seconds=seconds, **options)
     took = time.monotonic() - began
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"variant": variant, "config": Config(**config).label(), "mode": mode,
-            "verdict": result.verdict, "states": result.states,
+    return {"variant": variant, "config": cfg.label(), "mode": mode,
+            "verdict": result.verdict, "broken": sorted(result.violations),
+            "states": result.states,
             "transitions": result.transitions, "seconds": round(took, 2),
             "states_per_second": round(result.states / took) if took else 0,
             "peak_mb": round(peak / 2**20),
@@ -92,6 +102,31 @@ HEAD = (f"{'configuration':<40} {'reduction':<13} {'verdict':<12} {'states':>10}
         f"{'seconds':>8} {'states/s':>9} {'peak MB':>7} {'B/state':>7}")
 
 
+def _configs(argv, quick) -> list:
+    if "--matrix" in argv:
+        from .matrix import MATRIX
+        return [(e.variant, e.config.as_dict()) for e in MATRIX]
+    return list(QUICK if quick else CONFIGS)
+
+
+def _totals(rows, modes) -> list:
+    """Per mode: the states and seconds over every entry, and the entries whose broken
+    properties differ from the first mode's (where both reached a verdict)."""
+    first = {(r["variant"], r["config"]): r for r in rows if r["mode"] == modes[0]}
+    lines = []
+    for mode in modes:
+        mine = [r for r in rows if r["mode"] == mode and r["verdict"] != "error"]
+        done = [r for r in mine if r["verdict"] != "inconclusive"]
+        other = [r for r in done if first.get((r["variant"], r["config"]), {}).get("verdict")
+                 not in (None, "inconclusive", "error")]
+        differ = [r for r in other if r["broken"] != first[r["variant"], r["config"]]["broken"]]
+        lines.append(f"{mode:<13} {sum(r['states'] for r in mine):>12,} states "
+                     f"{sum(r['seconds'] for r in mine):>8.1f} s; {len(done)} of "
+                     f"{len(rows) // len(modes)} reached a verdict; {len(differ)} of "
+                     f"{len(other)} differ from {modes[0]}")
+    return lines
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--one"]:
@@ -110,10 +145,12 @@ def main(argv=None):
         return 2
     rows = []
     print(f"each run bounded at {seconds:g} s; 'inconclusive' = the bound was hit\n{HEAD}")
-    for variant, config in QUICK if quick else CONFIGS:
+    for variant, config in _configs(argv, quick):
         for mode in modes:
             rows.append(_child(variant, config, mode, seconds))
             print(_line(rows[-1]), flush=True)
+    if "--matrix" in argv:
+        print("\n".join(_totals(rows, modes)))
     import os
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as f:

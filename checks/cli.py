@@ -1,8 +1,10 @@
 """multifd-check: the command line of DESIGN.md.
 
-Exit codes: 0 every property holds (matrix: every entry as expected); 1 a property is
-violated (matrix: an entry is not as expected); 2 bad usage or bad input; 3 a resource
-bound was hit before a verdict.
+Exit codes: 0 every property holds (matrix: every entry as expected; trace: the logs
+conform); 1 a property is violated (matrix: an entry is not as expected; trace: the logs
+are rejected); 2 bad usage or bad input, a variant file's errors included; 3 a resource
+bound was hit before a verdict; 4 an internal error, a bug in the checker (one line, the
+traceback in a file; --debug shows it).
 """
 
 import argparse
@@ -17,6 +19,7 @@ import time
 
 from model.config import (FAULTS, FLUSH_MODES, LOOPS, PICKS, TRANSPORTS, Config, ConfigError,
                           parse_zero_pages)
+from model.machine import ModelError
 from model.system import symmetry_refusal
 from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
@@ -25,14 +28,14 @@ from . import conformance
 from . import matrix as matrix_mod
 from .counterexample import render, result_json
 from .explorer import default_progress
-from .properties import REGISTRY, property_doc
+from .properties import property_docs, property_names
 from .review import build, chart_sources, write_dot
 from .tracelog import TraceError, version_key
 from .verify import transactions_for, verify
 
 __all__ = ["main"]
 
-EXIT_PASS, EXIT_VIOLATION, EXIT_USAGE, EXIT_BOUND = 0, 1, 2, 3
+EXIT_PASS, EXIT_VIOLATION, EXIT_USAGE, EXIT_BOUND, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 class UsageError(Exception):
@@ -63,12 +66,19 @@ def _count(text):
 
 def _parser():
     p = _Parser(prog="multifd-check",
-                description="Model-check QEMU multifd migration synchronization.")
+                description="Model-check QEMU multifd migration synchronization.",
+                epilog="exit codes: 0 pass (matrix: all as expected; trace: conforms), "
+                       "1 violation (matrix: not as expected; trace: rejected), 2 bad usage "
+                       "or input, 3 a bound hit before a verdict, 4 an internal error")
+    p.add_argument("--debug", action="store_true",
+                   help="show an internal error's traceback instead of writing it to a file")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     run = sub.add_parser("run", help="check one variant at one configuration")
-    run.add_argument("--variant", default="seed", help="a name from `multifd-check variants`")
+    run.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--variant", help="a name from `multifd-check variants` (default: seed, "
+                                       "or the one variant --variant-file defines)")
     run.add_argument("--variant-file", metavar="FILE",
                      help="a Python file defining Variants (model.variants API)")
     run.add_argument("--transport", choices=TRANSPORTS,
@@ -151,11 +161,17 @@ def _parser():
 
 def main(argv=None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `| head` ends us quietly
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)
         return {"run": cmd_run, "variants": cmd_variants, "matrix": cmd_matrix,
                 "trace": cmd_trace, "diagrams": cmd_diagrams}[args.command](args)
     except (UsageError, ConfigError, VariantError, TraceError) as e:
+        print(f"multifd-check: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModelError as e:
+        if e.internal:
+            return _internal(e, debug)
         print(f"multifd-check: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except MemoryError:
@@ -165,6 +181,27 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("multifd-check: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:          # a bug in the checker: one line, and where to look
+        return _internal(e, debug)
+
+
+def _internal(error: Exception, debug: bool) -> int:
+    """Report a bug in the checker: the traceback to a file (or shown, with --debug)."""
+    if debug:
+        raise error
+    import tempfile
+    import traceback
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="multifd-check-", suffix=".log",
+                                         delete=False) as f:
+            f.write(text)
+        where = f"the traceback is in {f.name}"
+    except OSError:
+        where = "run again with --debug for the traceback"
+    print(f"multifd-check: internal error (a bug in the checker): {type(error).__name__}: "
+          f"{error}; {where}", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def variant_config(variant, **given) -> Config:
@@ -197,8 +234,7 @@ def _default_memory_mb() -> int:
 
 
 def cmd_run(args) -> int:
-    extra = load_variant_file(args.variant_file) if args.variant_file else ()
-    variant = get_variant(args.variant, extra)
+    variant = _chosen_variant(args)
     config = _config(args, variant)
     transactions = _transactions(args, config, variant)
     refusal = symmetry_refusal(config, variant) if args.symmetry else None
@@ -214,10 +250,11 @@ def cmd_run(args) -> int:
                                 symmetry=True if args.symmetry else
                                 False if args.no_symmetry else None,
                                 max_seconds=args.max_seconds, fingerprint=args.fingerprint)
+    except ModelError:
+        raise
     except ValueError as e:
         raise UsageError(str(e)) from None
-    docs = {name: property_doc(name) for name in REGISTRY}
-    text = render(system, result, docs)
+    text = render(system, result, property_docs(variant))
     data = result_json(system, result)
     print(json.dumps(data, indent=2) if args.json else text, end="\n" if args.json else "")
     if not args.quiet:
@@ -231,6 +268,24 @@ def cmd_run(args) -> int:
     return EXIT_BOUND if result.verdict == "inconclusive" else EXIT_PASS
 
 
+def _chosen_variant(args):
+    """The variant `run` checks: --variant, else a file's one variant, else the seed."""
+    extra = load_variant_file(args.variant_file) if args.variant_file else ()
+    name = args.variant
+    if name is None and extra:
+        if len(extra) > 1:
+            raise UsageError(f"{args.variant_file} defines {len(extra)} variants "
+                             f"({', '.join(v.name for v in extra)}): pick one with --variant")
+        name = extra[0].name
+    variant = get_variant(name or "seed", extra)
+    known = property_names(variant)
+    unknown = [p for p in variant.breaks if p not in known]
+    if unknown:
+        raise UsageError(f"variant {variant.name} breaks {', '.join(map(repr, unknown))}: no "
+                         f"such property (known: {', '.join(known)})")
+    return variant
+
+
 def _transactions(args, config, variant) -> str:
     """The transactions asked for, refusing the declared waits for tables they were not
     argued for: an edit there could pass where the model itself fails."""
@@ -238,8 +293,9 @@ def _transactions(args, config, variant) -> str:
         return "none"
     auto = transactions_for(config, variant)
     if args.transactions == "declared" and auto != "declared":
-        raise UsageError(f"--transactions declared is for the catalogue's own tables, with "
-                         f"unbounded sockets and one fault; variant {variant.name} at "
+        raise UsageError(f"--transactions declared is for the catalogue's own tables (no "
+                         f"fields or properties of their own), with unbounded sockets, one "
+                         f"fault and no network-stall; variant {variant.name} at "
                          f"{config.label()} gets derived transactions")
     return args.transactions or auto
 

@@ -103,6 +103,36 @@ def _any_order_lines(result, symmetric) -> list:
             f"        not checked with --loops any: {', '.join(result.unchecked)}"]
 
 
+def expectation(system, result) -> tuple:
+    """(the variant's declared verdict here, whether the run agrees): ("pass" or
+    "violation: a, b", True or False), or (None, None) where the variant declares none
+    for this configuration, or the run stopped before a verdict."""
+    breaks = system.variant.expectation(system.config)
+    if breaks is None:
+        return None, None
+    expected = "violation: " + ", ".join(breaks) if breaks else "pass"
+    if result.verdict == "inconclusive":
+        return expected, None
+    if breaks:
+        return expected, result.verdict == "violation" and set(breaks) <= set(result.violations)
+    return expected, result.verdict == "pass"
+
+
+def expected_text(system, result) -> str:
+    """The `expect` line: what the variant declares here, and whether the run agrees."""
+    expected, agrees = expectation(system, result)
+    v = system.variant
+    if expected is None and agrees is None:
+        judged = f"judged under {'+'.join(v.faults)}" if v.faults else "judged without faults"
+        return f"nothing declared at this configuration (variant {v.name} is {judged}, " \
+               f"at {'/'.join(v.transports)}, {'/'.join(v.flush_modes)})"
+    if agrees is None:
+        return f"{expected}; not known: the run stopped before a verdict"
+    return f"{expected}, as declared" if agrees else f"{expected}, but the run found " \
+        f"{'no violation' if result.verdict == 'pass' else ', '.join(result.violations)}" \
+        " (NOT as declared)"
+
+
 def end_counts(system, result) -> dict:
     """How many proper end states of each kind the run reached (completed, failed)."""
     counts = {}
@@ -135,7 +165,8 @@ def render(system, result, docs: dict) -> str:
     """The run as text: header, then the headline violation as a story (if any).
 
     Nothing in it depends on timing, so the same run prints the same bytes."""
-    lines = _header(system, result) + [f"ends    {_ends_text(system, result)}"]
+    lines = _header(system, result) + [f"ends    {_ends_text(system, result)}",
+                                       f"expect  {expected_text(system, result)}"]
     if result.fingerprint:
         lines.append(f"fingerprints 64-bit; collision probability "
                      f"{result.collision_probability:.1e} (optimistic); not checked in this "
@@ -194,6 +225,8 @@ def result_json(system, result) -> dict:
            "seconds": round(result.seconds, 3), "bound": result.bound,
            "fingerprint": result.fingerprint, "unchecked": result.unchecked,
            "transactions": result.transactions,
+           "expected": expectation(system, result)[0],
+           "as_expected": expectation(system, result)[1],
            "collision_probability": result.collision_probability,
            "ends": end_counts(system, result),
            "counterexample": [], "loop_at": None}

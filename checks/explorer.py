@@ -25,6 +25,9 @@ Properties are checked as the graph is built:
   non-end states is a fair livelock when every thread either steps inside it or is
   disabled somewhere in it; the counterexample is a lasso into it. A thread is the first
   element of a step's label.
+* `eventually` and `fair` with a predicate (a goal): the same, with the states where the
+  goal holds in place of the proper ends (for `eventually`, an end or a deadlock that
+  misses the goal is trapped too).
 
 >>> class Counter:
 ...     def initial_states(self): return [0]
@@ -445,7 +448,8 @@ class _Run:
         self.props = list(properties)
         self.sometimes = [p for p in self.props if p.kind == "sometimes"]
         # The state predicates, screened in one call: a model may keep the answers.
-        self.checked = [p for p in self.props if p.kind in ("always", "sometimes")]
+        self.checked = [p for p in self.props if p.predicate is not None]
+        self.goals = {p.name: [] for p in self.checked if p.kind in ("eventually", "fair")}
         self.news = getattr(model, "screen", _screen)(self.checked)
         self.max_states = max_states
         self.max_memory_kb = max_memory_mb * 1024 if max_memory_mb else None
@@ -491,6 +495,8 @@ class _Run:
             prop = self.checked[i]
             if prop.kind == "sometimes":
                 self.witnessed.add(prop.name)
+            elif prop.name in self.goals:
+                self.goals[prop.name].append(sid)
             elif prop.name not in self.found:
                 self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
 
@@ -630,30 +636,49 @@ class _Run:
         return _sccs(g, _peel(g, skip))
 
     def _check_eventually(self, cycles: list) -> None:
-        prop = next((p for p in self.props if p.kind == "eventually"), None)
+        for prop in (p for p in self.props if p.kind == "eventually"):
+            if prop.predicate is not None:
+                self._check_goal_reachable(prop)
+                continue
+            g = self.graph
+            if not g.spinners and all(len(c) == 1 for c in cycles):
+                continue    # outside the end states, no cycle but spins, and no state that
+                            # only spins: every path reaches an end or a deadlock (reported
+                            # by the deadlock property)
+            reach = _backward_closure(g, self.ends)
+            if all(reach):
+                continue
+            reach_dead = _backward_closure(g, self.dead_ends)
+            trapped = next((i for i in range(len(g.states))
+                            if not reach[i] and not reach_dead[i]), None)
+            if trapped is not None:
+                self.found[prop.name] = _lasso(g, prop, trapped)
+
+    def _check_goal_reachable(self, prop: Property) -> None:
+        """A variant's goal: from every state, one where it holds stays reachable. The
+        first state that cannot reach one (a deadlock or a proper end that misses it, or
+        a cycle that avoids it) breaks it: a shortest path there, then on until a state
+        repeats or the run stops."""
         g = self.graph
-        if prop is None or (not g.spinners and all(len(c) == 1 for c in cycles)):
-            return      # outside the end states, no cycle but spins, and no state that
-                        # only spins: every path reaches an end or a deadlock (reported by
-                        # the deadlock property)
-        reach = _backward_closure(g, self.ends)
-        if all(reach):
-            return
-        reach_dead = _backward_closure(g, self.dead_ends)
-        trapped = next((i for i in range(len(g.states)) if not reach[i] and not reach_dead[i]),
-                       None)
+        reach = _backward_closure(g, self.goals[prop.name])
+        trapped = next((i for i in range(len(g.states)) if not reach[i]), None)
         if trapped is not None:
             self.found[prop.name] = _lasso(g, prop, trapped)
 
     def _check_fair(self, cycles: list) -> None:
-        prop = next((p for p in self.props if p.kind == "fair"), None)
-        if prop is None:
-            return
         g = self.graph
-        for component in cycles:
-            if _is_fair(g, component):
-                self.found[prop.name] = _lasso_into(g, prop, component)
-                return
+        for prop in (p for p in self.props if p.kind == "fair"):
+            if prop.predicate is not None:      # cycles among the states that miss the goal
+                skip = bytearray(len(g.states))
+                for v in self.ends + self.goals[prop.name]:
+                    skip[v] = 1
+                found = _sccs(g, _peel(g, skip))
+            else:
+                found = cycles
+            for component in found:
+                if _is_fair(g, component):
+                    self.found[prop.name] = _lasso_into(g, prop, component)
+                    break
 
     def _check_sometimes(self) -> None:
         for prop in self.sometimes:
@@ -720,7 +745,10 @@ def _lasso(g: Graph, prop: Property, trapped: int) -> Violation:
     seen = {trapped: len(path) - 1}
     current = trapped
     while True:
-        current = g.successors_of(current)[0]
+        after = g.successors_of(current)
+        if not after:                      # the run stops here (an end, or a deadlock)
+            return Violation(prop, path)
+        current = after[0]
         if current in seen:
             return Violation(prop, path, loop_at=seen[current])
         seen[current] = len(path)

@@ -44,6 +44,11 @@ def _rr(config):
     return replace(config, pick="round-robin")
 
 
+def _stall(config):
+    """A stalled network under channel sockets that hold one packet (077fbb5942)."""
+    return replace(config, faults=("network-stall",), socket_capacity=1)
+
+
 def _any(config):
     """Channel loops in any order: an over-approximation with exact symmetry."""
     return replace(config, loops="any")
@@ -152,6 +157,15 @@ MATRIX = (
     Entry("seed", _any(_file(4, 3, 1, "per-round", live=False, faults=_READ_ERR)), 1164,
           breaks=("no_deadlock",)),
     Entry("p1-fix", _any(_file(4, 3, 1, "per-round", live=False, faults=_READ_ERR)), 1640),
+    # written with the variant API (own fields and properties): derived transactions
+    Entry("b14-sync-without-flush", _cfg(2, 1, 1, "per-round", live=False), 11220),
+    Entry("b14-fix", _cfg(2, 1, 1, "per-round", live=False), 7026),
+    Entry("flush-mode-mismatch", _cfg(2, 1, 1, "per-round", live=False), 5114),
+    Entry("before-077fbb5942", _stall(_cfg(2, 1, 1, "per-round", live=False)), 34281),
+    Entry("with-077fbb5942", _stall(_cfg(2, 1, 1, "per-round", live=False)), 37975),
+    Entry("b5-destroy-in-join-loop",
+          _rr(_cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 56544),
+    Entry("b5-fix", _rr(_cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 52946),
 )
 
 

@@ -12,10 +12,12 @@ from typing import Callable, NamedTuple
 from model import load, recv, send
 from model.system import final_memory
 from model.transports import MEM_SIZE, packet_has_page
+from model.variants import VariantError
 
 from .explorer import Property
 
-__all__ = ["REGISTRY", "properties_for", "property_doc", "PROPERTY_NAMES"]
+__all__ = ["REGISTRY", "properties_for", "property_doc", "property_docs", "property_names",
+           "PROPERTY_NAMES"]
 
 
 def no_stale_overwrite(cfg, s) -> bool:
@@ -163,6 +165,18 @@ def terminate_touches_initialized_channels(cfg, s) -> bool:
     return not s.uninit_touched
 
 
+def nothing_touches_destroyed_channel(cfg, s) -> bool:
+    """No thread uses a send channel's mutex, semaphores or QIOChannel after cleanup
+    destroyed them (I6).
+
+    9560a48ecc "migration/multifd: fix destroyed mutex access in terminating multifd
+    threads": cleanup destroyed p->mutex inside the join loop while another thread's
+    multifd_send_terminate_threads() still locked every p->mutex; the fix joins every
+    thread first, then destroys (B5).
+    """
+    return not s.destroyed_touched
+
+
 def channels_ready_bounded(cfg, s) -> bool:
     """channels_ready does not drift: until the channels exit, it holds at most 2N tokens.
 
@@ -286,6 +300,8 @@ REGISTRY = {
     "channels_ready_bounded": Entry(channels_ready_bounded, "always", False, _always),
     "terminate_touches_initialized_channels": Entry(terminate_touches_initialized_channels,
                                                     "always", False, _faulty),
+    "nothing_touches_destroyed_channel": Entry(nothing_touches_destroyed_channel, "always",
+                                               False, _always),
     "receivedmap_untouched_after_free": Entry(receivedmap_untouched_after_free, "always",
                                               False, _always),
     "zero_copy_flush_after_send": Entry(zero_copy_flush_after_send, "always", False,
@@ -302,16 +318,43 @@ REGISTRY = {
 PROPERTY_NAMES = tuple(REGISTRY)
 
 
-def property_doc(name: str) -> str:
+def property_doc(name: str, variant=None) -> str:
+    """The property's docstring on one line (a variant's own, by its name, too)."""
+    claims = {c.name: c for c in variant.properties} if variant is not None else {}
+    if name in claims:
+        return claims[name].doc
     return " ".join(REGISTRY[name].predicate.__doc__.split())
 
 
-def properties_for(cfg) -> list:
-    """The properties that apply to `cfg`, bound to it, in registry order."""
+def property_docs(variant=None) -> dict:
+    """{name: docstring} of every property a run of `variant` can report."""
+    return {name: property_doc(name, variant) for name in property_names(variant)}
+
+
+def property_names(variant=None) -> tuple:
+    """The registry's names, then the variant's own properties' (refused in one line
+    where one takes a name already used)."""
+    names = list(PROPERTY_NAMES)
+    for claim in variant.properties if variant is not None else ():
+        if claim.name in names:
+            raise VariantError(f"variant {variant.name}: a property named {claim.name} is "
+                               f"already checked; give it a name of its own")
+        names.append(claim.name)
+    return tuple(names)
+
+
+def properties_for(cfg, variant=None) -> list:
+    """The properties that apply to `cfg`, bound to it, in registry order; then the
+    variant's own (model/variants.py: Claim), each reported under its own name."""
     out = []
     for name, entry in REGISTRY.items():
         if entry.applies(cfg):
             predicate = partial(entry.predicate, cfg) if entry.kind in ("always", "sometimes") \
                 else None
             out.append(Property(name, entry.kind, predicate, property_doc(name), entry.headline))
+    property_names(variant)
+    for claim in variant.properties if variant is not None else ():
+        if claim.applies is None or claim.applies(cfg):
+            out.append(Property(claim.name, claim.kind, partial(claim.predicate, cfg),
+                                claim.doc, True))
     return out

@@ -37,7 +37,7 @@ def chart_sources(system, result):
         return {}
     trace = result.trace(name)
     title = f"{system.variant.name}: {system.config.label()}"
-    dots = {"chart": sequence_chart(system, trace, name, property_doc(name),
+    dots = {"chart": sequence_chart(system, trace, name, property_doc(name, system.variant),
                                     result.violations[name].loop_at, title).source}
     if name == "no_deadlock":
         waits = waitfor.wait_for(system, trace[-1][1])

@@ -36,9 +36,10 @@ STRICT_STEPS = 300
 def transactions_for(config: Config, variant: Variant) -> str:
     """The transactions a run uses unless told: the declared waits for a catalogue
     variant as it is, with the knobs its argument covers; derived for anything else."""
-    own = any(variant is v for v in CATALOGUE)
-    return "declared" if own and config.socket_capacity == 0 and config.max_faults <= 1 \
-        else "derived"
+    own = any(variant is v for v in CATALOGUE) and not variant.own_vocabulary
+    argued = config.socket_capacity == 0 and config.max_faults <= 1 and \
+        "network-stall" not in config.faults
+    return "declared" if own and argued else "derived"
 
 
 def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=None,
@@ -54,13 +55,16 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
     the cache on, and with symmetry only where it is exact (--loops any)."""
     variant.check_config(config)
     mode = _mode(transactions, config, variant)
+    if mode == "derived" and not (cache and pack):
+        raise ValueError("derived transactions learn from the step cache and check packed "
+                         "states: they need both")
     if mode == "derived" and fingerprint:
         raise ValueError("--fingerprint keeps no states, and derived transactions check "
                          "every kept state last: drop --fingerprint (or bound the run with "
                          "--max-states or --max-memory)")
     bounds = dict(max_states=max_states, max_memory_mb=max_memory_mb, progress=progress,
                   max_seconds=max_seconds, fingerprint=fingerprint, started=time.monotonic())
-    props, skipped = _checkable(config)
+    props, skipped = _checkable(config, variant)
     if mode == "derived":
         system, result = _derived(config, variant, props, bounds, pack)
     else:
@@ -114,17 +118,19 @@ def _derived(config, variant, props, bounds, pack) -> tuple:
 
 
 def _judged_again(props: list, result) -> list:
-    """The properties a reduction could have judged wrongly: every invariant, and each
-    `sometimes` the run never saw hold (one it saw hold, it saw on a real path)."""
+    """The properties a reduction could have judged wrongly: every invariant, each
+    `sometimes` the run never saw hold (one it saw hold, it saw on a real path), and
+    every goal of a variant's eventually or fair property (either of its values)."""
     return [p for p in props if p.kind == "always" or
-            (p.kind == "sometimes" and p.name in result.violations)]
+            (p.kind == "sometimes" and p.name in result.violations) or
+            (p.kind in ("eventually", "fair") and p.predicate is not None)]
 
 
-def _checkable(config: Config) -> tuple:
+def _checkable(config: Config, variant: Variant) -> tuple:
     """(the properties a run checks, the names of those it leaves out). With --loops
     any the model over-approximates QEMU's: an invariant or deadlock freedom that holds
     there holds in QEMU, but a liveness property or a witness need not."""
-    props = properties_for(config)
+    props = properties_for(config, variant)
     if not config.any_order:
         return props, []
     kept = [p for p in props if p.kind in ("always", "deadlock")]

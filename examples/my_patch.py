@@ -1,5 +1,5 @@
-# A patch to check: recv threads no longer park after a SYNC packet.
-#   multifd-check run --variant-file examples/my_patch.py --variant my-no-park --pages 1
+# Example 2, a row moved: recv threads no longer park after a SYNC packet.
+#   multifd-check run --variant-file examples/my_patch.py
 from model.variants import Change, Variant
 
 MY_NO_PARK = Variant(
@@ -9,4 +9,5 @@ MY_NO_PARK = Variant(
     breaks=("no_stale_overwrite",),
     edits=(Change("recv", "post_sem_sync", "SYNCING", to={"dest": "TOP"}),),
     transports=("socket",),
+    defaults={"pages": 1},
 )

@@ -40,6 +40,8 @@ FAULTS = {
     "recv-eof": "a recv channel's socket ends early (the peer closed it): a quiet exit",
     "channel-create-error": "a multifd channel fails to be created in multifd_send_setup()",
     "cancel": "migrate_cancel on the source: the main stream is shut down",
+    "network-stall": "a send channel's write fails as the network stalls: no channel "
+                     "delivers to the destination until the source shuts it down",
 }
 
 # Bounds of the encoding (a page version fits in 4 bits) and of good sense: the state
@@ -170,6 +172,12 @@ def validate_faults(config: Config) -> None:
             raise ConfigError(f"unknown fault {name!r} (known: {', '.join(FAULTS)})")
     if config.zero_copy and config.mapped_ram:
         raise ConfigError("zero-copy-send works on sockets only")
+    if config.socket_capacity and config.mapped_ram:
+        raise ConfigError("--socket-capacity bounds the channel sockets; mapped-ram writes "
+                          "to a file (use --transport socket)")
+    if "network-stall" in config.faults and config.mapped_ram:
+        raise ConfigError("fault 'network-stall' stalls the channel sockets; use "
+                          "--transport socket")
     if "short-read" in config.faults and not config.mapped_ram:
         raise ConfigError("fault 'short-read' is a mapped-ram pread; use --transport file")
 

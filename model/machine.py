@@ -31,15 +31,25 @@ transactions off, and the tests check both give the same verdicts.
 """
 
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Callable, Mapping, NamedTuple
 
 from transitions import Machine
 
 from .config import Config
+from .stepcache import Recorder
 
 __all__ = ["Role", "row", "CompiledRow", "compile_role", "build_machine", "PICK", "AnyOrder",
-           "any_order"]
+           "any_order", "ModelError"]
+
+
+class ModelError(ValueError):
+    """A guard or effect failed at a step (raised, or gave back the wrong kind of value):
+    one line naming its file, the function and the row. `internal`: the function is the
+    model's own, so the fault is the checker's, not the user's variant file's."""
+
+    def __init__(self, message: str, internal: bool):
+        super().__init__(message)
+        self.internal = internal
 
 PICK = "pick_channel"
 
@@ -141,6 +151,58 @@ class CompiledRow(NamedTuple):
     qemu: str
 
 
+def _failed(function, name, where, what) -> ModelError:
+    """The one line for a function that failed at a step."""
+    code = getattr(function, "__code__", None)
+    path = code.co_filename if code else "?"
+    internal = path.startswith(_MODEL_DIR)
+    origin = "the model" if internal else f"variant file {path}"
+    return ModelError(f"{origin}: {where}: {name} {what}", internal)
+
+
+def _guard(function, name, config, where):
+    """`function` bound to `config`, as a guard that must give True or False."""
+    def guard(s, t, c):
+        held = _called(function, f"guard {name}", where, config, s, t, c)
+        if type(held) is not bool:
+            raise _failed(function, f"guard {name}", where,
+                          f"gave back {_shown(held)}, not True or False")
+        return held
+    guard.__name__ = name
+    return guard
+
+
+def _effect(function, name, config, where):
+    """`function` bound to `config`, as an effect that must give back the state."""
+    def effect(s, t, c):
+        after = _called(function, f"effect {name}", where, config, s, t, c)
+        if not isinstance(after, Recorder) and not hasattr(type(after), "_fields"):
+            hint = " (a missing `return`?)" if after is None else ""
+            raise _failed(function, f"effect {name}", where,
+                          f"gave back {_shown(after)}, not the state{hint}")
+        return after
+    effect.__name__ = name
+    return effect
+
+
+def _called(function, what, where, config, s, t, c):
+    """function(config, s, t, c); an exception it raises becomes one line (ModelError)."""
+    try:
+        return function(config, s, t, c)
+    except ModelError:
+        raise
+    except Exception as e:
+        raise _failed(function, what, where, f"raised {type(e).__name__}: {e}") from None
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_MODEL_DIR = __file__.rsplit("/", 1)[0] + "/"
+
+
 def build_machine(role: Role) -> Machine:
     """The `transitions` machine declared by the role's table (for diagrams and review)."""
     validate_role(role)
@@ -158,20 +220,25 @@ def validate_role(role: Role) -> None:
             if end not in known:
                 raise ValueError(f"{where}: unknown state {end!r}")
         for name in r["conditions"] + r["unless"] + r["after"]:
-            if not callable(role.functions.get(name)):
+            if name not in role.functions:
                 raise ValueError(f"{where}: no guard or effect named {name!r}")
+            if not callable(role.functions[name]):
+                raise ValueError(f"{where}: {name} must be a function (cfg, s, t, c), not "
+                                 f"{type(role.functions[name]).__name__}")
 
 
 def compile_role(role: Role, config: Config) -> tuple:
-    """Per control state, the rows leaving it, with functions bound to `config`."""
+    """Per control state, the rows leaving it, with functions bound to `config` and
+    checked as they run (see ModelError)."""
     validate_role(role)
     index = {name: i for i, name in enumerate(role.states)}
     table = [[] for _ in role.states]
     for r in role.rows:
-        bind = lambda name: partial(role.functions[name], config)  # noqa: E731
-        guards = tuple((bind(n), True) for n in r["conditions"]) + \
-            tuple((bind(n), False) for n in r["unless"])
-        effects = tuple(bind(n) for n in r["after"])
+        where = f"{role.name} row {r['trigger']!r} from {r['source']}"
+        guards = tuple((_guard(role.functions[n], n, config, where), True)
+                       for n in r["conditions"]) + \
+            tuple((_guard(role.functions[n], n, config, where), False) for n in r["unless"])
+        effects = tuple(_effect(role.functions[n], n, config, where) for n in r["after"])
         table[index[r["source"]]].append(CompiledRow(
             r["trigger"], r["source"], index[r["dest"]], guards, effects,
             PICK in r["prepare"], r["qemu"]))

@@ -32,7 +32,7 @@ multifd_send_sync_main() finds it empty).
 """
 
 from .machine import AnyOrder, Role, row
-from .state import add, first_clear, put
+from .state import add, first_clear, put, touch_channel
 from .transports import EOF_PACKET, EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import send
 
@@ -474,6 +474,9 @@ def kick_channel(cfg, s, t, c):
     i = s.mig_i
     if not s.channel_inited[i]:
         return s.replace(uninit_touched=1, crashed=1)
+    s = touch_channel(s, i)
+    if cfg.socket_capacity or cfg.fault("network-stall"):     # what only they can see
+        s = s.replace(send_shut=put(s.send_shut, i, 1))
     return s.replace(send_sem=add(s.send_sem, i, 1),
                      sockets=put(s.sockets, i, s.sockets[i] + (EOF_PACKET,)), mig_i=i + 1)
 
@@ -484,7 +487,9 @@ def join_send_thread(cfg, s, t, c):
 
 
 def free_send_state(cfg, s, t, c):
-    return s.replace(send_freed=1)
+    """multifd_send_cleanup_channel() for every channel (after every join, since
+    9560a48ecc), then multifd_send_cleanup_state()."""
+    return s.replace(send_freed=1, send_destroyed=(1,) * len(s.send_destroyed))
 
 
 def close_stream_on_error(cfg, s, t, c):

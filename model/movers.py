@@ -35,6 +35,7 @@ reduction, the argument takes the steps a search computes as the steps there are
 step that only a state the reduced search never reaches could take is not weighed.)
 """
 
+from functools import partial
 from typing import NamedTuple
 
 from .tracking import TrackingRecorder
@@ -110,6 +111,15 @@ def accesses(observations, writes) -> dict:
         elif made:
             out[loc] = Access("read", made, None, None)
     return out
+
+
+def _flipped(test) -> tuple:
+    """The same test with the other outcome. After another thread's write `b`, this
+    thread's step could have seen either; the search computed only the one it met, so a
+    left mover must commute with `b` whatever the test saw (the step that sees the
+    other outcome may be one only the states a transaction skips would show)."""
+    name, arg, outcome = test
+    return name, arg, (not outcome) if type(outcome) is bool else OTHER
 
 
 def _delta(op) -> int:
@@ -314,7 +324,7 @@ class Knowledge:
             right = not _possible(b, self._inv(key, thread, dst, loc)) or \
                 all(survives(t, b) for t in a.tests)
             left = not _possible(b, self._inv(key, thread, src, loc)) or \
-                all(predates(t, b) for t in a.tests)
+                all(predates(t, b) and predates(_flipped(t), b) for t in a.tests)
             return right, left
         if b.kind == "read":
             return (all(predates(t, a) for t in b.tests),
@@ -322,10 +332,9 @@ class Knowledge:
         if (a.kind, b.kind) in _COMMUTE:
             return (all(predates(t, a) for t in b.tests) and all(survives(t, b) for t in a.tests),
                     all(predates(t, b) for t in a.tests) and all(survives(t, a) for t in b.tests))
-        if a.kind == b.kind == "store":      # adjacent only if one leaves what the other finds
-            right = b.before != a.after or not _possible(b, self._inv(key, thread, dst, loc))
-            left = b.after != a.before or not _possible(b, self._inv(key, thread, src, loc))
-            return right, left
+        if a.kind == b.kind == "store":      # the later store wins: they never commute
+            return (not _possible(b, self._inv(key, thread, dst, loc)),
+                    not _possible(b, self._inv(key, thread, src, loc)))
         return False, False
 
     # -- what a thread knows while it sits at a control state -------------------------
@@ -482,8 +491,7 @@ class Roll(NamedTuple):
 
     def can_change(self, state) -> bool:
         """Whether every change can be made to `state`'s values."""
-        return all(_apply(kind, arg, _value_at(state, loc)) is not None
-                   for loc, kind, arg in self.changes)
+        return _can_change(self.changes, partial(_value_at, state))
 
 
 def _net(ops, undo):
@@ -538,7 +546,7 @@ def unseen_moves(packed, states, properties) -> set:
     steps behind those rolls must be seen: their keys come back, and the search has
     to run again with them as non-movers. `packed`: a PackedSystem over a System with
     Knowledge; `states`: its packed states; `properties`: explorer Properties."""
-    check = _RollCheck(packed, [p for p in properties if p.kind in ("always", "sometimes")])
+    check = _RollCheck(packed, [p for p in properties if p.predicate is not None])
     keys = set()
     for x in states:
         keys |= check.state(x)
@@ -558,91 +566,158 @@ class _RollCheck:
         self.pc_mask = 0
         for _, i, k in self.threads:
             self.pc_mask |= self.layout.mask(i, k)
-        self.columns = self.layout.columns
         writers = self.knowledge.writers()
         self.moved = {name: frozenset(loc for loc, who in writers.items() if who - {name})
                       for name, _, _ in self.threads}
-        self._at = {}                  # pc bits -> per thread, its rolls there, packed
-        self._touched = {}             # the rolls that apply -> what they touch
-        self._hits = {}                # (those rolls, a property's reads) -> what both touch
-        self._projections = {}         # (property, those rolls) -> their changes it can see
+        self._at = {}          # pc bits -> per thread, its rolls there, packed
+        self._by_pc = {}       # (thread, pc) -> its rolls there, packed
+        self._fits = {}        # (pc bits, thread, required bits) -> its changes that apply
+        self._sets = {}        # each such {changes: keys}, once
+        self._packed = {}      # (roll, what others write) -> what it requires, packed
+        self._touched = {}     # the changes that apply -> the locations they touch
+        self._hits = {}        # (those locations, a property's reads) -> both
+        self._touched_mask = {}  # the changes that apply -> those locations, packed
+        self._quiets = [{} for _ in properties]   # per property: _quiet's answers
+        self._candidates = {}  # (changes, locations, tests) -> the changes tests can see
+        self._tests = {}       # each distinct set of tests a property made, once
         self._reads = [[0, {}] for _ in properties]   # per property: mask, {bits: reads}
-        self._seen = [set() for _ in properties]       # per property: all it ever read
-        self._fits = {}                # (pc bits, thread, required bits) -> its rolls here
-        self._sets = {}                # each set of rolls, once
-        self._judged = {}
+        self._also = [0] * len(properties)   # per property: what it read on rolled states
+        self._judged = [{} for _ in properties]
+        self._verdicts = [{} for _ in properties]     # per property: its reads -> _tested
 
     def state(self, x) -> set:
-        bits = x & self.pc_mask
-        rolls = self._applicable(x, bits)
+        rolls = self._applicable(x, x & self.pc_mask)
         if not rolls:
             return set()
-        ident = tuple(id(mine) for _, mine in rolls)     # the rolls kept in _fits
+        ident = tuple(id(mine) for mine in rolls)       # kept in _sets: ids are stable
         touched = self._touched.get(ident)
         if touched is None:
             touched = self._touched[ident] = frozenset(_touched(rolls))
         found = set()
-        for n, prop in enumerate(self.props):
+        for n in range(len(self.props)):
             reads = self._reads_at(n, x)
-            hit = self._hits.get((ident, reads))
+            hit = self._hits.get((touched, reads))
             if hit is None:
-                hit = self._hits[ident, reads] = frozenset(
+                hit = self._hits[touched, reads] = frozenset(
                     loc for loc in touched if _covers(reads, loc))
             if hit:
-                key = (n, x & self._reads[n][0], self._projected(n, ident, rolls))
-                if key not in self._judged:
-                    self._judged[key] = self._judge(prop, x, rolls, hit)
-                found |= self._judged[key]
+                found |= self._judged_at(n, x, ident, rolls, hit)
         return found
 
-    def _projected(self, n, ident, rolls) -> tuple:
-        """The rolls' changes at what property n ever read: all its verdict can see."""
-        seen, out = self._seen[n], []
-        for (_, mine), one in zip(rolls, ident):
-            key = (n, one, len(seen))
-            changes = self._projections.get(key)
-            if changes is None:
-                changes = self._projections[key] = frozenset(
-                    tuple(c for c in roll.changes if _covers(seen, c[0])) for roll in mine)
-            out.append(changes)
-        return tuple(out)
+    def _judged_at(self, n, x, ident, rolls, hit) -> set:
+        """The judgement of property n at `x`, kept by the values it read there and on
+        rolled states (what it reads on a rolled state widens that, afresh), and the
+        values where the rolls make their changes (which of them can be made)."""
+        touched = self._touched_bits(ident)
+        key = (ident, x & (self._reads[n][0] | self._also[n] | touched))
+        found = self._judged[n].get(key)
+        if found is None and self._quiet(n, x, ident, rolls, hit):
+            found = self._judged[n][key] = frozenset()
+        if found is None:
+            found, read = self._judge(self.props[n], x, rolls, hit)
+            wider = self._also[n] | self._mask(read)
+            if wider != self._also[n]:
+                self._also[n], self._judged[n] = wider, {}
+                key = (ident, x & (self._reads[n][0] | wider | touched))
+            self._judged[n][key] = found
+        return found
+
+    def _touched_bits(self, ident) -> int:
+        bits = self._touched_mask.get(ident)
+        if bits is None:
+            bits = self._touched_mask[ident] = self._mask(self._touched[ident])
+        return bits
+
+    def _quiet(self, n, x, ident, rolls, hit) -> bool:
+        """Whether no roll at `x` changes what property n's tests see there, or its
+        verdict is news already: kept by the values it read and the rolls touch."""
+        key = (ident, x & (self._reads[n][0] | self._touched_bits(ident)))
+        quiet = self._quiets[n].get(key)
+        if quiet is None:
+            verdict, tests = self._verdict(self.props[n], x)
+            quiet = self._quiets[n][key] = _news(self.props[n].kind, verdict) or \
+                not any(self._seen(mine, hit, tests, x) for mine in rolls)
+        return quiet
+
+    def _seen(self, mine, hit, tests, x) -> bool:
+        """Whether one of a thread's changes (`mine`), made at `x`, changes what the
+        property's `tests` see at `hit` (as `_options` weighs it, kept per change by the
+        values at the locations it touches)."""
+        key = (id(mine), hit, id(tests))
+        candidates = self._candidates.get(key)
+        if candidates is None:
+            candidates = self._candidates[key] = [
+                (changes, here, self._mask({loc for loc, _, _ in changes}), {})
+                for changes in mine
+                for here in [tuple(c for c in changes if c[0] in hit and c[0] in tests)]
+                if here]
+        for changes, here, mask, answers in candidates:
+            seen = answers.get(x & mask)
+            if seen is None:
+                value = partial(self._value, x)
+                seen = answers[x & mask] = _can_change(changes, value) and \
+                    bool(_sign(here, value, tests))
+            if seen:
+                return True
+        return False
 
     def _applicable(self, x, bits) -> list:
-        """Per thread, its rolls whose required values `x` holds: [(moved, {roll: keys})],
-        kept by the bits those requirements read."""
+        """Per thread, the changes of its rolls whose required values `x` holds, as one
+        kept dict {changes: keys of the steps behind them} each."""
         out = []
-        for n, (moved, mask, table) in enumerate(self._rolls_at(x, bits)):
-            key = (bits, n, x & mask)
+        for n, (union, groups) in enumerate(self._rolls_at(x, bits)):
+            key = (bits, n, x & union)
             mine = self._fits.get(key)
-            if mine is None:        # one dict for each set of rolls: `state` keys on it
-                fit = {roll: keys for roll, keys, m, v in table if x & m == v}
-                mine = self._fits[key] = self._sets.setdefault(frozenset(fit), fit)
+            if mine is None:
+                fit = {}
+                for mask, by_value in groups:
+                    for changes, keys in by_value.get(x & mask, {}).items():
+                        fit[changes] = fit.get(changes, frozenset()) | keys
+                mine = self._fits[key] = self._sets.setdefault(frozenset(fit.items()), fit)
             if mine:
-                out.append((moved, mine))
+                out.append(mine)
         return out
 
     def _rolls_at(self, x, bits) -> list:
-        """Per thread with rolls where `x` has it: (the locations others write, the
-        mask of what they all require, [(roll, keys, mask, bits)]), each mask and bits
-        being what one roll requires, packed."""
+        """Per thread with rolls where `x` has it: (the mask of all they require,
+        [(mask, {bits: {changes: keys}})]): its rolls grouped by the locations they
+        require, then by the values there, packed."""
         at = self._at.get(bits)
         if at is None:
-            at = []
+            at = self._at[bits] = []
             for name, i, k in self.threads:
-                mine = self.knowledge.rolls.get((name, self.layout.value(x, i, k)))
-                if mine:
-                    moved = self.moved[name]
-                    table = [(roll, keys) + packed for roll, keys in mine.items()
-                             for packed in [self._required(roll, moved)] if packed]
-                    union = 0
-                    for *_, mask, _ in table:
-                        union |= mask
-                    at.append((moved, union, table))
-            self._at[bits] = at
+                grouped = self._grouped(name, self.layout.value(x, i, k))
+                if grouped is not None:
+                    at.append(grouped)
         return at
+
+    def _grouped(self, name, pc):
+        """`_rolls_at`'s entry for one thread at one control state (None: no rolls)."""
+        key = (name, pc)
+        if key not in self._by_pc:
+            mine = self.knowledge.rolls.get(key)
+            self._by_pc[key] = self._group(mine, self.moved[name]) if mine else None
+        return self._by_pc[key]
+
+    def _group(self, mine, moved) -> tuple:
+        groups, union = {}, 0
+        for roll, keys in mine.items():
+            packed = self._required(roll, moved)
+            if packed:
+                by_value = groups.setdefault(packed[0], {}).setdefault(packed[1], {})
+                by_value[roll.changes] = by_value.get(roll.changes, frozenset()) | \
+                    frozenset(keys)
+                union |= packed[0]
+        return union, sorted(groups.items())
 
     def _required(self, roll, moved):
         """(mask, bits) of what `roll` requires, or None where no state can hold it."""
+        key = (roll, moved)
+        if key not in self._packed:
+            self._packed[key] = self._pack(roll, moved)
+        return self._packed[key]
+
+    def _pack(self, roll, moved):
         mask = value = 0
         for (i, k), v in roll.requires:
             if roll.undo and (i, k) in moved:
@@ -661,7 +736,6 @@ class _RollCheck:
         if reads is None:
             _, log = self.cache.evaluate(self.props[n].predicate, self.layout.unpack(x))
             reads = frozenset(log)
-            self._seen[n] |= reads
             wider = mask | self._mask(reads)
             if wider != mask:
                 self._reads[n] = [wider, {}]
@@ -674,25 +748,26 @@ class _RollCheck:
             mask |= self.layout.mask(i, k)
         return mask
 
-    def _judge(self, prop, x, rolls, hit) -> set:
-        """The keys behind a combination of rolls (at most one a thread) that makes
-        `prop` judge otherwise than at `x`; else nothing. Rolls are told apart only by
-        what the property's tests at the locations it reads say of their values; where
-        a rolled state shows it testing more, the options are drawn again."""
+    def _judge(self, prop, x, rolls, hit) -> tuple:
+        """(the keys behind a combination of rolls, at most one a thread, that makes
+        `prop` judge otherwise than at `x`, or nothing; what it read on rolled states).
+        Rolls are told apart only by what the property's tests at the locations it reads
+        say of their values; where a rolled state shows it testing more, the options are
+        drawn again."""
+        verdict, tests = self._verdict(prop, x)     # not news here (`_quiet`)
         base = self.layout.unpack(x)
-        verdict, tests = self._tested(prop, base)
-        if verdict != (prop.kind == "always"):
-            return set()                  # already news here: reported as it is
-        locs, touched = set(hit), _touched(rolls)
+        tests = {loc: set(made) for loc, made in tests.items()}
+        locs, touched, read = set(hit), _touched(rolls), set()
         for _ in range(8):
-            options = _options(rolls, locs, base, tests)
+            options = _options(rolls, locs, partial(_value_at, base), tests)
             if _product_size(options) > self.CANDIDATES:
-                return _keys_at(rolls, locs)
+                return _keys_at(rolls, locs), read
             for chosen in _combinations(options):
                 state = _rolled(base, chosen)
                 if state is None:
                     continue
                 held, made = self._tested(prop, state)
+                read |= set(made)
                 unseen = {loc for loc in touched if loc not in locs and loc in made}
                 news = {loc for loc in locs if loc in made and
                         not made[loc] <= tests.get(loc, set())}
@@ -702,10 +777,24 @@ class _RollCheck:
                         tests.setdefault(loc, set()).update(found)
                     break                 # draw the options again, knowing more
                 if held != verdict:
-                    return set().union(*(keys for _, keys in chosen))
+                    return set().union(*(keys for _, keys in chosen)), read
             else:
-                return set()
-        return _keys_at(rolls, locs)
+                return set(), read
+        return _keys_at(rolls, locs), read
+
+    def _verdict(self, prop, x) -> tuple:
+        """`_tested` at the kept state `x`, kept by the values the property read there."""
+        n = self.props.index(prop)
+        key = x & self._reads[n][0]
+        found = self._verdicts[n].get(key)
+        if found is None:
+            held, made = self._tested(prop, self.layout.unpack(x))
+            frozen = frozenset((loc, frozenset(t)) for loc, t in made.items())
+            found = self._verdicts[n][key] = (held, self._tests.setdefault(frozen, made))
+        return found
+
+    def _value(self, x, loc):
+        return self.layout.value(x, loc[0], loc[1])
 
     def _tested(self, prop, state) -> tuple:
         """(the property's verdict on `state`, {location: {(test, argument)}} it made)."""
@@ -717,41 +806,53 @@ class _RollCheck:
         return held, made
 
 
+def _news(kind: str, verdict: bool) -> bool:
+    """Whether a property's value at a kept state is reported as it is: an invariant
+    false, a `sometimes` true. A goal (eventually, fair) matters either way."""
+    return kind in ("always", "sometimes") and verdict != (kind == "always")
+
+
 def _covers(reads, loc) -> bool:
     """Whether `reads` (a Recorder's log) read location `loc`."""
     return loc in reads or (loc[0], -1) in reads
 
 
 def _touched(rolls) -> set:
-    return {loc for _, mine in rolls for roll in mine for loc, _, _ in roll.changes}
+    return {loc for mine in rolls for changes in mine for loc, _, _ in changes}
 
 
-def _options(rolls, locs, state, tests) -> list:
-    """Per thread whose rolls that can apply to `state` change something at `locs`
-    that the property's `tests` there would see: its distinct such changes, each with
-    the keys of the steps behind it. (Every use of a value read logs a test, so a
-    location with none logged is one the property did not look at.)"""
+def _options(rolls, locs, value, tests) -> list:
+    """Per thread whose changes that can be made to the state `value` reads change
+    something at `locs` that the property's `tests` there would see: its distinct such
+    changes, each with the keys of the steps behind it. (Every use of a value read logs
+    a test, so a location with none logged is one the property did not look at.)"""
     options = []
-    for moved, mine in rolls:
+    for mine in rolls:
         seen = {}
-        for roll, keys in mine.items():
-            if not roll.can_change(state):
+        for changes, keys in mine.items():
+            here = tuple(c for c in changes if c[0] in locs and c[0] in tests)
+            if not here or not _can_change(changes, value):
                 continue
-            changes = tuple(c for c in roll.changes if c[0] in locs)
-            sign = _sign(changes, state, tests)
+            sign = _sign(here, value, tests)
             if sign:
-                seen.setdefault(sign, [changes, set()])[1].update(keys)
+                seen.setdefault(sign, [here, set()])[1].update(keys)
         if seen:
-            options.append([(changes, keys) for _, (changes, keys) in
+            options.append([(here, keys) for _, (here, keys) in
                             sorted(seen.items(), key=lambda kv: repr(kv[0]))])
     return options
 
 
-def _sign(changes, state, tests) -> tuple:
-    """What the tests see of `changes` applied alone to `state`: () when nothing."""
+def _can_change(changes, value) -> bool:
+    """Whether every change can be made where `value` reads the state."""
+    return all(_apply(kind, arg, value(loc)) is not None for loc, kind, arg in changes)
+
+
+def _sign(changes, value, tests) -> tuple:
+    """What the tests see of `changes` applied alone where `value` reads the state: ()
+    when nothing."""
     sign = []
     for loc, kind, arg in changes:
-        before = _value_at(state, loc)
+        before = value(loc)
         after = _apply(kind, arg, before)
         made = tests.get(loc)
         if after is None or not made:
@@ -801,5 +902,5 @@ def _rolled(state, chosen):
 
 
 def _keys_at(rolls, locs) -> set:
-    return {key for _, mine in rolls for roll, keys in mine.items()
-            if any(at in locs for at, _, _ in roll.changes) for key in keys}
+    return {key for mine in rolls for changes, keys in mine.items()
+            if any(at in locs for at, _, _ in changes) for key in keys}

@@ -18,7 +18,7 @@ A slot's width is fixed for the run. When a slot sees more values than its bits 
 field wider.
 """
 
-from .state import PER_CHANNEL_INDEX, State
+from .state import State
 from .stepcache import WHOLE, covered, widened
 
 __all__ = ["PackedSystem", "Layout", "LayoutFull", "run_packed"]
@@ -62,7 +62,8 @@ class Layout:
 
     def __init__(self, initial: State, widths: dict):
         self.widths = dict(widths)
-        self.columns = frozenset(PER_CHANNEL_INDEX)
+        self.type, self.fields = type(initial), initial._fields
+        self.columns = frozenset(initial.per_channel_index)
         self.channels = len(initial.send_pc)
         self.offsets, self.tables, at = {}, {}, 0
         for i, value in enumerate(initial):
@@ -71,19 +72,19 @@ class Layout:
                 at = self._place(i, WHOLE, at, ({}, []))
         # Then one row per channel, its fields side by side, each field's table shared by
         # the channels: equal values have equal codes, so rows compare (canonical()).
-        self.row_base, shared = at, {i: ({}, []) for i in PER_CHANNEL_INDEX}
+        self.row_base, shared = at, {i: ({}, []) for i in initial.per_channel_index}
         for c in range(self.channels):
-            for i in PER_CHANNEL_INDEX:
+            for i in initial.per_channel_index:
                 at = self._place(i, c, at, shared[i])
         self.row_bits = (at - self.row_base) // self.channels
         self.bits = at
 
     def _width(self, i, value):
-        name = State._fields[i]
+        name = self.fields[i]
         self.widths.setdefault(name, _first_width(value, i in self.columns))
 
     def _place(self, i, k, at, table) -> int:
-        bits = self.widths[State._fields[i]]
+        bits = self.widths[self.fields[i]]
         self.offsets[i, k], self.tables[i, k] = (at, bits), table
         return at + bits
 
@@ -94,7 +95,7 @@ class Layout:
         if code is None:
             offset, bits = self.offsets[i, k]
             if len(values) >= 1 << bits:
-                name = State._fields[i]
+                name = self.fields[i]
                 raise LayoutFull(name, {**self.widths, name: bits + MORE_BITS})
             code = index[value] = len(values)
             values.append(value)
@@ -122,12 +123,12 @@ class Layout:
 
     def unpack(self, x: int) -> State:
         values = []
-        for i in range(len(State._fields)):
+        for i in range(len(self.fields)):
             if i in self.columns:
                 values.append(tuple(self.value(x, i, c) for c in range(self.channels)))
             else:
                 values.append(self.value(x, i, WHOLE))
-        return tuple.__new__(State, values)
+        return tuple.__new__(self.type, values)
 
     def value(self, x: int, i: int, k: int):
         """The value of slot (i, k) in packed state `x`."""

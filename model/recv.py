@@ -107,8 +107,12 @@ def exiting(cfg, s, t, c):
 
 
 def _next(s, t):
+    """The packet the channel delivers next: none while the network is stalled (fault
+    network-stall) and the source has not shut the channel down."""
     socket = s.sockets[t]
-    return socket[0] if socket else None
+    if not socket or (s.net_stalled and not s.send_shut[t]):
+        return None
+    return socket[0]
 
 
 def page_packet_next(cfg, s, t, c):

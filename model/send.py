@@ -35,6 +35,7 @@ STATES = (
     "PWRITE",     # file: pwritev() of the page at its fixed offset in flight
     "JOB_SENT",   # page written; about to clear pending_job
     "SYNC_SENT",  # SYNC packet written; about to clear pending_sync and post sem_sync
+    "SENDING",    # --socket-capacity: in sendmsg(), blocked while the socket is full
     "SEND_ERROR",  # a write failed: multifd_send_set_error(), multifd_send_kick_main()
     "EXITED",     # returned from multifd_send_thread(); waits to be joined
 )
@@ -48,7 +49,8 @@ def _start(cfg):
     return "UNCREATED" if cfg.fault("channel-create-error") else None
 
 # Where a transaction starts (machine.py): the wait for work, after the posts; and the
-# pwritev(), a second non-mover after the bitmap update.
+# pwritev(), a second non-mover after the bitmap update. (SENDING, a wait, is reached with
+# --socket-capacity only, which derived transactions check: verify.transactions_for.)
 WAITS = ("IDLE", "PWRITE")
 
 TRANSITIONS = [
@@ -58,8 +60,8 @@ TRANSITIONS = [
         qemu="multifd_send_thread"),
     row("see_exiting", "DISPATCH", "EXITED", when=["exiting"], qemu="multifd_send_thread"),
     row("write_page_packet", "DISPATCH", "JOB_SENT", when=["job_pending"],
-        unless=["exiting", "mapped_ram", "peer_closed"], do="write_page_packet",
-        qemu="multifd_send_thread"),
+        unless=["exiting", "mapped_ram", "peer_closed", "bounded_socket"],
+        do="write_page_packet", qemu="multifd_send_thread"),
     row("set_file_bitmap", "DISPATCH", "PWRITE", when=["job_pending", "mapped_ram"],
         unless=["exiting", "zero_page_job"], do="set_file_bitmap",
         qemu="multifd_set_file_bitmap"),
@@ -70,11 +72,25 @@ TRANSITIONS = [
     row("clear_pending_job", "JOB_SENT", "TOP", do="clear_pending_job",
         qemu="multifd_send_thread"),
     row("write_sync_packet", "DISPATCH", "SYNC_SENT", when=["sync_pending"],
-        unless=["exiting", "job_pending", "mapped_ram", "peer_closed"], do="write_sync_packet",
-        qemu="multifd_send_thread"),
+        unless=["exiting", "job_pending", "mapped_ram", "peer_closed", "bounded_socket"],
+        do="write_sync_packet", qemu="multifd_send_thread"),
     row("local_sync", "DISPATCH", "SYNC_SENT", when=["sync_pending", "mapped_ram"],
         unless=["exiting", "job_pending"], qemu="multifd_send_thread"),
     row("post_sem_sync", "SYNC_SENT", "TOP", do="post_sem_sync", qemu="multifd_send_thread"),
+    # -- --socket-capacity K: sendmsg() blocks while the socket holds K packets; only a
+    #    shutdown of the channel (either side) makes it return, with an error
+    row("start_page_write", "DISPATCH", "SENDING", when=["job_pending", "bounded_socket"],
+        unless=["exiting", "mapped_ram", "peer_closed"], qemu="multifd_send_thread"),
+    row("start_sync_write", "DISPATCH", "SENDING", when=["sync_pending", "bounded_socket"],
+        unless=["exiting", "job_pending", "mapped_ram", "peer_closed"],
+        qemu="multifd_send_thread"),
+    row("write_page_packet", "SENDING", "JOB_SENT", when=["job_pending", "socket_has_room"],
+        unless=["channel_shut_down"], do="write_page_packet", qemu="qio_channel_writev_full_all"),
+    row("write_sync_packet", "SENDING", "SYNC_SENT", when=["sync_pending", "socket_has_room"],
+        unless=["job_pending", "channel_shut_down"], do="write_sync_packet",
+        qemu="qio_channel_write_all"),
+    row("sendmsg_fails", "SENDING", "SEND_ERROR", when=["channel_shut_down"],
+        qemu="qio_channel_writev_full_all"),
     # -- fault send-write-error: the write of a page or SYNC packet, or the pwritev, fails
     row("page_write_fails", "DISPATCH", "SEND_ERROR", when=["job_pending", "write_error_armed"],
         unless=["exiting", "mapped_ram"], do="use_fault", qemu="multifd_send_thread"),
@@ -119,8 +135,22 @@ def peer_closed(cfg, s, t, c):
     return s.sock_shut[t] == 1 and (s.pending_job[t] == 1 or s.pending_sync[t] == 1)
 
 
+def bounded_socket(cfg, s, t, c):
+    """--socket-capacity K (K > 0): a socket holds at most K packets unread."""
+    return cfg.socket_capacity > 0
+
+
+def socket_has_room(cfg, s, t, c):
+    return len(s.sockets[t]) < cfg.socket_capacity
+
+
+def channel_shut_down(cfg, s, t, c):
+    """qio_channel_shutdown() of this channel by either side: sendmsg() returns an error."""
+    return s.send_shut[t] == 1 or s.sock_shut[t] == 1
+
+
 def write_error_armed(cfg, s, t, c):
-    return cfg.fault("send-write-error") and s.faults_left > 0
+    return (cfg.fault("send-write-error") or cfg.fault("network-stall")) and s.faults_left > 0
 
 
 def zero_page_job(cfg, s, t, c):
@@ -172,6 +202,9 @@ def pwrite_page(cfg, s, t, c):
 
 
 def use_fault(cfg, s, t, c):
+    """A fault strikes; with network-stall, the network stops delivering (recv.py)."""
+    if cfg.fault("network-stall"):
+        s = s.replace(net_stalled=1)
     return s.replace(faults_left=s.faults_left - 1)
 
 

@@ -5,11 +5,13 @@ thread's program counter is an index into its role's STATES list. Small helpers 
 end build changed copies; the explorer never mutates a state.
 """
 
+from collections import namedtuple
 from typing import NamedTuple
 
 from .stepcache import Column
 
-__all__ = ["State", "put", "add", "NO_JOB", "NO_PACKET", "SEMAPHORES", "FIFOS", "PER_CHANNEL"]
+__all__ = ["State", "state_type", "touch_channel", "put", "add", "NO_JOB", "NO_PACKET",
+           "SEMAPHORES", "FIFOS", "PER_CHANNEL"]
 
 NO_JOB = -1       # p->pages is empty (no page handed over)
 NO_PACKET = -1    # a recv thread holds no packet
@@ -35,6 +37,8 @@ class State(NamedTuple):
     send_exiting: int         # multifd_send_state->exiting
     send_joined: tuple        # qemu_thread_join() returned for the send thread
     send_freed: int           # multifd_send_cleanup_state() ran
+    send_destroyed: tuple     # multifd_send_cleanup_channel(): p's mutex, semaphores and
+                              # QIOChannel destroyed (touch_channel() after it: I6)
     send_error: int           # multifd_send_set_error(): migrate_set_error(), state FAILED
     channels_created: int     # multifd_send_state->channels_created
     channel_inited: tuple     # per channel: its semaphores were initialized (qemu_sem_init)
@@ -45,6 +49,8 @@ class State(NamedTuple):
     monitor_pc: int           # the source's QMP monitor (fault layer cancel only)
     sockets: tuple            # per channel: packets written by send, not yet read by recv
     sock_shut: tuple          # per channel: qio_channel_shutdown() by the destination
+    send_shut: tuple          # per channel: qio_channel_shutdown(p->c) by the source; kept
+                              # with --socket-capacity only (a blocked sendmsg() fails)
     bmap: tuple               # mapped-ram block->file_bmap, per page (in the file once saved)
     bmap_saved: int           # ram_save_file_bmap() wrote file_bmap into the file and freed it
     file_data: tuple          # mapped-ram: per page, dirty round of the data at its offset
@@ -81,16 +87,21 @@ class State(NamedTuple):
     receivedmap_after_free: int  # a recv thread marked receivedmap after it was freed
     flushed_before_sent: int  # qio_channel_flush() ran while the channel still had a send
     uninit_touched: int       # terminate posted a semaphore of a channel never initialized
+    # -- fault network-stall (not in QEMU): the network stops delivering channel packets
+    net_stalled: int          # until the source shuts a channel down, its peer reads nothing
+    destroyed_touched: int    # a thread used a send channel's objects after they were destroyed
 
     def replace(self, **changes):
         """A copy with `changes` (namedtuple's _replace, three times faster: hot loop)."""
         values = list(self)
+        index = self.field_index
         for name, value in changes.items():
-            values[_INDEX[name]] = value
-        return tuple.__new__(State, values)
+            values[index[name]] = value
+        return tuple.__new__(type(self), values)
 
 
 _INDEX = {name: i for i, name in enumerate(State._fields)}
+State.field_index = _INDEX
 
 # The synchronization objects, by State field, with the QEMU name a reviewer knows. A
 # semaphore's post adds one and its wait takes one; a FIFO's write appends and its read
@@ -114,10 +125,45 @@ FIFOS = {
 # mig_i and load_i, which System.canonical respects, and next_channel and
 # next_recv_channel (--pick round-robin, which symmetry refuses).
 PER_CHANNEL = ("mig_seen", "send_pc", "send_sem", "send_sem_sync", "pending_job",
-               "pending_sync", "send_job", "send_joined", "channel_inited", "sockets",
-               "sock_shut", "load_seen", "recv_pc", "recv_packet", "recv_sem_sync", "recv_sem",
-               "recv_pending_job", "recv_joined")
+               "pending_sync", "send_job", "send_joined", "send_destroyed", "channel_inited",
+               "sockets", "sock_shut", "send_shut", "load_seen", "recv_pc", "recv_packet",
+               "recv_sem_sync", "recv_sem", "recv_pending_job", "recv_joined")
 PER_CHANNEL_INDEX = tuple(_INDEX[name] for name in PER_CHANNEL)
+State.per_channel_index = PER_CHANNEL_INDEX
+
+
+def state_type(fields=None, channel_fields=None) -> type:
+    """The State of a model whose variant adds its own fields: QEMU's fields, then
+    `fields` (name -> initial value) and `channel_fields` (name -> each channel's
+    initial value), in the order given. State itself when there are none.
+
+    >>> S = state_type({"ghost": 0}, {"closed": 0})
+    >>> S._fields[-2:], S.per_channel_index[-1] == len(S._fields) - 1
+    (('ghost', 'closed'), True)
+    """
+    names = tuple(fields or ()) + tuple(channel_fields or ())
+    if not names:
+        return State
+    clash = sorted(set(names) & set(State._fields))
+    if clash:
+        raise ValueError(f"field {clash[0]} is already in the model's State")
+    return _extended(names, tuple(channel_fields or ()))
+
+
+_TYPES = {}
+
+
+def _extended(names: tuple, per_channel: tuple) -> type:
+    key = (names, per_channel)
+    if key not in _TYPES:
+        all_names = State._fields + names
+        cls = type("State", (namedtuple("State", all_names),), {
+            "__slots__": (), "replace": State.replace,
+            "field_index": {name: i for i, name in enumerate(all_names)},
+            "per_channel_index": PER_CHANNEL_INDEX + tuple(
+                all_names.index(name) for name in per_channel)})
+        _TYPES[key] = cls
+    return _TYPES[key]
 
 
 def first_clear(flags: tuple, start: int) -> int:
@@ -129,6 +175,21 @@ def first_clear(flags: tuple, start: int) -> int:
     """
     n = len(flags)
     return next(((start + k) % n for k in range(n) if not flags[(start + k) % n]), -1)
+
+
+def touch_channel(s, i: int):
+    """A use of send channel i's objects (p->mutex, p->sem, p->c): after
+    multifd_send_cleanup_channel() destroyed them, a use after free, kept as evidence
+    (destroyed_touched) for `nothing_touches_destroyed_channel`. Effects that use a
+    channel other than their own call this first.
+
+    >>> from model.config import Config
+    >>> from model.system import System
+    >>> s = System(Config(channels=2)).initial_states()[0]
+    >>> touch_channel(s.replace(send_destroyed=(1, 0)), 0).destroyed_touched
+    1
+    """
+    return s.replace(destroyed_touched=1) if s.send_destroyed[i] else s
 
 
 def put(values: tuple, index: int, value) -> tuple:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from .config import Config
 from .machine import any_order, compile_role
 from .movers import B, L, OTHER, R, accesses
-from .state import NO_JOB, NO_PACKET, PER_CHANNEL_INDEX, State
+from .state import NO_JOB, NO_PACKET, State, state_type
 from .stepcache import EntryWrite, Recorder, StepCache
 from .tracking import TrackingRecorder
 from .transports import RECORD_NAMES, packet_name
@@ -37,8 +37,18 @@ class Thread(NamedTuple):
     waits: tuple        # per control state: may the thread block there
 
 
-def initial_state(config: Config, roles: dict) -> State:
-    """Every thread at its first state, every semaphore at 0, nothing written."""
+def initial_state(config: Config, roles: dict, variant: Variant = None) -> State:
+    """Every thread at its first state, every semaphore at 0, nothing written; the
+    variant's own fields (if any) at their initial values."""
+    s = _qemu_initial(config, roles)
+    if variant is None or not (variant.fields or variant.channel_fields):
+        return s
+    cls = state_type(variant.fields, variant.channel_fields)
+    return cls(*s, *variant.fields.values(),
+               *((value,) * config.channels for value in variant.channel_fields.values()))
+
+
+def _qemu_initial(config: Config, roles: dict) -> State:
     n, zeros, pages = config.channels, (0,) * config.channels, (0,) * config.pages
     start = {name: role.start_state(config) for name, role in roles.items()}
     return State(
@@ -46,10 +56,11 @@ def initial_state(config: Config, roles: dict) -> State:
         mig_seen=zeros, next_channel=0,
         send_pc=(start["send"],) * n, send_sem=zeros, send_sem_sync=zeros, pending_job=zeros,
         pending_sync=zeros, send_job=(NO_JOB,) * n, channels_ready=0, send_exiting=0,
-        send_joined=zeros, send_freed=0, send_error=0,
+        send_joined=zeros, send_freed=0, send_destroyed=zeros, send_error=0,
         channels_created=0, channel_inited=(0 if config.fault("channel-create-error") else 1,) * n,
         setup_failed=0,
         stream=(), stream_shut=0, monitor_pc=0, sockets=((),) * n, sock_shut=zeros,
+        send_shut=zeros,
         bmap=pages, bmap_saved=0, file_data=pages,
         load_pc=start["load"], load_i=0, load_seen=zeros, load_error=0, next_recv_channel=0,
         recv_pc=(start["recv"],) * n, recv_packet=(NO_PACKET,) * n, recv_sem_sync=zeros,
@@ -59,7 +70,8 @@ def initial_state(config: Config, roles: dict) -> State:
         faults_left=config.max_faults if config.faults else 0,
         stale_landed=0, bmap_after_save=0, invalid_record_read=0, uncaused_error=0,
         job_read_after_handover=0, receivedmap_freed=0, receivedmap_after_free=0,
-        flushed_before_sent=0, uninit_touched=0)
+        flushed_before_sent=0, uninit_touched=0, net_stalled=0,
+        destroyed_touched=0)
 
 
 def final_memory(config: Config) -> tuple:
@@ -94,6 +106,7 @@ class System:
         # the roles' declared waits.
         self.knowledge = knowledge if transactions else None
         self.roles = _with_loop_order(apply_variant(variant), config)
+        self.state = state_type(variant.fields, variant.channel_fields)
         self.threads = tuple(self._threads())
         self._channels = tuple(range(config.channels))
         self._labels = {}
@@ -115,14 +128,14 @@ class System:
         self.cache = None
         if cache:     # and per thread: where its pc is, its channel (-1: single), its slots
             derived = self.knowledge is not None
-            self.cache = StepCache(State, PER_CHANNEL_INDEX,
+            self.cache = StepCache(self.state, self.state.per_channel_index,
                                    self._derived_steps if derived else self._steps,
                                    self.threads, recorder=TrackingRecorder if derived else None)
             self._plan = tuple((th, th.pc_index, th.t if th.per_channel else -1, slots)
                                for th, slots in zip(self.threads, self.cache.slots))
 
     def _learn_starts(self) -> None:
-        initial = initial_state(self.config, self.roles)
+        initial = initial_state(self.config, self.roles, self.variant)
         for thread in self.threads:
             self.knowledge.start(thread.name, self._pc(initial, thread), initial)
 
@@ -196,7 +209,7 @@ class System:
         return list(zip(edges, edges[1:]))
 
     def _threads(self):
-        fields = State._fields
+        fields = State._fields     # a role's pc is one of QEMU's fields
         monitors = 1 if self.config.fault("cancel") else 0
         for role_name, count in (("migration", 1), ("send", self.config.channels),
                                  ("load", 1), ("recv", self.config.channels),
@@ -208,13 +221,12 @@ class System:
                 yield Thread(role.thread.format(t=t), role_name, t, table,
                              fields.index(role.pc_field), role.per_channel, waits)
 
-    @staticmethod
-    def state_type(values: tuple) -> State:
+    def state_type(self, values: tuple) -> State:
         """A State again from its plain values (the explorer's disk queue stores those)."""
-        return tuple.__new__(State, values)
+        return tuple.__new__(self.state, values)
 
     def initial_states(self) -> list:
-        return [initial_state(self.config, self.roles)]
+        return [initial_state(self.config, self.roles, self.variant)]
 
     def is_proper_end(self, s: State) -> bool:
         """Both sides finished (the source freed its channels, the destination its own),
@@ -237,7 +249,7 @@ class System:
             for thread in self.threads:
                 out += self._steps(thread, s)
             return out
-        miss, new, append = self.cache.miss, tuple.__new__, out.append
+        miss, new, append, cls = self.cache.miss, tuple.__new__, out.append, self.state
         for thread, pc_index, t, slots in self._plan:       # the hot loop of every search
             pc = s[pc_index] if t < 0 else s[pc_index][t]
             slot = slots[pc]
@@ -252,7 +264,7 @@ class System:
                     else:
                         column = values[i]
                         values[i] = column[:k] + (v,) + column[k + 1:]
-                append((label, new(State, values)))
+                append((label, new(cls, values)))
         return out
 
     def _steps(self, thread, s) -> list:
@@ -398,7 +410,7 @@ class System:
             values[thread.pc_index] = pcs[:thread.t] + (r.dest,) + pcs[thread.t + 1:]
         else:
             values[thread.pc_index] = r.dest
-        return tuple.__new__(State, values)
+        return tuple.__new__(self.state, values)
 
     def unfold(self, s: State, label: tuple) -> list:
         """The rows of one step (a transaction may chain several), as (trigger, the
@@ -427,7 +439,7 @@ class System:
     def changes(self, before: State, after: State) -> list:
         """The variables a step changed, as `name: old -> new` lines."""
         lines = []
-        for name, old, new in zip(State._fields, before, after):
+        for name, old, new in zip(self.state._fields, before, after):
             if old != new:
                 lines.extend(_describe(self, name, old, new))
         return lines
@@ -466,7 +478,7 @@ def _indexes(role, names):
 
 def _rows(s: State) -> list:
     """Each channel's per-channel values, as one tuple per channel."""
-    return list(zip(*(s[i] for i in PER_CHANNEL_INDEX)))
+    return list(zip(*(s[i] for i in s.per_channel_index)))
 
 
 def _reordered(s: State, order: list) -> State:
@@ -475,10 +487,10 @@ def _reordered(s: State, order: list) -> State:
     if order == list(range(len(order))):
         return s
     values = list(s)
-    for i in PER_CHANNEL_INDEX:
+    for i in s.per_channel_index:
         column = s[i]
         values[i] = tuple(column[k] for k in order)
-    return tuple.__new__(State, values)
+    return tuple.__new__(type(s), values)
 
 
 def _with_loop_order(roles: dict, config: Config) -> dict:

@@ -8,14 +8,15 @@ variant means something; elsewhere it may equal the seed.
 """
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple, Optional
 
 from .config import FLUSH_MODES, TRANSPORTS
-from .machine import row
-from .state import NO_JOB, put
+from .machine import row, validate_role
+from .state import NO_JOB, add, put, state_type, touch_channel
 from . import load, migration, monitor, recv, send
 
-__all__ = ["Variant", "Drop", "Change", "Add", "row", "CATALOGUE", "ROLES", "get_variant",
+__all__ = ["Variant", "Drop", "Change", "Add", "row", "Claim", "invariant", "sometimes",
+           "eventually", "fair", "CATALOGUE", "ROLES", "get_variant",
            "apply_variant", "load_variant_file", "VariantError", "NOT_MODELLED"]
 
 ROLES = {r.name: r for r in (migration.ROLE, send.ROLE, load.ROLE, recv.ROLE, monitor.ROLE)}
@@ -51,6 +52,55 @@ class Add:
     row: Mapping
 
 
+class Claim(NamedTuple):
+    """A property a variant brings: `predicate(cfg, s)` judged on every state, its
+    docstring (first line the claim, then the QEMU rule it quotes) shown in reports.
+
+    kind: "always" (an invariant), "sometimes" (some reachable state satisfies it),
+    "eventually" (from every reachable state, a state satisfying it stays reachable) or
+    "fair" (no run fair to every thread loops for ever without reaching one).
+    `applies(cfg)`: where it is checked (None: everywhere). The name is the function's
+    unless given (`name=`)."""
+
+    name: str
+    kind: str
+    predicate: Callable
+    doc: str
+    applies: Optional[Callable] = None
+
+
+def _claim(kind: str, predicate, applies=None, name=None) -> Claim:
+    if not callable(predicate):
+        raise VariantError(f"a {kind} property must be a function (cfg, s) -> bool, "
+                           f"not {type(predicate).__name__}")
+    doc = " ".join((predicate.__doc__ or "").split())
+    if not doc:
+        raise VariantError(f"property {predicate.__name__}: give it a docstring that quotes "
+                           f"the QEMU rule it checks")
+    return Claim(name or predicate.__name__, kind, predicate, doc, applies)
+
+
+def invariant(predicate, applies=None, name=None) -> Claim:
+    """A variant's own invariant: `predicate(cfg, s)` holds in every reachable state."""
+    return _claim("always", predicate, applies, name)
+
+
+def sometimes(predicate, applies=None, name=None) -> Claim:
+    """A variant's own witness: some reachable state satisfies `predicate(cfg, s)`."""
+    return _claim("sometimes", predicate, applies, name)
+
+
+def eventually(predicate, applies=None, name=None) -> Claim:
+    """From every reachable state, a state satisfying `predicate(cfg, s)` stays reachable."""
+    return _claim("eventually", predicate, applies, name)
+
+
+def fair(predicate, applies=None, name=None) -> Claim:
+    """No run that is weakly fair to every thread goes on for ever without reaching a
+    state satisfying `predicate(cfg, s)` again (a fair livelock that avoids it)."""
+    return _claim("fair", predicate, applies, name)
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -66,6 +116,41 @@ class Variant:
     only: bool = False              # runs with `flush_modes` and `transports` only
     defaults: Mapping = field(default_factory=dict)   # Config fields it is judged at
     symmetric: bool = True          # False if it singles out a channel (no symmetry then)
+    fields: Mapping[str, object] = field(default_factory=dict)   # new State fields: initial
+    channel_fields: Mapping[str, object] = field(default_factory=dict)  # same, per channel
+    properties: tuple = ()          # its own properties (invariant(), sometimes(), ...)
+    based_on: object = None         # a Variant (or a catalogue name) this one builds on
+
+    def __post_init__(self):
+        """With `based_on`: the base's edits first, then these; its functions, states,
+        fields, properties and defaults, with these added (and winning on a name)."""
+        base = self.based_on
+        if base is None:
+            return
+        if isinstance(base, str):
+            base = get_variant(base)
+        if not isinstance(base, Variant):
+            raise VariantError(f"variant {self.name}: based_on must be a Variant or a "
+                               f"catalogue name, not {type(base).__name__}")
+        merged = {
+            "based_on": base, "edits": base.edits + tuple(self.edits),
+            "functions": {role: {**base.functions.get(role, {}), **self.functions.get(role, {})}
+                          for role in set(base.functions) | set(self.functions)},
+            "states": {role: tuple(base.states.get(role, ())) + tuple(self.states.get(role, ()))
+                       for role in set(base.states) | set(self.states)},
+            "fields": {**base.fields, **self.fields},
+            "channel_fields": {**base.channel_fields, **self.channel_fields},
+            "properties": tuple(base.properties) + tuple(self.properties),
+            "defaults": {**base.defaults, **self.defaults},
+            "symmetric": base.symmetric and self.symmetric}
+        for name, value in merged.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def own_vocabulary(self) -> bool:
+        """Whether it adds State fields or properties of its own: a table the declared
+        transactions were never argued for (checks/verify.py)."""
+        return bool(self.fields or self.channel_fields or self.properties)
 
     def default_config(self) -> dict:
         """The Config fields `run` uses for options the user leaves out: the variant's
@@ -83,6 +168,16 @@ class Variant:
             raise VariantError(f"variant {self.name} runs with --flush "
                                f"{'|'.join(self.flush_modes)} and --transport "
                                f"{'|'.join(self.transports)} only")
+
+    def expectation(self, config):
+        """The properties a run at `config` must find broken (empty: it must pass), or
+        None where the variant declares no verdict: another set of fault layers than it
+        is judged under, or a transport or flush mode it means nothing at."""
+        if config.faults != tuple(sorted(set(self.faults))):
+            return None
+        if config.transport not in self.transports or config.flush not in self.flush_modes:
+            return None
+        return self.breaks
 
     @property
     def expected(self) -> str:
@@ -125,6 +220,7 @@ def _edit_rows(rows: list, edit) -> list:
 
 def apply_variant(variant: Variant) -> dict:
     """Every role with the variant's edits applied, by role name."""
+    _check_vocabulary(variant)
     tables = {name: list(role.rows) for name, role in ROLES.items()}
     for edit in variant.edits:
         if edit.role not in tables:
@@ -133,6 +229,26 @@ def apply_variant(variant: Variant) -> dict:
     return {name: role.with_rows(tables[name], variant.functions.get(name),
                                  variant.states.get(name, ()))
             for name, role in ROLES.items()}
+
+
+def _check_vocabulary(variant: Variant) -> None:
+    """A variant's own fields and properties, refused in one line where they cannot be."""
+    for name, value in {**variant.fields, **variant.channel_fields}.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise VariantError(f"field name {name!r} is not a Python identifier")
+        try:
+            hash(value)
+        except TypeError:
+            raise VariantError(f"field {name}: its initial value {value!r} is not hashable "
+                               f"(use a tuple, not a list)") from None
+    try:
+        state_type(variant.fields, variant.channel_fields)
+    except ValueError as e:
+        raise VariantError(str(e)) from None
+    for claim in variant.properties:
+        if not isinstance(claim, Claim):
+            raise VariantError(f"properties holds {claim!r}: make each with invariant(), "
+                               f"sometimes(), eventually() or fair()")
 
 
 SEED = Variant(
@@ -510,25 +626,46 @@ def load_variant_file(path: str) -> tuple:
     The file uses this module's API (Variant, Drop, Change, Add, row), as the catalogue
     does. Errors come back as VariantError with one line naming the file and line.
     """
+    found = []
+    for value in _run_file(path).values():     # its own variants (not imported catalogue ones)
+        if isinstance(value, Variant) and not any(value is v for v in CATALOGUE + tuple(found)):
+            found.append(value)
+    found = tuple(found)
+    if not found:
+        raise VariantError(f"variant file {path}: defines no Variant")
+    names = [v.name for v in found]
+    for variant in found:
+        if names.count(variant.name) > 1:
+            raise VariantError(f"variant file {path}: two variants are named {variant.name!r}")
+        if any(variant.name == v.name for v in CATALOGUE):
+            raise VariantError(f"variant file {path}: variant {variant.name!r} has the name of "
+                               f"a catalogue variant; give it a name of its own")
+        try:                         # a bad edit or name is reported now, with the variant
+            for role in apply_variant(variant).values():
+                validate_role(role)
+        except (VariantError, ValueError) as e:
+            text = str(e).removeprefix(f"variant {variant.name}: ")
+            raise VariantError(f"variant file {path}: variant {variant.name}: {text}") from None
+    return found
+
+
+def _run_file(path: str) -> dict:
+    """The names a user's Python file defines at top level; any failure in one line."""
     import runpy
     import traceback
     try:
-        namespace = runpy.run_path(path)
+        return runpy.run_path(path)
     except FileNotFoundError:
         raise VariantError(f"variant file {path}: no such file") from None
-    except Exception as e:  # a user's file: report where it broke, in one line
+    except IsADirectoryError:
+        raise VariantError(f"variant file {path}: is a directory") from None
+    except (Exception, SystemExit) as e:  # a user's file: report where it broke, in one line
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == path]
         where = f" line {frames[-1].lineno}" if frames else ""
-        raise VariantError(f"variant file {path}{where}: {type(e).__name__}: {e}") from None
-    found = tuple(v for v in namespace.values() if isinstance(v, Variant))
-    if not found:
-        raise VariantError(f"variant file {path}: defines no Variant")
-    for variant in found:
-        try:
-            apply_variant(variant)   # a bad edit is reported now, naming the variant
-        except (VariantError, ValueError) as e:
-            raise VariantError(f"variant file {path}: variant {variant.name}: {e}") from None
-    return found
+        what = "calls sys.exit(); a variant file only defines variants" \
+            if isinstance(e, SystemExit) else str(e) if isinstance(e, VariantError) \
+            else f"{type(e).__name__}: {e}"
+        raise VariantError(f"variant file {path}{where}: {what}") from None
 
 
 # -- historical bugs (protocol notes §4), each on top of the code that fixed it ----------
@@ -826,6 +963,175 @@ B13_FIX = Variant(
 
 
 # -- the catalogue, in the order `multifd-check variants` lists it ------------------------
+# -- B5, B14, 077fbb5942 and a flush-mode mismatch: written with the variant API a user
+#    has (own fields, own properties, based_on), and judged like the rest
+
+def _fault_free(cfg) -> bool:
+    return not cfg.faults
+
+
+def _kick_noting_parked(cfg, s, t, c):
+    """multifd_recv_terminate_threads() posting p->sem_sync: note a recv thread parked at
+    a SYNC packet that no multifd_recv_sync_main() released, freed by the shutdown."""
+    i = s.load_i
+    if not cfg.mapped_ram and s.recv_pc[i] == recv.PARKED and not s.recv_sem_sync[i]:
+        s = s.replace(sync_released_by_shutdown=1)
+    return load.kick_channel(cfg, s, t, c)
+
+
+def every_sync_released_by_recv_sync_main(cfg, s) -> bool:
+    """Every SYNC packet a recv thread parks on is released by multifd_recv_sync_main(),
+    never only by the shutdown (I3(b): per channel, as many destination syncs as SYNC
+    packets).
+
+    1d457daf86 "migration/multifd: Further remove the SYNC on complete": with the final
+    FLUSH gone and the final SYNC kept, "the recv threads will hang when receiving the
+    MULTIFD_FLAG_SYNC message, waiting for the destination sync which only happens when
+    RAM_SAVE_FLAG_MULTIFD_FLUSH is received" (B14). Checked without faults: after a
+    failure the shutdown is what releases them.
+    """
+    return not s.sync_released_by_shutdown
+
+
+_B14_GHOST = dict(
+    fields={"sync_released_by_shutdown": 0},
+    functions={"load": {"kick_noting_parked": _kick_noting_parked}},
+    edits=(Change("load", "kick_channel", "SHUTDOWN", to={"do": ["kick_noting_parked"]}),),
+    properties=(invariant(every_sync_released_by_recv_sync_main, applies=_fault_free),),
+    transports=("socket",), flush_modes=("per-round",),
+    defaults={"pages": 1, "rounds": 1, "live": False})
+
+B14_SYNC_WITHOUT_FLUSH = Variant(
+    name="b14-sync-without-flush",
+    stands_for="637280aeb242 migration/multifd: Avoid the final FLUSH in complete() (9.1)",
+    description="the final SYNC packets have no FLUSH after them: the recv threads stay "
+                "parked until multifd_recv_terminate_threads() posts them (B14)",
+    breaks=("every_sync_released_by_recv_sync_main",), based_on=QEMU_9_1, **_B14_GHOST)
+
+B14_FIX = Variant(
+    name="b14-fix",
+    stands_for="1d457daf8681 migration/multifd: Further remove the SYNC on complete (10.0)",
+    description="no SYNC in complete() unless per-section: every SYNC is released by "
+                "multifd_recv_sync_main()",
+    based_on=QEMU_10_0, **_B14_GHOST)
+
+
+def _join_and_destroy(cfg, s, t, c):
+    """multifd_save_cleanup() before 9560a48ecc: join channel i, then destroy its mutex
+    and semaphores (multifd_send_cleanup_channel) in the same loop iteration."""
+    i = s.mig_i
+    s = migration.join_send_thread(cfg, s, t, c)
+    return s.replace(send_destroyed=put(s.send_destroyed, i, 1))
+
+
+def _terminate_next(cfg, s, t, c):
+    """multifd_send_terminate_threads() called by the failing send thread (2019: no
+    `exiting` check): lock p->mutex, p->quit = true, post p->sem, channel by channel."""
+    j = s.term_i[t]
+    s = touch_channel(s, j)
+    return s.replace(send_sem=add(s.send_sem, j, 1), term_i=put(s.term_i, t, j + 1))
+
+
+def _channels_left_to_terminate(cfg, s, t, c):
+    return s.term_i[t] < cfg.channels
+
+
+_TERMINATE_FROM_SEND_THREAD = dict(
+    channel_fields={"term_i": 0},
+    states={"send": ("TERMINATE",)},
+    functions={"send": {"terminate_next": _terminate_next,
+                        "channels_left_to_terminate": _channels_left_to_terminate},
+               "migration": {"join_and_destroy": _join_and_destroy}},
+    faults=("send-write-error",), transports=("socket",),
+    defaults={"pages": 1, "rounds": 1, "live": False, "pick": "round-robin"})
+_TERMINATE_ROWS = (
+    Change("send", "set_error", "SEND_ERROR", to={"dest": "TERMINATE"}),
+    Add("send", row("terminate_channel", "TERMINATE", "TERMINATE",
+                    when=["channels_left_to_terminate"], do="terminate_next",
+                    qemu="multifd_send_terminate_threads")),
+    Add("send", row("terminated", "TERMINATE", "EXITED", unless=["channels_left_to_terminate"],
+                    qemu="multifd_send_terminate_threads")))
+
+B5_DESTROY_IN_JOIN_LOOP = Variant(
+    name="b5-destroy-in-join-loop",
+    stands_for="9560a48ecc migration/multifd: fix destroyed mutex access in terminating "
+               "multifd threads (the code before the fix)",
+    description="cleanup destroys each channel right after joining it, while a failing "
+                "send thread's terminate still touches every channel (B5)",
+    breaks=("nothing_touches_destroyed_channel",), based_on=P2_FIX,
+    edits=_TERMINATE_ROWS + (
+        Change("migration", "join_send_thread", "JOIN", to={"do": ["join_and_destroy"]}),),
+    **_TERMINATE_FROM_SEND_THREAD)
+
+B5_FIX = Variant(
+    name="b5-fix",
+    stands_for="9560a48ecc migration/multifd: fix destroyed mutex access in terminating "
+               "multifd threads (2019; QEMU 5.0)",
+    description="join every channel first, then destroy them all: a terminate running "
+                "late touches live objects",
+    based_on=P2_FIX, edits=_TERMINATE_ROWS, **_TERMINATE_FROM_SEND_THREAD)
+
+
+def _post_sem_only(cfg, s, t, c):
+    """multifd_send_terminate_threads() before 077fbb5942: qemu_sem_post(&p->sem) and no
+    qio_channel_shutdown(p->c), so a thread blocked in sendmsg() stays there."""
+    i = s.mig_i
+    s = touch_channel(s, i)
+    return s.replace(send_sem=add(s.send_sem, i, 1), mig_i=i + 1)
+
+
+def cleanup_joins_return(cfg, s) -> bool:
+    """Goal: the migration thread is not in the join loop of multifd_send_shutdown(), so
+    from every state a state where every join has returned stays reachable.
+
+    077fbb5942 "multifd: Shut down the QIO channels to avoid blocking the send threads
+    when they are terminated": "The main thread is blocked on qemu_thread_join ... other
+    send threads are blocked on sendmsg. They could not be terminated."
+    """
+    return s.mig_pc != migration.STATES.index("JOIN")
+
+
+_STALL = dict(properties=(eventually(cleanup_joins_return),), faults=("network-stall",),
+              transports=("socket",),
+              defaults={"pages": 1, "rounds": 1, "live": False, "socket_capacity": 1})
+
+BEFORE_077FBB5942 = Variant(
+    name="before-077fbb5942",
+    stands_for="077fbb5942 multifd: Shut down the QIO channels to avoid blocking the send "
+               "threads when they are terminated (the code before: QEMU 6.2)",
+    description="terminate posts p->sem but does not shut the channels down: a send "
+                "thread blocked in sendmsg() on a stalled network is joined for ever",
+    breaks=("cleanup_joins_return", "no_deadlock"), based_on=P1_P2_FIX,
+    functions={"migration": {"post_sem_only": _post_sem_only}},
+    edits=(Change("migration", "kick_channel", "SHUTDOWN", to={"do": ["post_sem_only"]}),),
+    **_STALL)
+
+WITH_077FBB5942 = Variant(
+    name="with-077fbb5942",
+    stands_for="077fbb5942 multifd: Shut down the QIO channels to avoid blocking the send "
+               "threads when they are terminated (QEMU 7.0)",
+    description="terminate shuts every channel down: a blocked sendmsg() fails and the "
+                "joins return; a multifd_send_sync_main() already waiting on that channel "
+                "still waits (no_deadlock)",
+    breaks=("no_deadlock",), based_on=P1_P2_FIX, **_STALL)
+
+
+def _syncs_on_every_eos(cfg, s, t, c):
+    """multifd-flush-after-each-section on at the destination: every EOS syncs."""
+    return not cfg.mapped_ram
+
+
+FLUSH_MODE_MISMATCH = Variant(
+    name="flush-mode-mismatch",
+    stands_for="hypothesis: multifd-flush-after-each-section off on the source and on at "
+               "the destination (the parameter must match; nothing checks it)",
+    description="the source sends SYNC packets once a round; the destination waits for "
+                "them at every EOS",
+    breaks=("no_deadlock",), functions={"load": {"syncs_on_eos": _syncs_on_every_eos}},
+    flush_modes=("per-round",), transports=("socket",), only=True,
+    defaults={"pages": 1, "rounds": 1, "live": False})
+
+
 CATALOGUE = (
     # the seed, and hypotheses that show what each of its syncs is for
     SEED, NO_RECV_PARK, NO_WRAP_SYNC, NO_RECV_SYNC, FREE_BEFORE_JOIN, STUCK_PENDING_JOB,
@@ -840,14 +1146,15 @@ CATALOGUE = (
     # P1 and P2: candidate fixes, judged by the checker
     P1B_FIX, P1_FIX_RECV_EXIT_POSTS, P1_FIX_SYNC_CHECKS_EXITING, P1_FIX_SKIP_SYNC, P1_FIX,
     P2_FIX_EXIT_KICKS, P2_FIX_KICK_ALL, P2_FIX, P1_P2_FIX,
+    # written with the variant API: own fields, properties and fault layers
+    B5_DESTROY_IN_JOIN_LOOP, B5_FIX, B14_SYNC_WITHOUT_FLUSH, B14_FIX, BEFORE_077FBB5942,
+    WITH_077FBB5942, FLUSH_MODE_MISMATCH,
 )
 
 # Bugs of the protocol notes this model does not express, and why (no fake variant).
 NOT_MODELLED = {
-    "B5": "9560a48ecc, f76e32eb05: a terminate locking p->mutex while cleanup destroys it "
-          "in the same join loop; this model has no mutexes (steps are atomic), so a "
-          "destroyed-lock access has no place in it",
-    "B14": "637280aeb2 -> 1d457daf86: qemu-9.1 does park the recv threads at the final "
-           "SYNC (modelled); the harm needs VFIO device state sent on the channels after RAM, "
-           "with its own load path, which this model leaves out; qemu-9.1 passes here",
+    "B16": "48796f6b44: the source ends the TLS sessions without a bye while recv threads "
+           "sit in recv(); a channel's end here is one event (EOF_PACKET), with no TLS "
+           "session layer to tell a bye from a premature termination, nor the "
+           "multifd-clean-tls-termination compat switch",
 }

@@ -11,12 +11,12 @@ import model.packed
 from checks.counterexample import render
 from checks.properties import PROPERTY_NAMES, properties_for, property_doc
 from checks.verify import verify
-from model.config import FAULTS, PICKS, Config, ConfigError
+from model.config import PICKS, Config, ConfigError
 from model.packed import Layout, LayoutFull, PackedSystem
 from model.system import System
-from model.variants import CATALOGUE, VariantError, get_variant
+from model.variants import VariantError, get_variant
 
-from strategies import THREE_CHANNEL_CASES, small_configs
+from strategies import DECLARED, DECLARED_FAULTS, THREE_CHANNEL_CASES, small_configs
 
 BOUND = 15_000
 DOCS = {name: property_doc(name) for name in PROPERTY_NAMES}
@@ -37,8 +37,8 @@ def _same_run(config, variant, fingerprint=False):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=small_configs(), variant=st.sampled_from(CATALOGUE),
-       fault=st.sampled_from((None,) + tuple(FAULTS)), pick=st.sampled_from(PICKS),
+@given(config=small_configs(), variant=st.sampled_from(DECLARED),
+       fault=st.sampled_from((None,) + DECLARED_FAULTS), pick=st.sampled_from(PICKS),
        fingerprint=st.booleans())
 def test_packing_keeps_graph_verdicts_and_stories(config, variant, fault, pick, fingerprint):
     """Any small configuration, variant, fault layer, pick and mode: the same run, byte

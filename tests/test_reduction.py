@@ -51,9 +51,9 @@ def test_same_verdict_under_faults(name, config):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from strategies import multi_channel_configs  # noqa: E402
+from strategies import DECLARED, multi_channel_configs  # noqa: E402
 
-SYMMETRIC = [v for v in CATALOGUE if v.symmetric]
+SYMMETRIC = [v for v in DECLARED if v.symmetric]
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from checks.counterexample import render
 from checks.properties import PROPERTY_NAMES, property_doc
 from checks.verify import verify
-from model.config import FAULTS, PICKS, Config, ConfigError
+from model.config import PICKS, Config, ConfigError
 from model.state import State, add, put
 from model.stepcache import WHOLE, Column, Recorder
-from model.variants import CATALOGUE, VariantError, get_variant
+from model.variants import VariantError, get_variant
 
-from strategies import THREE_CHANNEL_CASES, small_configs
+from strategies import DECLARED, DECLARED_FAULTS, THREE_CHANNEL_CASES, small_configs
 
 BOUND = 15_000      # a bounded run stops at the same state with and without the cache
 DOCS = {name: property_doc(name) for name in PROPERTY_NAMES}
@@ -35,8 +35,8 @@ def _same_run(config, variant):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=small_configs(), variant=st.sampled_from(CATALOGUE),
-       fault=st.sampled_from((None,) + tuple(FAULTS)), pick=st.sampled_from(PICKS))
+@given(config=small_configs(), variant=st.sampled_from(DECLARED),
+       fault=st.sampled_from((None,) + DECLARED_FAULTS), pick=st.sampled_from(PICKS))
 def test_cache_keeps_graph_verdicts_and_stories(config, variant, fault, pick):
     """Any small configuration, variant, fault layer and pick: the same run, byte for
     byte."""
