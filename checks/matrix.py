@@ -164,7 +164,7 @@ MATRIX = (
     Entry("before-077fbb5942", _stall(_cfg(2, 1, 1, "per-round", live=False)), 34281),
     Entry("with-077fbb5942", _stall(_cfg(2, 1, 1, "per-round", live=False)), 37975),
     Entry("b5-destroy-in-join-loop",
-          _rr(_cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 56544),
+          _rr(_cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 59689),
     Entry("b5-fix", _rr(_cfg(2, 1, 1, "per-round", live=False, faults=_SEND_ERR)), 52946),
 )
 

@@ -354,7 +354,7 @@ def properties_for(cfg, variant=None) -> list:
             out.append(Property(name, entry.kind, predicate, property_doc(name), entry.headline))
     property_names(variant)
     for claim in variant.properties if variant is not None else ():
-        if claim.applies is None or claim.applies(cfg):
-            out.append(Property(claim.name, claim.kind, partial(claim.predicate, cfg),
+        if claim.applies_to(cfg):
+            out.append(Property(claim.name, claim.kind, partial(claim.holds, cfg),
                                 claim.doc, True))
     return out

@@ -176,7 +176,7 @@ def _effect(function, name, config, where):
     """`function` bound to `config`, as an effect that must give back the state."""
     def effect(s, t, c):
         after = _called(function, f"effect {name}", where, config, s, t, c)
-        if not isinstance(after, Recorder) and not hasattr(type(after), "_fields"):
+        if not isinstance(after, Recorder) and type(after) is not type(s):
             hint = " (a missing `return`?)" if after is None else ""
             raise _failed(function, f"effect {name}", where,
                           f"gave back {_shown(after)}, not the state{hint}")

@@ -66,6 +66,7 @@ class Access(NamedTuple):
     tests: tuple       # (test, argument, outcome) for every test it made there
     before: object     # the value before a write (None for a read)
     after: object      # the value after it
+    branches: tuple = ()   # those of its tests an effect made: either outcome is a step
 
 
 def holds(test: str, arg, value):
@@ -89,11 +90,16 @@ def holds(test: str, arg, value):
     return value                                   # opaque: the whole value
 
 
-def accesses(observations, writes) -> dict:
-    """One step's Access per location, from its logged tests and writes."""
-    tests = {}
+def accesses(observations, writes, branching=()) -> dict:
+    """One step's Access per location, from its logged tests and writes; `branching`:
+    the tests its effects made (a guard's outcome is fixed by the row it enables; an
+    effect's is not: the step that sees the other outcome is a step too)."""
+    tests, branches = {}, {}
     for loc, test, arg, outcome in observations:
         tests.setdefault(loc, set()).add((test, arg, outcome))
+    for loc, test, arg, outcome in branching:
+        tests.setdefault(loc, set()).add((test, arg, outcome))
+        branches.setdefault(loc, set()).add((test, arg, outcome))
     written = {}
     for loc, kind, before, after in writes:
         if loc in written:
@@ -105,21 +111,38 @@ def accesses(observations, writes) -> dict:
     out = {}
     for loc in tests.keys() | written.keys():
         made = tuple(sorted(tests.get(loc, ()), key=repr))
+        branch = tuple(sorted(branches.get(loc, ()), key=repr))
         if loc in written and written[loc][1] != written[loc][2]:
             kind, before, after = written[loc]
-            out[loc] = Access(kind, made, before, after)
+            out[loc] = Access(kind, made, before, after, branch)
         elif made:
-            out[loc] = Access("read", made, None, None)
+            out[loc] = Access("read", made, None, None, branch)
     return out
 
 
 def _flipped(test) -> tuple:
-    """The same test with the other outcome. After another thread's write `b`, this
-    thread's step could have seen either; the search computed only the one it met, so a
-    left mover must commute with `b` whatever the test saw (the step that sees the
-    other outcome may be one only the states a transaction skips would show)."""
+    """The same test with the other outcome. Where the order of two steps decides what
+    one of them sees, the search computed only the outcome it met; the step that sees
+    the other may be one only the states a transaction skips would show. So two steps
+    commute only if each test, whatever its outcome, comes out the same in either order
+    (`_either_predates`, `_either_survives`). A guard's test needs no flip: its other
+    outcome turns the row down, and no step is there to commute (`untaken` keeps it)."""
     name, arg, outcome = test
     return name, arg, (not outcome) if type(outcome) is bool else OTHER
+
+
+def _either_predates(access, op) -> bool:
+    """Whether each test `access` made, right after `op`, had its outcome before; an
+    effect's test whichever its outcome (`_flipped`)."""
+    return all(predates(t, op) for t in access.tests) and \
+        all(predates(_flipped(t), op) for t in access.branches)
+
+
+def _either_survives(access, op) -> bool:
+    """Whether each test `access` made before `op` keeps its outcome after; an
+    effect's test whichever its outcome."""
+    return all(survives(t, op) for t in access.tests) and \
+        all(survives(_flipped(t), op) for t in access.branches)
 
 
 def _delta(op) -> int:
@@ -324,14 +347,13 @@ class Knowledge:
             right = not _possible(b, self._inv(key, thread, dst, loc)) or \
                 all(survives(t, b) for t in a.tests)
             left = not _possible(b, self._inv(key, thread, src, loc)) or \
-                all(predates(t, b) and predates(_flipped(t), b) for t in a.tests)
+                _either_predates(a, b)
             return right, left
         if b.kind == "read":
-            return (all(predates(t, a) for t in b.tests),
-                    all(survives(t, a) for t in b.tests))
+            return _either_predates(b, a), _either_survives(b, a)
         if (a.kind, b.kind) in _COMMUTE:
-            return (all(predates(t, a) for t in b.tests) and all(survives(t, b) for t in a.tests),
-                    all(predates(t, b) for t in a.tests) and all(survives(t, a) for t in b.tests))
+            return (_either_predates(b, a) and all(survives(t, b) for t in a.tests),
+                    _either_predates(a, b) and _either_survives(b, a))
         if a.kind == b.kind == "store":      # the later store wins: they never commute
             return (not _possible(b, self._inv(key, thread, dst, loc)),
                     not _possible(b, self._inv(key, thread, src, loc)))
@@ -436,12 +458,15 @@ def _canonical(a: Access) -> Access:
     """What of an access the judgements weigh: an increment's size (not its values),
     a push's or pop's tests (whether the head was there, not what it was)."""
     if a.kind == "delta":
-        return Access("delta", a.tests, 0, a.after - a.before)
+        return Access("delta", a.tests, 0, a.after - a.before, a.branches)
     if a.kind in ("push", "pop"):
-        tests = tuple(sorted({(t, arg, _HELD if t in ("head", "item") and out is not None
-                                else out) for t, arg, out in a.tests}, key=repr))
-        return Access(a.kind, tests, None, None)
+        return Access(a.kind, _held(a.tests), None, None, _held(a.branches))
     return a
+
+
+def _held(tests) -> tuple:
+    return tuple(sorted({(t, arg, _HELD if t in ("head", "item") and out is not None
+                          else out) for t, arg, out in tests}, key=repr))
 
 
 _NAMES = {R: "a right mover", L: "a left mover", B: "a mover both ways", N: "a non-mover"}
@@ -636,13 +661,13 @@ class _RollCheck:
         if quiet is None:
             verdict, tests = self._verdict(self.props[n], x)
             quiet = self._quiets[n][key] = _news(self.props[n].kind, verdict) or \
-                not any(self._seen(mine, hit, tests, x) for mine in rolls)
+                _unseen([self._seen(mine, hit, tests, x) for mine in rolls])
         return quiet
 
-    def _seen(self, mine, hit, tests, x) -> bool:
-        """Whether one of a thread's changes (`mine`), made at `x`, changes what the
-        property's `tests` see at `hit` (as `_options` weighs it, kept per change by the
-        values at the locations it touches)."""
+    def _seen(self, mine, hit, tests, x) -> tuple:
+        """(whether one of a thread's changes (`mine`), made at `x`, moves a value the
+        property tests at `hit`; whether one changes what those tests see, alone), as
+        `_options` weighs them, kept per change by the values where it makes them."""
         key = (id(mine), hit, id(tests))
         candidates = self._candidates.get(key)
         if candidates is None:
@@ -651,15 +676,18 @@ class _RollCheck:
                 for changes in mine
                 for here in [tuple(c for c in changes if c[0] in hit and c[0] in tests)]
                 if here]
+        moves = False
         for changes, here, mask, answers in candidates:
-            seen = answers.get(x & mask)
-            if seen is None:
+            found = answers.get(x & mask)
+            if found is None:
                 value = partial(self._value, x)
-                seen = answers[x & mask] = _can_change(changes, value) and \
-                    bool(_sign(here, value, tests))
-            if seen:
-                return True
-        return False
+                can = _can_change(changes, value)
+                found = answers[x & mask] = (can and bool(_sign(here, value, {})),
+                                             can and bool(_sign(here, value, tests)))
+            if found[1]:
+                return True, True
+            moves = moves or found[0]
+        return moves, False
 
     def _applicable(self, x, bits) -> list:
         """Per thread, the changes of its rolls whose required values `x` holds, as one
@@ -821,19 +849,36 @@ def _touched(rolls) -> set:
     return {loc for mine in rolls for changes in mine for loc, _, _ in changes}
 
 
+def _unseen(found) -> bool:
+    """From `_seen` per thread: no change can matter. One thread's changes matter only
+    if one changes what a test sees on its own; where two threads move tested values,
+    together they may flip a test that neither flips alone."""
+    if sum(1 for moves, _ in found if moves) >= 2:
+        return False
+    return not any(seen for _, seen in found)
+
+
 def _options(rolls, locs, value, tests) -> list:
     """Per thread whose changes that can be made to the state `value` reads change
     something at `locs` that the property's `tests` there would see: its distinct such
-    changes, each with the keys of the steps behind it. (Every use of a value read logs
-    a test, so a location with none logged is one the property did not look at.)"""
-    options = []
+    changes, each with the keys of the steps behind it. Where two or more threads move
+    tested values, changes are told apart by the values they leave, not by what the
+    tests see of each alone (together they may flip a test neither flips alone). (Every
+    use of a value read logs a test, so a location with none logged is one the property
+    did not look at.)"""
+    moving = []
     for mine in rolls:
+        mine = [(here, keys) for changes, keys in mine.items()
+                for here in [tuple(c for c in changes if c[0] in locs and c[0] in tests)]
+                if here and _can_change(changes, value) and _sign(here, value, {})]
+        if mine:
+            moving.append(mine)
+    by = tests if len(moving) < 2 else {}
+    options = []
+    for mine in moving:
         seen = {}
-        for changes, keys in mine.items():
-            here = tuple(c for c in changes if c[0] in locs and c[0] in tests)
-            if not here or not _can_change(changes, value):
-                continue
-            sign = _sign(here, value, tests)
+        for here, keys in mine:
+            sign = _sign(here, value, by)
             if sign:
                 seen.setdefault(sign, [here, set()])[1].update(keys)
         if seen:
@@ -849,13 +894,19 @@ def _can_change(changes, value) -> bool:
 
 def _sign(changes, value, tests) -> tuple:
     """What the tests see of `changes` applied alone where `value` reads the state: ()
-    when nothing."""
+    when nothing. With no `tests`: the values they leave where they move one."""
     sign = []
     for loc, kind, arg in changes:
         before = value(loc)
         after = _apply(kind, arg, before)
+        if after is None:
+            continue
+        if not tests:
+            if after != before:
+                sign.append((loc, repr(after)))
+            continue
         made = tests.get(loc)
-        if after is None or not made:
+        if not made:
             continue
         seen = tuple(repr(holds(t, a, after)) for t, a in sorted(made, key=repr))
         if seen != tuple(repr(holds(t, a, before)) for t, a in sorted(made, key=repr)):

@@ -363,7 +363,7 @@ class System:
         after = self._fire(s, thread, r, c)
         if not trace.writes:
             return after, ({}, None, None)        # a spin: ends its transaction
-        accs = accesses(tests + trace.observations, trace.writes)
+        accs = accesses(tests, trace.writes, branching=trace.observations)
         kind, key = self.knowledge.step(thread.name, src, r.dest, r.trigger, accs)
         return after, (accs, key, kind)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Optional
 
 from .config import FLUSH_MODES, TRANSPORTS
-from .machine import row, validate_role
+from .machine import ModelError, row, validate_role
 from .state import NO_JOB, add, put, state_type, touch_channel
 from . import load, migration, monitor, recv, send
 
@@ -68,6 +68,31 @@ class Claim(NamedTuple):
     doc: str
     applies: Optional[Callable] = None
 
+    def holds(self, cfg, s) -> bool:
+        """The predicate at `s`; an exception, or an answer that is not a bool, is the
+        variant file's error (one line, exit 2)."""
+        try:
+            held = self.predicate(cfg, s)
+        except Exception as e:
+            raise self._error(f"raised {type(e).__name__}: {e}") from None
+        if type(held) is not bool:
+            raise self._error(f"gave back {held!r:.40}, not True or False")
+        return held
+
+    def applies_to(self, cfg) -> bool:
+        if self.applies is None:
+            return True
+        try:
+            return bool(self.applies(cfg))
+        except Exception as e:
+            raise VariantError(f"property {self.name}: applies= raised "
+                               f"{type(e).__name__}: {e}") from None
+
+    def _error(self, what) -> ModelError:
+        code = getattr(self.predicate, "__code__", None)
+        where = f"variant file {code.co_filename}: " if code else ""
+        return ModelError(f"{where}property {self.name} {what}", False)
+
 
 def _claim(kind: str, predicate, applies=None, name=None) -> Claim:
     if not callable(predicate):
@@ -121,11 +146,17 @@ class Variant:
     properties: tuple = ()          # its own properties (invariant(), sometimes(), ...)
     based_on: object = None         # a Variant (or a catalogue name) this one builds on
 
+    merged: bool = field(default=False, repr=False, compare=False)   # based_on applied
+
     def __post_init__(self):
-        """With `based_on`: the base's edits first, then these; its functions, states,
-        fields, properties and defaults, with these added (and winning on a name)."""
+        """Each part of the right type (one line otherwise). With `based_on`: the base's
+        edits first, then these; its functions, states, fields and defaults, with these
+        added (and winning on a name); its properties, then these (a name used twice is
+        refused). Transports, flush modes, faults, `only` and `breaks` are the variant's
+        own."""
+        _check_types(self)
         base = self.based_on
-        if base is None:
+        if base is None or self.merged:
             return
         if isinstance(base, str):
             base = get_variant(base)
@@ -136,13 +167,14 @@ class Variant:
             "based_on": base, "edits": base.edits + tuple(self.edits),
             "functions": {role: {**base.functions.get(role, {}), **self.functions.get(role, {})}
                           for role in set(base.functions) | set(self.functions)},
-            "states": {role: tuple(base.states.get(role, ())) + tuple(self.states.get(role, ()))
+            "states": {role: tuple(dict.fromkeys(tuple(base.states.get(role, ())) +
+                                                  tuple(self.states.get(role, ()))))
                        for role in set(base.states) | set(self.states)},
             "fields": {**base.fields, **self.fields},
             "channel_fields": {**base.channel_fields, **self.channel_fields},
             "properties": tuple(base.properties) + tuple(self.properties),
             "defaults": {**base.defaults, **self.defaults},
-            "symmetric": base.symmetric and self.symmetric}
+            "symmetric": base.symmetric and self.symmetric, "merged": True}
         for name, value in merged.items():
             object.__setattr__(self, name, value)
 
@@ -229,6 +261,37 @@ def apply_variant(variant: Variant) -> dict:
     return {name: role.with_rows(tables[name], variant.functions.get(name),
                                  variant.states.get(name, ()))
             for name, role in ROLES.items()}
+
+
+_MAPPINGS = ("functions", "states", "fields", "channel_fields", "defaults")
+_NAME_TUPLES = ("breaks", "flush_modes", "transports", "faults")
+
+
+def _check_types(v) -> None:
+    """A variant's parts of the types the API takes, or a VariantError naming the part."""
+    where = f"variant {v.name}"
+    for part in _MAPPINGS:
+        if not isinstance(getattr(v, part), Mapping):
+            raise VariantError(f"{where}: {part} must be a dict, not "
+                               f"{type(getattr(v, part)).__name__}")
+    for part in _NAME_TUPLES + ("edits", "properties"):
+        if isinstance(getattr(v, part), (str, bytes)) or \
+                not isinstance(getattr(v, part), (tuple, list)):
+            raise VariantError(f"{where}: {part} must be a tuple (for one: ('x',)), not "
+                               f"{getattr(v, part)!r:.40}")
+    for role, states in v.states.items():
+        if isinstance(states, str) or not all(isinstance(x, str) for x in states):
+            raise VariantError(f"{where}: states[{role!r}] must be a tuple of state names")
+    for edit in v.edits:
+        if not isinstance(edit, (Drop, Change, Add)):
+            raise VariantError(f"{where}: an edit must be a Drop, Change or Add, not "
+                               f"{edit!r:.40}")
+        if isinstance(edit, Add) and not isinstance(edit.row, Mapping):
+            raise VariantError(f"{where}: Add({edit.role!r}, ...) takes a row made by row()")
+    from .config import Config
+    unknown = sorted(set(v.defaults) - set(Config.__dataclass_fields__))
+    if unknown:
+        raise VariantError(f"{where}: defaults names {unknown[0]!r}, not a Config field")
 
 
 def _check_vocabulary(variant: Variant) -> None:

@@ -39,13 +39,19 @@ def test_a_wait_moves_right_and_a_post_left():
 
 
 def test_reading_a_flag_that_is_only_ever_set():
-    """A flag others only set: finding it set moves right (nothing clears it after).
-    Finding it clear does not move left: right after a set, the same step finds it set,
-    a step the search may never compute when the reduction skips the states where it
-    happens (B5: a terminate touching a channel that cleanup just destroyed)."""
+    """A flag others only set: a guard finding it clear moves left (after a set, the
+    guard turns its row down: no step to commute), finding it set moves right (nothing
+    clears it after). An effect finding it clear does not move left: right after a set,
+    the same step finds it set, a step the search may never compute when the reduction
+    skips the states where it happens (B5: a terminate touching a channel that cleanup
+    just destroyed)."""
     k = Knowledge()
     _type(k, "setter", {FLAG: _store(0, 1)})
-    assert _type(k, "reader", {FLAG: _read(("eq", 1, False))}) == N
+    assert _type(k, "reader", {FLAG: _read(("eq", 1, False))}) == L
+    assert _type(k, "reader", {FLAG: _read(("eq", 1, True))}, src=3, dst=4) == R
+    clear = ("eq", 1, False)
+    effect = Access("read", (clear,), None, None, (clear,))
+    assert _type(k, "reader", {FLAG: effect}, src=5, dst=6) == N
     assert _type(k, "reader", {FLAG: _read(("eq", 1, True))}, src=3, dst=4) == R
 
 

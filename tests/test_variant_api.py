@@ -36,6 +36,8 @@ GUARD_NONE = "def g(cfg, s, t, c):\n    s.send_sem\n"
 GUARD_NO_FIELD = "def g(cfg, s, t, c):\n    return s.no_such_field == 1\n"
 EFFECT_NO_RETURN = "def e(cfg, s, t, c):\n    s.replace(channels_ready=0)\n"
 EFFECT_NO_FIELD = "def e(cfg, s, t, c):\n    return s.replace(no_such_field=1)\n"
+PROPERTY_NO_FIELD = 'def p(cfg, s):\n    """Doc."""\n    return s.no_such_field == 1\n'
+PROPERTY_NONE = 'def p(cfg, s):\n    """Doc."""\n    s.vm_running\n'
 _G = "functions={'send': {'g': g}}, " + _row_edit("when", "g")
 _E = "functions={'send': {'e': e}}, edits=(Change('send', 'wait_sem', 'IDLE', " \
      "to={'do': ['take_sem', 'e']}),)"
@@ -67,6 +69,14 @@ _E = "functions={'send': {'e': e}}, edits=(Change('send', 'wait_sem', 'IDLE', " 
     ("def p(cfg, s):\n    return True\n" + ONE.format("properties=(invariant(p),)"),
      "property p: give it a docstring"),
     (ONE.format("based_on='nope'"), "unknown variant 'nope'"),
+    (ONE.format("breaks='no_deadlock'"), "breaks must be a tuple (for one: ('x',))"),
+    (ONE.format("edits=('send.wait_sem',)"), "an edit must be a Drop, Change or Add"),
+    (ONE.format("defaults={'pagez': 1}"), "defaults names 'pagez', not a Config field"),
+    (ONE.format("fields=[('x', 0)]"), "fields must be a dict, not list"),
+    (PROPERTY_NO_FIELD + ONE.format("properties=(invariant(p),)"),
+     "property p raised AttributeError"),
+    (PROPERTY_NONE + ONE.format("properties=(invariant(p),)"),
+     "property p gave back None, not True or False"),
 ])
 def test_every_error_in_a_variant_file_is_one_line_exit_2(capsys, tmp_path, text, words):
     """A mistake in a variant file, found at load or at the first step that meets it:
