@@ -5,6 +5,11 @@ of guard or effect functions replaced by name, the QEMU commit or the hypothesis
 stands for, and its expected verdict: `breaks` names the properties a run must find
 violated (empty: every property must hold). `flush_modes` and `transports` say where the
 variant means something; elsewhere it may equal the seed.
+
+A variant may also bring State fields of its own (`fields`, `channel_fields`), properties
+of its own (`invariant`, `sometimes`, `eventually`, `fair`), and build on another
+(`based_on`). The catalogue's B5, B14, 077fbb5942 and flush-mode entries use that API as
+a user's file would (README, "Checking your own patch").
 """
 
 from dataclasses import dataclass, field
