@@ -66,8 +66,10 @@ class _Tag:
         return self.value()
 
 
-def _opaque_int(name):
-    method = getattr(int, name)
+def _opaque_method(base, name):
+    """`base`'s method `name` on plain values, logged as opaque reads of the tagged
+    value and of every tagged argument."""
+    method = getattr(base, name)
 
     def logged(self, *args):
         for a in args:
@@ -76,6 +78,10 @@ def _opaque_int(name):
         return method(self._opaque(), *(plain(a) for a in args))
     logged.__name__ = name
     return logged
+
+
+def _opaque_int(name):
+    return _opaque_method(int, name)
 
 
 class Seen(_Tag, int):
@@ -184,16 +190,6 @@ class Delta(Seen):
         return self.__add__(-other) if type(other) is int else _opaque_int("__sub__")(self, other)
 
 
-def _opaque_tuple(name):
-    method = getattr(tuple, name)
-
-    def logged(self, *args):
-        self._opaque()
-        return method(self, *(plain(a) for a in args))
-    logged.__name__ = name
-    return logged
-
-
 class SeenTuple(_Tag, tuple):
     """A tuple read from `loc` (a queue, or a per-page table)."""
 
@@ -248,7 +244,7 @@ class SeenTuple(_Tag, tuple):
 
 for _name in ("__iter__", "__contains__", "__eq__", "__ne__", "__lt__", "__le__",
               "__gt__", "__ge__", "__mul__", "__rmul__", "count", "index"):
-    setattr(SeenTuple, _name, _opaque_tuple(_name))
+    setattr(SeenTuple, _name, _opaque_method(tuple, _name))
 
 
 class _Derived(SeenTuple):
