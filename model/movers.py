@@ -41,7 +41,7 @@ from typing import NamedTuple
 from .tracking import TrackingRecorder
 
 __all__ = ["R", "L", "B", "N", "OTHER", "Knowledge", "Rederive", "Access", "accesses",
-           "holds"]
+           "holds", "other_outcome"]
 
 R, L, B, N = "R", "L", "B", "N"
 OTHER = "other"              # an outcome known only to differ from the one seen
@@ -128,7 +128,12 @@ def _flipped(test) -> tuple:
     (`_either_predates`, `_either_survives`). A guard's test needs no flip: its other
     outcome turns the row down, and no step is there to commute (`untaken` keeps it)."""
     name, arg, outcome = test
-    return name, arg, (not outcome) if type(outcome) is bool else OTHER
+    return name, arg, other_outcome(outcome)
+
+
+def other_outcome(outcome):
+    """A test's outcome the other way: the opposite truth, or any other value."""
+    return (not outcome) if type(outcome) is bool else OTHER
 
 
 def _either_predates(access, op) -> bool:

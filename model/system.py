@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from .config import Config
 from .machine import any_order, compile_role
-from .movers import B, L, OTHER, R, accesses
+from .movers import B, L, R, accesses, other_outcome
 from .state import NO_JOB, NO_PACKET, State, state_type
 from .stepcache import EntryWrite, Recorder, StepCache
 from .tracking import TrackingRecorder
@@ -348,7 +348,7 @@ class System:
                 if refused is None:
                     enabled.append((r, c, made))
                 else:
-                    untaken += made[:refused] + [(loc, test, arg, _otherwise(outcome))
+                    untaken += made[:refused] + [(loc, test, arg, other_outcome(outcome))
                                                  for loc, test, arg, outcome in made[refused:]]
         if untaken:
             self.knowledge.untaken(thread.name, untaken)
@@ -451,20 +451,15 @@ class System:
 _NO_PICK = (None,)
 
 
-def _otherwise(outcome):
-    """A test's outcome the other way: the opposite truth, or any other value."""
-    return (not outcome) if type(outcome) is bool else OTHER
-
-
 def _peek(recorder, loc):
     """The plain value at `loc` (field, channel or -1) in `recorder`, read for no key."""
     i, k = loc
     if i in recorder.whole:
         value = recorder.whole[i]
     else:
-        value = recorder.entries.get(i, {}).get(k, recorder.base[i][k]) if k >= 0 \
-            else recorder.base[i]
-        return value
+        value, written = recorder.base[i], recorder.entries.get(i)
+        if written:                    # entries written one by one, the rest as it was
+            value = tuple(written.get(c, v) for c, v in enumerate(value))
     return value if k < 0 else value[k]
 
 
