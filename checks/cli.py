@@ -20,17 +20,17 @@ import time
 from model.config import (FAULTS, FLUSH_MODES, LOOPS, PICKS, TRANSPORTS, Config, ConfigError,
                           parse_zero_pages)
 from model.machine import ModelError
-from model.system import symmetry_refusal
+from model.protocol import symmetry_refusal
 from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
                             load_variant_file)
 
-from . import conformance
+from .traces import replay
 from . import matrix as matrix_mod
-from .counterexample import render, result_json
-from .explorer import default_progress
+from .reports.counterexample import render, result_json
+from .engine.explorer import default_progress
 from .properties import property_docs, property_names
-from .review import build, chart_sources, write_dot
-from .tracelog import TraceError, version_key
+from .reports.review import build, chart_sources, write_dot
+from .traces.tracelog import TraceError, version_key
 from .verify import transactions_for, verify
 
 __all__ = ["main"]
@@ -371,11 +371,11 @@ def cmd_trace(args) -> int:
     src, dst = (None if p == "none" else p for p in (args.src, args.dst))
     if src is None and dst is None:
         raise UsageError("give at least one of SRC_LOG and DST_LOG")
-    verdict = conformance.validate_files(src, dst, args.qemu)
+    verdict = replay.validate_files(src, dst, args.qemu)
     if args.json:
-        print(json.dumps(conformance.verdict_json(verdict), indent=1))
+        print(json.dumps(replay.verdict_json(verdict), indent=1))
     else:
-        print(conformance.render(verdict, src, dst))
+        print(replay.render(verdict, src, dst))
     return EXIT_PASS if verdict.conforms else EXIT_VIOLATION
 
 

@@ -10,11 +10,11 @@ from functools import partial
 from typing import Callable, NamedTuple
 
 from model import load, recv, send
-from model.system import final_memory
+from model.protocol import final_memory
 from model.transports import MEM_SIZE, packet_has_page
 from model.variants import VariantError
 
-from .explorer import Property
+from .engine.explorer import Property
 
 __all__ = ["REGISTRY", "properties_for", "property_doc", "property_docs", "property_names",
            "PROPERTY_NAMES"]

@@ -15,12 +15,13 @@ Three ways to cut the threads' steps into transactions (`transactions=`):
 import time
 
 from model.config import Config
-from model.movers import Knowledge, Rederive, unseen_moves
-from model.packed import run_packed
-from model.system import System
+from .engine.movers import Knowledge, Rederive
+from .engine.rollcheck import unseen_moves
+from .engine.packed import run_packed
+from .system import System
 from model.variants import CATALOGUE, Variant
 
-from .explorer import explore
+from .engine.explorer import explore
 from .properties import properties_for
 
 __all__ = ["verify", "transactions_for", "TRANSACTIONS"]

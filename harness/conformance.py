@@ -3,7 +3,7 @@
 For every build this machine has (or can fetch), run the matrix of
 real-qemu.md s4 (socket: channels 1/2/4/8 live and paused; 10.0 also
 per-section flush and mapped-ram), keep each run's traces, and validate them
-with `checks.conformance` against that version's skeleton.  `--fixtures DIR`
+with `checks.traces.replay` against that version's skeleton.  `--fixtures DIR`
 also copies a small chosen set into DIR, which `make test` validates without
 QEMU.
 """
@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from checks.conformance import validate_files
+from checks.traces.replay import validate_files
 
 from .migrate import RunError, RunSpec, migrate
 from .qemu import BuildMissing, fetch_build

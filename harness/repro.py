@@ -11,7 +11,7 @@ P2 (p2-real-qemu.md): see `repro_p2`.
 Each reproduction is then judged twice: the real trace must conform to the
 `qemu-10.0` skeleton and end in the same hang, and the model must have a
 path whose traced events are exactly the real trace's and which ends in a
-deadlock (`checks.match`).  The report is short enough to paste into a bug.
+deadlock (`checks.traces.match`).  The report is short enough to paste into a bug.
 """
 
 import os
@@ -19,10 +19,10 @@ import signal
 import time
 from pathlib import Path
 
-from checks.conformance import validate_files
-from checks.explorer import default_progress
-from checks.match import MatchError, match_trace, render_path
-from checks.tracelog import parse_log
+from checks.traces.replay import validate_files
+from checks.engine.explorer import default_progress
+from checks.traces.match import MatchError, match_trace, render_path
+from checks.traces.tracelog import parse_log
 
 from .migrate import RunSpec, guest_kernel, poll_migration, set_capabilities
 from .p1image import damage_last_block
@@ -108,7 +108,7 @@ def path_matched(model_lines) -> bool:
 
 def model_match(trace, channels, side, faults, transport, suffix=False):
     """(skeleton verdict, model path lines or a reason) for a real hang trace, matched
-    under QEMU's round-robin pick with as many pages as `checks.match.pages_needed`."""
+    under QEMU's round-robin pick with as many pages as `checks.traces.match.pages_needed`."""
     src, dst = (trace, None) if side == "src" else (None, trace)
     verdict = validate_files(src, dst, "10.0")
     if not verdict.conforms:

@@ -34,7 +34,7 @@ set and the process crashes (P1b).
 Left out: device state, the packet_num bookkeeping, other records and their checks.
 """
 
-from .machine import AnyOrder, Role, row
+from .machine import AnyOrder, Role, row, table_functions
 from .state import add, first_clear, put
 from .transports import EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import migration, recv
@@ -65,7 +65,7 @@ START = {"socket": "READ_RECORD", "file": "START"}
 
 # Where a transaction starts (machine.py): before a read, a busy pick or a join that
 # follows a post, and before vm_start(), which the properties observe.
-WAITS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
+TRANSACTION_STARTS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
 # States inside a loop over channels in index order, with load_i the position (see
 # System.canonical); SYNC_WAIT counts waits on the shared semaphore, not channels.
 CHANNEL_LOOPS = ("FILE_SYNC_POST", "SYNC_RELEASE", "SHUTDOWN", "CLEANUP")
@@ -345,5 +345,7 @@ ANY_ORDER = AnyOrder(
 
 
 ROLE = Role(name="load", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
-            functions=dict(globals()), pc_field="load_pc", per_channel=False, thread="load",
-            waits=WAITS, start=START)
+            functions=table_functions(globals()), pc_field="load_pc", per_channel=False,
+            thread="load", transaction_starts=TRANSACTION_STARTS, start=START,
+            loop_index="load_i", channel_loops=CHANNEL_LOOPS, atomic_loops=ATOMIC_LOOPS,
+            any_order=ANY_ORDER)

@@ -22,24 +22,24 @@ R* N? L* can run as one atomic step without changing what the other threads can
 observe: R, right movers, are semaphore waits, blocking reads, joins and the reads of a
 monotonic flag that find it set; L, left movers, are semaphore posts, writes to a FIFO
 and the reads of a monotonic flag (`exiting`) that find it clear; N is at most one other
-shared access (a store others read, a guest RAM write, vm_start()). `waits` names the
-states where a transaction must start: where a right mover or a non-mover follows a
+shared access (a store others read, a guest RAM write, vm_start()). `transaction_starts`
+names the states where a transaction must start: where a right mover or a non-mover follows a
 left mover. With transactions on, a step fires a row and the thread runs on through the
-rows of every state that is not in `waits` until it reaches one, blocks, or repeats a
-state (a spin); see System in system.py. The fine-grained steps stay available with
+rows of every state that is not in `transaction_starts` until it reaches one, blocks, or
+repeats a state (a spin); see checks/engine/product.py. The fine-grained steps stay available with
 transactions off, and the tests check both give the same verdicts.
 """
 
+import inspect
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, NamedTuple
 
 from transitions import Machine
 
 from .config import Config
-from .stepcache import Recorder
 
 __all__ = ["Role", "row", "CompiledRow", "compile_role", "build_machine", "PICK", "AnyOrder",
-           "any_order", "ModelError"]
+           "any_order", "ModelError", "table_functions"]
 
 
 class ModelError(ValueError):
@@ -66,6 +66,21 @@ def _names(value) -> tuple:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def table_functions(namespace: dict) -> dict:
+    """The guards and effects a role module offers its table: the public functions it
+    defines itself, by name. A name it imports (`put`, `add`) is not one of them, so a
+    row naming it is refused where the table is checked.
+
+    >>> from model import send
+    >>> "put" in send.ROLE.functions, "sem_posted" in send.ROLE.functions
+    (False, True)
+    """
+    module = namespace["__name__"]
+    return {name: value for name, value in namespace.items()
+            if inspect.isfunction(value) and value.__module__ == module
+            and not name.startswith("_")}
+
+
 @dataclass(frozen=True)
 class Role:
     """A thread role: its states, its transition table and the functions the table names."""
@@ -78,9 +93,16 @@ class Role:
     pc_field: str = ""                # the State field holding the program counter
     per_channel: bool = False         # one thread per channel, or a single thread
     thread: str = ""                  # thread name in traces: "mig", "send[{t}]"
-    waits: tuple = ()                 # states where a transaction starts (see above)
+    transaction_starts: tuple = ()    # states where a declared transaction starts (above)
     start: Mapping = field(default_factory=dict)   # transport -> first state, if not states[0]
     start_if: Callable = None         # config -> first state name, or None (then `start`)
+    # The role's loops over channels in index order, which channel symmetry must respect:
+    loop_index: str = ""              # the State field holding the loops' position
+    channel_loops: tuple = ()         # states inside such a loop, at position `loop_index`
+    atomic_loops: tuple = ()          # those loops that run whole inside one transaction
+    committed: tuple = ()             # states where `loop_index` names the channel a wait
+                                      # committed to (--loops any keeps it)
+    any_order: "AnyOrder" = None      # how the loops run in any order (--loops any)
 
     def start_state(self, config: Config) -> int:
         name = self.start_if(config) if self.start_if else None
@@ -176,7 +198,7 @@ def _effect(function, name, config, where):
     """`function` bound to `config`, as an effect that must give back the state."""
     def effect(s, t, c):
         after = _called(function, f"effect {name}", where, config, s, t, c)
-        if not isinstance(after, Recorder) and type(after) is not type(s):
+        if type(after) is not type(s):      # (a step being recorded: the same recorder)
             hint = " (a missing `return`?)" if after is None else ""
             raise _failed(function, f"effect {name}", where,
                           f"gave back {_shown(after)}, not the state{hint}")
@@ -225,6 +247,19 @@ def validate_role(role: Role) -> None:
             if not callable(role.functions[name]):
                 raise ValueError(f"{where}: {name} must be a function (cfg, s, t, c), not "
                                  f"{type(role.functions[name]).__name__}")
+            if not _takes_four(role.functions[name]):
+                raise ValueError(f"{where}: {name} must take (cfg, s, t, c)")
+
+
+def _takes_four(function) -> bool:
+    """Whether `function` can be called with the four arguments of a guard or effect."""
+    try:
+        inspect.signature(function).bind(None, None, None, None)
+    except TypeError:
+        return False
+    except ValueError:          # no signature to read (a builtin): let the call say
+        return True
+    return True
 
 
 def compile_role(role: Role, config: Config) -> tuple:

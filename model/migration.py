@@ -31,7 +31,7 @@ start), and the fill buffer (each job is one page, so the flush at the top of
 multifd_send_sync_main() finds it empty).
 """
 
-from .machine import AnyOrder, Role, row
+from .machine import AnyOrder, Role, row, table_functions
 from .state import add, first_clear, put, touch_channel
 from .transports import EOF_PACKET, EOS, MEM_SIZE, MULTIFD_FLUSH, STREAM_EOF, VM_EOF, page_packet
 from . import send
@@ -78,7 +78,7 @@ SETUP, WRAP, SECTION, COMPLETE = range(len(CALLERS))
 
 # Where a transaction starts (machine.py): before a wait that follows a post, and before
 # `exiting := 1`, which other threads read.
-WAITS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CREATED")
+TRANSACTION_STARTS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CREATED")
 # States inside a loop over channels in index order, with mig_i the position: symmetry
 # may only permute channels on the same side of mig_i there (see System.canonical).
 CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC_WAIT_READY",
@@ -522,6 +522,7 @@ COMMITTED = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC")
 
 
 ROLE = Role(name="migration", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
-            functions=dict(globals()), pc_field="mig_pc", per_channel=False, thread="mig",
-            start_if=_start,
-            waits=WAITS)
+            functions=table_functions(globals()), pc_field="mig_pc", per_channel=False,
+            thread="mig", start_if=_start, transaction_starts=TRANSACTION_STARTS,
+            loop_index="mig_i", channel_loops=CHANNEL_LOOPS, atomic_loops=ATOMIC_LOOPS,
+            committed=COMMITTED, any_order=ANY_ORDER)

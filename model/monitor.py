@@ -6,7 +6,7 @@ the migration thread finds the stream's error at its next check, and the destina
 reads the end of the stream. Not modelled: the return path, yank.
 """
 
-from .machine import Role, row
+from .machine import Role, row, table_functions
 from .transports import STREAM_EOF
 from . import migration
 
@@ -17,7 +17,7 @@ STATES = (
     "DONE",       # migrate_cancel ran
 )
 
-WAITS = ()
+TRANSACTION_STARTS = ()
 
 TRANSITIONS = [
     row("migrate_cancel", "IDLE", "DONE", when=["cancel_armed", "migration_running"],
@@ -41,5 +41,5 @@ def cancel_migration(cfg, s, t, c):
 
 
 ROLE = Role(name="monitor", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
-            functions=dict(globals()), pc_field="monitor_pc", per_channel=False,
-            thread="monitor", waits=WAITS)
+            functions=table_functions(globals()), pc_field="monitor_pc", per_channel=False,
+            thread="monitor", transaction_starts=TRANSACTION_STARTS)

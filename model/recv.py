@@ -28,7 +28,7 @@ Left out: the packet checks of multifd_recv_unfill_packet() (magic, sizes, rambl
 read errors and multifd_recv_terminate_threads() on error, receivedmap updates.
 """
 
-from .machine import Role, row
+from .machine import Role, row, table_functions
 from .state import NO_PACKET, add, put
 from .transports import (EOF_PACKET, packet_has_page, packet_is_sync, packet_page,
                          packet_version)
@@ -57,7 +57,7 @@ START = {"socket": "TOP", "file": "FILE_IDLE"}
 
 # Where a transaction starts (machine.py): each blocking read, the park, the wait for
 # work, and the pread() (a visible in-flight step, for I1).
-WAITS = ("READ", "PARKED", "FILE_IDLE", "READING")
+TRANSACTION_STARTS = ("READ", "PARKED", "FILE_IDLE", "READING")
 
 TRANSITIONS = [
     row("see_exiting", "TOP", "EXITED", when=["exiting"], qemu="multifd_recv_thread"),
@@ -236,6 +236,6 @@ def clear_pending_job(cfg, s, t, c):
 
 
 ROLE = Role(name="recv", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
-            functions=dict(globals()), pc_field="recv_pc", per_channel=True,
+            functions=table_functions(globals()), pc_field="recv_pc", per_channel=True,
             thread="recv[{t}]", start=START,
-            waits=WAITS)
+            transaction_starts=TRANSACTION_STARTS)

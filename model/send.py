@@ -21,7 +21,7 @@ Left out: the MultiFDInit_t packet written at thread start, write errors (SERR,
 multifd_send_kick_main), zero-copy, compression and TLS.
 """
 
-from .machine import Role, row
+from .machine import Role, row, table_functions
 from .state import NO_JOB, add, put
 from .transports import SYNC_FLAG, packet_page, packet_version
 
@@ -51,7 +51,7 @@ def _start(cfg):
 # Where a transaction starts (machine.py): the wait for work, after the posts; and the
 # pwritev(), a second non-mover after the bitmap update. (SENDING, a wait, is reached with
 # --socket-capacity only, which derived transactions check: verify.transactions_for.)
-WAITS = ("IDLE", "PWRITE")
+TRANSACTION_STARTS = ("IDLE", "PWRITE")
 
 TRANSITIONS = [
     row("post_channels_ready", "TOP", "IDLE", do="post_channels_ready",
@@ -237,6 +237,5 @@ def post_sem_sync(cfg, s, t, c):
 
 
 ROLE = Role(name="send", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
-            functions=dict(globals()), pc_field="send_pc", per_channel=True,
-            thread="send[{t}]", start_if=_start,
-            waits=WAITS)
+            functions=table_functions(globals()), pc_field="send_pc", per_channel=True,
+            thread="send[{t}]", start_if=_start, transaction_starts=TRANSACTION_STARTS)

@@ -8,7 +8,6 @@ end build changed copies; the explorer never mutates a state.
 from collections import namedtuple
 from typing import NamedTuple
 
-from .stepcache import Column
 
 __all__ = ["State", "state_type", "touch_channel", "put", "add", "NO_JOB", "NO_PACKET",
            "SEMAPHORES", "FIFOS", "PER_CHANNEL"]
@@ -184,8 +183,8 @@ def touch_channel(s, i: int):
     channel other than their own call this first.
 
     >>> from model.config import Config
-    >>> from model.system import System
-    >>> s = System(Config(channels=2)).initial_states()[0]
+    >>> from model.protocol import Protocol
+    >>> s = Protocol(Config(channels=2)).initial_states()[0]
     >>> touch_channel(s.replace(send_destroyed=(1, 0)), 0).destroyed_touched
     1
     """
@@ -198,8 +197,9 @@ def put(values: tuple, index: int, value) -> tuple:
     >>> put((0, 0, 0), 1, 5)
     (0, 5, 0)
     """
-    if isinstance(values, Column):      # a step being recorded (stepcache.py)
-        return values.put(index, value)
+    recorded = getattr(values, "put", None)   # a column the checker records a step on
+    if recorded is not None:
+        return recorded(index, value)
     return values[:index] + (value,) + values[index + 1:]
 
 
@@ -209,6 +209,7 @@ def add(values: tuple, index: int, delta: int) -> tuple:
     >>> add((1, 2), 0, -1)
     (0, 2)
     """
-    if isinstance(values, Column):
-        return values.put(index, values[index] + delta)
+    recorded = getattr(values, "put", None)   # a column the checker records a step on
+    if recorded is not None:
+        return recorded(index, values[index] + delta)
     return values[:index] + (values[index] + delta,) + values[index + 1:]

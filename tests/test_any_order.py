@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks.counterexample import render
+from checks.reports.counterexample import render
 from checks.properties import property_doc
 from checks.verify import verify
 from model import migration
 from model.config import Config
-from model.system import System
+from checks.system import System
 from model.variants import get_variant
 from strategies import DECLARED, multi_channel_configs
 
@@ -128,7 +128,7 @@ def test_a_crash_half_way_through_the_shutdown_loop_is_why():
     assert not system.symmetric
     with pytest.raises(RuntimeError, match="stopped half way"):
         for s in map(result.graph.state_of, range(result.states)):
-            system.check_atomic(s.mig_pc, s.mig_i, s.load_pc, s.load_i)
+            system.pinned(s.__getitem__)
 
 
 def test_canonical_keeps_the_committed_channel():

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from checks.counterexample import ReplayError, render, replay
+from checks.reports.counterexample import ReplayError, render, replay
 from checks.properties import REGISTRY, property_doc
 from checks.verify import verify
 from model.config import Config

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from checks.diagrams import DiagramTooLarge, product_graph, role_diagram
-from checks.msc import messages, sequence_chart
+from checks.reports.diagrams import DiagramTooLarge, product_graph, role_diagram
+from checks.reports.msc import messages, sequence_chart
 from checks.properties import property_doc
-from checks.review import build
+from checks.reports.review import build
 from checks.verify import verify
-from checks.waitfor import render_text, wait_for
+from checks.reports.waitfor import render_text, wait_for
 from model.config import Config
 from model.state import SEMAPHORES
 from model.variants import CATALOGUE, SEED, get_variant
@@ -178,7 +178,7 @@ def test_review_page_reports_a_missing_svg(tmp_path):
     """The page's own check fails when a linked SVG is missing (so the test above can fail)."""
     if not _chromium():
         pytest.skip("chromium is not installed (make test installs it as root)")
-    from checks.review import render_page
+    from checks.reports.review import render_page
     row = {"stem": "01-gone", "files": ["chart"], "variant": "seed", "label": "x",
            "expected": "pass", "verdict": "pass", "property": None, "states": 1,
            "seconds": 0.0, "ok": True}

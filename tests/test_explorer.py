@@ -1,6 +1,6 @@
 """The explorer on toy models that know nothing of multifd."""
 
-from checks.explorer import Property, explore
+from checks.engine.explorer import Property, explore
 
 
 class Locks:

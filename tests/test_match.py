@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-import model.packed
-from checks.conformance import Skeleton, replay, validate, validate_files
-from checks.match import (_busy_at_suffix, match_trace, pages_needed, real_projection,
+import checks.engine.packed
+from checks.traces.replay import Skeleton, replay, validate, validate_files
+from checks.traces.match import (_busy_at_suffix, match_trace, pages_needed, real_projection,
                           render_path)
-from checks.tracelog import parse_text
+from checks.traces.tracelog import parse_text
 from model import migration, recv, send
 from model.config import Config
 from model.variants import get_variant
@@ -87,7 +87,7 @@ def test_the_search_starts_over_when_a_packed_field_is_full(monkeypatch):
     events = parse_text("\n".join(_p2(2)), "src", "10.0")
     args = (events, "src", 2, "socket", "send-write-error", True, 2)
     system, real, wide = match_trace(*args)
-    monkeypatch.setattr(model.packed, "_first_width", lambda value, per_channel: 1)
+    monkeypatch.setattr(checks.engine.packed, "_first_width", lambda value, per_channel: 1)
     _, _, narrow = match_trace(*args)
     assert narrow is not None
     assert render_path(system, narrow, "src", real) == render_path(system, wide, "src", real)

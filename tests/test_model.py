@@ -41,14 +41,14 @@ def test_every_row_names_its_qemu_function(role):
 
 
 @pytest.mark.parametrize("role", ROLES.values(), ids=lambda r: r.name)
-def test_every_state_is_entered_and_waits_exist(role):
+def test_every_state_is_entered_and_transaction_starts_exist(role):
     """No dead declarations: every state but a start state is some row's destination."""
     dests = {r["dest"] for r in role.rows}
     starts = {role.states[0], *role.start.values()}
     if role.start_if:
         starts |= {role.start_if(Config(faults=("channel-create-error",)))}
     assert set(role.states) - starts <= dests
-    assert set(role.waits) <= set(role.states)
+    assert set(role.transaction_starts) <= set(role.states)
 
 
 def test_tables_compile_for_a_config():

@@ -1,7 +1,7 @@
 """Derived transactions (model/movers.py): each step's mover type follows from what it and
 the other threads' steps do, and a judgement that new steps weaken is noticed."""
 
-from model.movers import B, L, N, OTHER, R, Access, Knowledge, Roll, predates, survives
+from checks.engine.movers import B, L, N, OTHER, R, Access, Knowledge, Roll, predates, survives
 
 SEM, FLAG, JOB, PC = ("sem", -1), ("flag", -1), ("job", 0), ("pc", 0)
 

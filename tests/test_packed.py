@@ -7,13 +7,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import model.packed
-from checks.counterexample import render
+import checks.engine.packed
+from checks.reports.counterexample import render
 from checks.properties import PROPERTY_NAMES, properties_for, property_doc
 from checks.verify import verify
 from model.config import PICKS, Config, ConfigError
-from model.packed import Layout, LayoutFull, PackedSystem
-from model.system import System
+from checks.engine.packed import Layout, LayoutFull, PackedSystem
+from checks.system import System
 from model.variants import VariantError, get_variant
 
 from strategies import DECLARED, DECLARED_FAULTS, THREE_CHANNEL_CASES, small_configs
@@ -60,7 +60,7 @@ def test_packing_at_three_channels(name, config):
 def test_a_full_field_starts_the_run_over_wider(monkeypatch):
     """Fields that start one bit wide overflow again and again; each time the run starts
     over with that field wider, and it ends as the unpacked run does."""
-    monkeypatch.setattr(model.packed, "_first_width", lambda value, per_channel: 1)
+    monkeypatch.setattr(checks.engine.packed, "_first_width", lambda value, per_channel: 1)
     lines = []
     config = Config(channels=2, pages=1, rounds=2, faults=("send-write-error",))
     system, result = verify(config, get_variant("seed"), progress=lines.append)

@@ -6,14 +6,14 @@ import doctest
 
 import pytest
 
-import checks.explorer
-import checks.match
+import checks.engine.explorer
+import checks.traces.match
 import model.state
 from checks.matrix import MATRIX
 from checks.verify import verify
 from model.config import Config, ConfigError
 from model.migration import channel_idle
-from model.system import System
+from checks.system import System
 from model.variants import get_variant
 
 SMALL = [e for e in MATRIX if e.states <= 30_000]
@@ -21,7 +21,7 @@ SMALL = [e for e in MATRIX if e.states <= 30_000]
 
 def test_doc_examples():
     """The examples in the docstrings of state.py, explorer.py and match.py hold."""
-    for module in (model.state, checks.explorer, checks.match):
+    for module in (model.state, checks.engine.explorer, checks.traces.match):
         assert doctest.testmod(module).failed == 0
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from checks.counterexample import replay, script, steps
+from checks.reports.counterexample import replay, script, steps
 from checks.matrix import MATRIX
 from checks.properties import REGISTRY
 from checks.verify import verify

@@ -90,7 +90,7 @@ def test_symmetry_on_the_matrix_configurations(variant, config):
 
 def test_symmetry_is_off_by_default():
     """The model says symmetry is not sound (ordered channel loops): off unless forced."""
-    from model.system import System
+    from checks.system import System
     assert not System(Config(channels=2, pages=1, rounds=1)).symmetric
     assert System(Config(channels=2, pages=1, rounds=1), symmetry=True).symmetric
 
@@ -98,7 +98,7 @@ def test_symmetry_is_off_by_default():
 def test_symmetry_canonical_is_idempotent_and_keeps_loop_blocks():
     """canonical(canonical(s)) == canonical(s), and it never moves a channel across the
     position of a running channel loop."""
-    from model.system import System
+    from checks.system import System
     system = System(Config(channels=3, pages=1, rounds=1), symmetry=True)
     _, result = verify(system.config, get_variant("seed"))
     for s in map(result.graph.state_of, range(min(result.states, 3000))):
@@ -110,8 +110,8 @@ def test_symmetry_canonical_is_idempotent_and_keeps_loop_blocks():
 
 # -- fingerprint mode ---------------------------------------------------------------
 
-from checks.counterexample import replay, script, steps  # noqa: E402
-from checks.explorer import DiskQueue, FingerprintTable  # noqa: E402
+from checks.reports.counterexample import replay, script, steps  # noqa: E402
+from checks.engine.graph import DiskQueue, FingerprintTable  # noqa: E402
 from checks.properties import REGISTRY  # noqa: E402
 
 FINGERPRINT_CASES = [

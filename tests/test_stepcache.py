@@ -7,12 +7,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from checks.counterexample import render
+from checks.reports.counterexample import render
 from checks.properties import PROPERTY_NAMES, property_doc
 from checks.verify import verify
 from model.config import PICKS, Config, ConfigError
 from model.state import State, add, put
-from model.stepcache import WHOLE, Column, Recorder
+from checks.engine.stepcache import WHOLE, Column, Recorder
 from model.variants import VariantError, get_variant
 
 from strategies import DECLARED, DECLARED_FAULTS, THREE_CHANNEL_CASES, small_configs
@@ -124,6 +124,6 @@ def test_every_way_to_read_a_whole_column_is_logged(use):
 def test_a_whole_field_key_holds_its_entry_reads():
     """A key that reads the whole field already covers a read of one of its entries, so
     the slot is not started over (it was, before: every such miss emptied the slot)."""
-    from model.stepcache import covered
+    from checks.engine.stepcache import covered
     assert covered({(5, 1), (7, WHOLE)}, frozenset({(5, WHOLE), (7, WHOLE)}))
     assert not covered({(5, 1)}, frozenset({(5, 0)}))

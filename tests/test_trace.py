@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from checks.cli import main
-from checks.conformance import validate
-from checks.tracelog import TraceError, parse_text
+from checks.traces.replay import validate
+from checks.traces.tracelog import TraceError, parse_text
 
 import mutations
 

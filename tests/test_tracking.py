@@ -2,8 +2,8 @@
 pushes and pops are told apart, and anything else reads the whole value."""
 
 from model.state import PER_CHANNEL_INDEX, State, add, put
-from model.stepcache import WHOLE
-from model.tracking import TrackingRecorder
+from checks.engine.stepcache import WHOLE
+from checks.engine.tracking import TrackingRecorder
 
 INDEX = {name: i for i, name in enumerate(State._fields)}
 

@@ -7,7 +7,7 @@ import pytest
 from checks.cli import main
 from checks.verify import verify
 from model.config import Config
-from model.system import System
+from checks.system import System
 from model.variants import Variant, eventually, get_variant, invariant
 
 HEAD = "from model.variants import Variant, Change, invariant\n"

@@ -13,7 +13,7 @@ from harness.qemu import Build, Qemu, ROOT
 from harness.migrate import RunSpec, guest_kernel, start_socket_migration
 from harness.p2 import build_shim, poll_source, judge
 from harness.qmp import QMPTimeout
-from checks.conformance import validate_files
+from checks.traces.replay import validate_files
 
 B = ROOT / ".qemu/10.0"
 SELF = os.environ.get("QEMU_P2_FIX_BINARY", "/tmp/qsrc/qemu-10.0.2/build/qemu-system-x86_64")

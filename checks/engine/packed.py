@@ -1,6 +1,6 @@
 """Packed states: the model the explorer walks, with each state one Python int.
 
-A State is a tuple of tuples; hashing one walks every entry, and every step copies it.
+A state is a tuple of tuples; hashing one walks every entry, and every step copies it.
 Here each field (and each channel's entry of a per-channel field) gets a few bits of one
 int, holding the index of its value in that slot's table of values seen so far. A step
 is then `(state & keep) | put`, and the key of a thread's cached steps is
@@ -8,8 +8,8 @@ is then `(state & keep) | put`, and the key of a thread's cached steps is
 it takes 68-128 bytes (2 to 8 channels; 473 bits at 4) where a run keeps some 750-980
 bytes a state as tuples.
 
-It changes nothing but speed and memory: the steps are the System's own, computed on a
-Recorder (stepcache.py) over the unpacked state the first time a thread meets the values
+It changes nothing but speed and memory: the steps are the Product's own, computed on
+a Recorder (stepcache.py) over the unpacked state the first time a thread meets the values
 it reads, and kept as (keep, put) under the bits of what it read. Properties and the end
 test are kept the same way, by what they read. `view` unpacks a state for reports.
 
@@ -18,17 +18,11 @@ A slot's width is fixed for the run. When a slot sees more values than its bits 
 field wider.
 """
 
-from .state import State
 from .stepcache import WHOLE, covered, widened
 
 __all__ = ["PackedSystem", "Layout", "LayoutFull", "run_packed"]
 
 MORE_BITS = 4         # how much wider a field gets when it overflows
-LOOP_FIELDS = ("mig_pc", "mig_i", "load_pc", "load_i")   # what canonical() reads
-# Counts bounded by twice the channels (channels_ready reaches 2N; the others N): their
-# first width holds 2N, so eight channels need no restart.
-COUNTS_TO_2N = ("channels_ready", "channels_created", "sem_sync", "mig_i", "load_i")
-_MIG_I = State._fields.index("mig_i")
 LIMIT = 1 << 20       # cached entries kept before the caches start over (memory)
 
 
@@ -60,11 +54,11 @@ class Layout:
     for the others; its code is the order its value was first seen in, so the initial
     state packs to 0."""
 
-    def __init__(self, initial: State, widths: dict):
+    def __init__(self, initial: tuple, widths: dict):
         self.widths = dict(widths)
         self.type, self.fields = type(initial), initial._fields
         self.columns = frozenset(initial.per_channel_index)
-        self.channels = len(initial.send_pc)
+        self.channels = len(initial[initial.per_channel_index[0]])
         self.offsets, self.tables, at = {}, {}, 0
         for i, value in enumerate(initial):
             self._width(i, value)
@@ -115,13 +109,13 @@ class Layout:
             return sum(m for m, _ in parts), sum(b for _, b in parts)
         return self.mask(i, k), self.code(i, k, value)
 
-    def pack(self, s: State) -> int:
+    def pack(self, s: tuple) -> int:
         x = 0
         for i, value in enumerate(s):
             x |= self.write(i, WHOLE, value)[1]
         return x
 
-    def unpack(self, x: int) -> State:
+    def unpack(self, x: int) -> tuple:
         values = []
         for i in range(len(self.fields)):
             if i in self.columns:
@@ -145,25 +139,28 @@ def _first_width(value, per_channel: bool) -> int:
 
 
 class PackedSystem:
-    """A System (system.py) seen through a Layout: same steps, same order, same labels."""
+    """A Product (product.py) seen through a Layout: same steps, same order, same labels."""
 
     def __init__(self, system, widths: dict = None):
         if system.cache is None:
             raise ValueError("packed states need the step cache")
         self.system = system
         widths = dict(widths or {})
+        fields, channels = system.state._fields, system.protocol.channels
         for thread in system.threads:    # a control state's bits from its role's size
-            name = State._fields[thread.pc_index]
+            name = fields[thread.pc_index]
             widths.setdefault(name, max(1, (len(thread.table) - 1).bit_length()))
-        for name in COUNTS_TO_2N:        # counts that grow with the channels
-            widths.setdefault(name, max(4, (2 * system.config.channels).bit_length()))
+        # Counts the protocol bounds by twice the channels: their first width holds 2N,
+        # so eight channels need no restart.
+        for name in system.protocol.counts_to_2n:
+            widths.setdefault(name, max(4, (2 * channels).bit_length()))
         self.layout = Layout(system.initial_states()[0], widths)
         self._bytes = (self.layout.bits + 7) // 8 or 1      # see fingerprint()
         self.size = 0
         self._plan = tuple(self._thread_plan(thread) for thread in system.threads)
         self.thread_index = {thread.name: k for k, thread in enumerate(system.threads)}
         self._memos = []
-        self._halted = self.cached(lambda s: s.crashed)
+        self._halted = self.cached(system.protocol.halted)
         self.is_proper_end = self.cached(system.is_proper_end)
         if system.exact_symmetry and self.layout.channels > 1:
             self._symmetry_tables()
@@ -171,17 +168,19 @@ class PackedSystem:
 
     def _symmetry_tables(self):
         """What `_canonical` reads: where the channels' rows are, the loop fields' bits
-        (and the committed channel under each, filled by `_pin`), and mig_i = N-1."""
+        (and the committed channel under each, filled by `_pin`), and the committed
+        loop's position at N-1."""
         layout = self.layout
-        self._loop_fields = tuple(State._fields.index(name) for name in LOOP_FIELDS)
-        self._loop_mask = sum(layout.mask(i, WHOLE) for i in self._loop_fields)
+        loop_fields = {i for loop in self.system.loops for i in (loop.pc_index, loop.index)}
+        self._loop_mask = sum(layout.mask(i, WHOLE) for i in loop_fields)
         self._pins = {}          # the loop fields' bits -> the committed channel, or -1
         width, base = layout.row_bits, layout.row_base
         self._rows = (tuple(base + c * width for c in range(layout.channels)),
                       (1 << width) - 1, 1 << width)      # shifts, a row's mask, the pin bit
         self._below_rows = (1 << base) - 1
-        self._mig_i_clear = ~layout.mask(_MIG_I, WHOLE)
-        self._last = layout.code(_MIG_I, WHOLE, layout.channels - 1)
+        index = next(loop.index for loop in self.system.loops if loop.committed)
+        self._index_clear = ~layout.mask(index, WHOLE)
+        self._last = layout.code(index, WHOLE, layout.channels - 1)
 
     def _thread_plan(self, thread):
         """(thread, offset of its pc, pc mask, per pc code: None or [reads, mask, steps])."""
@@ -252,7 +251,7 @@ class PackedSystem:
             memo[2].clear()
 
     def cached(self, function):
-        """`function` of a State, as a function of a packed state, kept by what it reads."""
+        """`function` of a state, as a function of a packed state, kept by what it reads."""
         return self._cached(function)[0]
 
     def _cached(self, function):
@@ -302,9 +301,9 @@ class PackedSystem:
         return news
 
     def _canonical(self, x: int) -> int:
-        """System._canonical_any on packed states: the channels' rows sorted as ints (a
-        field's code is the same on every channel), the channel phase B committed to
-        last, and mig_i then N-1."""
+        """Product._canonical_any on packed states: the channels' rows sorted as ints (a
+        field's code is the same on every channel), the channel a wait committed to
+        last, and the loop's position then N-1."""
         shifts, mask, pin = self._rows
         rows = [(x >> shift) & mask for shift in shifts]
         pinned = self._pins.get(x & self._loop_mask)
@@ -315,24 +314,22 @@ class PackedSystem:
         order = sorted(rows)
         if order == rows:
             return x
-        if pinned >= 0:         # last in the order; mig_i names it there
+        if pinned >= 0:         # last in the order; the loop's position names it there
             order[-1] ^= pin
-            x = x & self._mig_i_clear | self._last
+            x = x & self._index_clear | self._last
         y = x & self._below_rows
         for shift, row in zip(shifts, order):
             y |= row << shift
         return y
 
     def _pin(self, x: int) -> int:
-        """The channel phase B committed to in `x`, or -1 (kept by the loop fields)."""
-        mig_pc, mig_i, load_pc, load_i = (self.layout.value(x, i, WHOLE)
-                                          for i in self._loop_fields)
-        self.system.check_atomic(mig_pc, mig_i, load_pc, load_i)
-        pinned = self._pins[x & self._loop_mask] = mig_i if self.system.committed(mig_pc) else -1
+        """The channel a wait committed to in `x`, or -1 (kept by the loop fields)."""
+        pinned, _ = self.system.pinned(lambda i: self.layout.value(x, i, WHOLE))
+        self._pins[x & self._loop_mask] = pinned
         return pinned
 
-    def view(self, x: int) -> State:
-        """The State a packed state stands for (what reports show)."""
+    def view(self, x: int) -> tuple:
+        """The state a packed state stands for (what reports show)."""
         return self.layout.unpack(x)
 
     def fingerprint(self, x: int) -> int:

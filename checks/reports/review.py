@@ -21,10 +21,10 @@ from model.variants import CATALOGUE, SEED, apply_variant, get_variant
 
 from . import waitfor
 from .diagrams import PRODUCT_LIMIT, changed_roles, product_graph, role_diagram
-from .matrix import MATRIX, judge
+from checks.matrix import MATRIX, judge
 from .msc import sequence_chart
-from .properties import property_doc
-from .verify import verify
+from checks.properties import property_doc
+from checks.verify import verify
 
 __all__ = ["build", "chart_sources", "entry_diagrams", "write_dot"]
 

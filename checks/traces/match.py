@@ -21,14 +21,14 @@ import time
 from heapq import heappop, heappush
 
 from model.config import Config
-from model.packed import run_packed
+from checks.engine.packed import run_packed
 from model.state import State
-from model.stepcache import WHOLE
-from model.system import System
+from checks.engine.stepcache import WHOLE
+from checks.system import System
 from model.variants import get_variant
 
-from .conformance import Skeleton, replay
-from .counterexample import compact
+from .replay import Skeleton, replay
+from checks.reports.counterexample import compact
 
 __all__ = ["real_projection", "model_events", "find_matching_path", "match_trace",
            "pages_needed", "MatchError"]
@@ -43,7 +43,7 @@ class MatchError(Exception):
 def real_projection(events, roles, side, suffix=False):
     """Per model thread name, the abstract events a real log shows, in thread order.
 
-    `roles` maps (side, tid) to a role name, as `checks.conformance` binds them.
+    `roles` maps (side, tid) to a role name, as `checks.traces.replay` binds them.
     """
     names = {"migration thread": "mig", "load thread": "load"}
     out = {}

@@ -4,11 +4,11 @@ import collections
 
 import pytest
 
-from checks.por_probe import (GHOST_VISIBLE, Probe, _atom_bits, _conflict, _enables, _FIELD,
+from .por_probe import (GHOST_VISIBLE, Probe, _atom_bits, _conflict, _enables, _FIELD,
                               _live, _reset, main)
 from checks.properties import properties_for
 from model.config import Config
-from model.stepcache import WHOLE
+from checks.engine.stepcache import WHOLE
 from model.variants import get_variant
 
 SEM, JOB, SOCKETS = _FIELD["channels_ready"], _FIELD["pending_job"], _FIELD["sockets"]

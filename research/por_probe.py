@@ -33,9 +33,9 @@ states reached:
 The footprints (what each thread reads and writes at each control state) are those the
 full search's step cache recorded, so they cover every state the model reaches.
 
-    python -m checks.por_probe --channels 3 --pages 2 --rounds 2 --pick round-robin
-    python -m checks.por_probe --variant b4-eos-without-sync --flush per-section
-    python -m checks.por_probe --channels 2 --pages 1 --rounds 1 --faults recv-read-error
+    python -m research.por_probe --channels 3 --pages 2 --rounds 2 --pick round-robin
+    python -m research.por_probe --variant b4-eos-without-sync --flush per-section
+    python -m research.por_probe --channels 2 --pages 1 --rounds 1 --faults recv-read-error
 
 tests/test_por_probe.py checks that the stubborn searches keep every deadlock and every
 broken invariant of the full one, on three small configurations, and that states merged on
@@ -51,11 +51,11 @@ import networkx
 
 from model.config import Config, ConfigError
 from model.state import PER_CHANNEL_INDEX, State, put
-from model.stepcache import WHOLE
-from model.system import System
+from checks.engine.stepcache import WHOLE
+from checks.system import System
 from model.variants import SEED, Variant, VariantError, get_variant
 
-from .properties import properties_for
+from checks.properties import properties_for
 
 __all__ = ["main"]
 
@@ -460,7 +460,7 @@ def _row(name: str, states: int, full: int, seconds: float) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m checks.por_probe",
+    parser = argparse.ArgumentParser(prog="python -m research.por_probe",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--pages", type=int, default=2)

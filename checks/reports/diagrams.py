@@ -71,8 +71,8 @@ def role_diagram(variant, role_name):
         "fontsize": "14"}, node_attr={"fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     for state in role.states:
-        g.node(state, state, shape="doubleoctagon" if state in role.waits else "box",
-               style="rounded" if state not in role.waits else "")
+        g.node(state, state, shape="doubleoctagon" if state in role.transaction_starts else "box",
+               style="rounded" if state not in role.transaction_starts else "")
     seed_set = set(seed_rows)
     for row in rows:
         _edge(g, row, row not in seed_set and variant is not SEED,

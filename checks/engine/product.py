@@ -1,0 +1,390 @@
+"""The product of a protocol's threads: what the explorer walks.
+
+A protocol (model/protocol.py is the one this project checks) offers `threads`, each
+with its compiled table of rows (guards, effects, destination), `state` (the state type,
+a tuple subclass with `per_channel_index`), `initial_states()`, `is_proper_end(s)`,
+`halted(s)`, `channels`, and `loops`: the fields of its loops over channels, which
+symmetry must respect. Nothing here knows what the threads do.
+
+A step is one row of one thread whose guards hold; its label is (thread, action,
+function). With transactions on (the default), a step is a transaction: a row fired
+from any state, followed by the rows the same thread can fire from each state that is
+not one of its declared transaction starts, until it reaches one or can go no further
+(model/machine.py says why that is sound). Its label then joins the actions and
+functions with " > ". With derived transactions (movers.py), where a transaction ends
+is found from what each step read and wrote instead.
+"""
+
+from functools import partial
+
+from .movers import B, L, R, accesses, other_outcome
+from .stepcache import EntryWrite, Recorder, StepCache
+from .tracking import TrackingRecorder
+
+__all__ = ["Product"]
+
+
+class Product:
+    """A protocol, compiled into steps: what the explorer checks."""
+
+    # A transaction longer than this is a loop with no wait in it: a modelling error.
+    MAX_TRANSACTION = 10_000
+
+    def __init__(self, protocol, transactions: bool = True, symmetry: bool = None,
+                 cache: bool = True, knowledge=None):
+        self.protocol = protocol
+        self.transactions = transactions
+        # Derived transactions (movers.py) when given what is known of the steps; else
+        # the declared transaction starts.
+        self.knowledge = knowledge if transactions else None
+        self.state = protocol.state
+        self.threads = protocol.threads
+        self.loops = protocol.loops
+        self._halted = protocol.halted
+        self._channels = tuple(range(protocol.channels))
+        self._labels = {}
+        if self.knowledge is not None:
+            symmetry, cache = False, True
+            self._learn_starts()
+        self.symmetric = self.symmetry_sound() if symmetry is None else \
+            symmetry and protocol.symmetry_refusal() is None
+        # exact: symmetry is an automorphism here (symmetry_sound), and packed states
+        # may use it too (packed.py)
+        self.exact_symmetry = self.symmetric and self.symmetry_sound()
+        if self.symmetric and protocol.channels > 1:
+            self.canonical = self._canonical_any if self.exact_symmetry else self._canonical
+        self.cache = None
+        if cache:     # and per thread: where its pc is, its channel (-1: single), its slots
+            derived = self.knowledge is not None
+            self.cache = StepCache(self.state, self.state.per_channel_index,
+                                   self._derived_steps if derived else self._steps,
+                                   self.threads, recorder=TrackingRecorder if derived else None)
+            self._plan = tuple((th, th.pc_index, th.t if th.per_channel else -1, slots)
+                               for th, slots in zip(self.threads, self.cache.slots))
+
+    def _learn_starts(self) -> None:
+        initial = self.protocol.initial_states()[0]
+        for thread in self.threads:
+            self.knowledge.start(thread.name, self._pc(initial, thread), initial)
+
+    # -- channel symmetry -------------------------------------------------------------
+
+    def symmetry_sound(self) -> bool:
+        """Whether permuting channel identities is an automorphism of this model.
+
+        With loops over channels in index order (--loops index) it is not: which
+        channel a loop's wait comes first on can decide a hang. Symmetry is then only
+        forced on (`--symmetry`), and `canonical` never moves a channel across a running
+        loop's position; verdicts agreed on every matrix entry (tests/test_reduction.py),
+        but a counterexample may relabel channels at a step where the permutation is not
+        an automorphism.
+
+        With --loops any it is, given transactions and channels the protocol calls
+        interchangeable: every loop either picks among the channels it has not
+        visited, counts posts of a shared semaphore, or runs whole inside one
+        transaction, where its order does not show. `_canonical_any` checks the last on
+        every state it sees."""
+        return self.protocol.config.any_order and self.symmetry_sound_with_any_order()
+
+    def symmetry_sound_with_any_order(self) -> bool:
+        """Whether `symmetry_sound` holds with --loops any, whatever this run's loops."""
+        return self.transactions and self.protocol.interchangeable_with_any_order()
+
+    def _canonical(self, s):
+        """The representative of `s` under channel permutations: channels sorted by
+        their per-channel values, within the blocks that the running loops over channels
+        cut at their positions. Sorting within a block keeps which channels a running
+        loop has visited; the order the loops will visit the others in is taken to be
+        immaterial (tests compare verdicts with and without this reduction on many
+        configurations)."""
+        rows = _rows(s)
+        order = []
+        for lo, hi in self._blocks(s, len(self._channels)):
+            order += sorted(range(lo, hi), key=rows.__getitem__)
+        return _reordered(s, order)
+
+    def _canonical_any(self, s):
+        """The representative of `s` under channel permutations, with --loops any:
+        channels sorted by their per-channel values, the channel a wait committed to
+        last, and the loop's position following it."""
+        current, index = self.pinned(s.__getitem__)
+        rows = _rows(s)
+        order = sorted(range(len(rows)), key=lambda k: (k == current, rows[k]))
+        r = _reordered(s, order)
+        if current < 0 or r is s:
+            return r
+        values = list(r)
+        values[index] = order.index(current)
+        return tuple.__new__(type(r), values)
+
+    def pinned(self, get) -> tuple:
+        """(the channel a running loop's wait committed to, or -1; the field holding
+        it), with `get(i)` reading field i. A loop that runs whole inside one transaction
+        is never seen half done: that raises."""
+        n, pinned = len(self._channels), (-1, -1)
+        for loop in self.loops:
+            pc, i = get(loop.pc_index), get(loop.index)
+            if pc in loop.atomic and 0 < i < n:
+                raise RuntimeError("symmetry: a loop over channels in index order stopped "
+                                   "half way, so the channels are not interchangeable here")
+            if pc in loop.committed:
+                pinned = (i, loop.index)
+        return pinned
+
+    def _blocks(self, s, n):
+        cuts = {0, n}
+        for loop in self.loops:
+            if s[loop.pc_index] in loop.states and 0 < s[loop.index] < n:
+                cuts.add(s[loop.index])
+        edges = sorted(cuts)
+        return list(zip(edges, edges[1:]))
+
+    # -- the model the explorer walks -------------------------------------------------
+
+    def state_type(self, values: tuple):
+        """A state again from its plain values (the explorer's disk queue stores those)."""
+        return tuple.__new__(self.state, values)
+
+    def initial_states(self) -> list:
+        return self.protocol.initial_states()
+
+    def is_proper_end(self, s) -> bool:
+        return self.protocol.is_proper_end(s)
+
+    def successors(self, s) -> list:
+        """Every enabled step as (label, next state), in thread order, then row order;
+        through the step cache (stepcache.py) unless it is off."""
+        out = []
+        if self._halted(s):
+            return out
+        if self.cache is None:
+            for thread in self.threads:
+                out += self._steps(thread, s)
+            return out
+        miss, new, append, cls = self.cache.miss, tuple.__new__, out.append, self.state
+        for thread, pc_index, t, slots in self._plan:       # the hot loop of every search
+            pc = s[pc_index] if t < 0 else s[pc_index][t]
+            slot = slots[pc]
+            steps = slot[2].get(slot[1](s)) if slot else None
+            if steps is None:
+                steps = miss(thread, slots, pc, s)
+            for label, writes in steps:
+                values = list(s)
+                for i, k, v in writes:
+                    if k < 0:
+                        values[i] = v
+                    else:
+                        column = values[i]
+                        values[i] = column[:k] + (v,) + column[k + 1:]
+                append((label, new(cls, values)))
+        return out
+
+    def _steps(self, thread, s) -> list:
+        """The thread's steps from `s` (a state, or a Recorder for the cache)."""
+        out = []
+        for r, c in self._enabled(s, thread):
+            self._run_on(thread, ((r, c),), s, self._fire(s, thread, r, c), out)
+        return out
+
+    def pc(self, s, thread) -> int:
+        """The thread's control state in `s`."""
+        return s[thread.pc_index][thread.t] if thread.per_channel else s[thread.pc_index]
+
+    _pc = pc
+
+    # -- derived transactions (movers.py) -----------------------------------------------
+
+    def _derived_steps(self, thread, s) -> list:
+        """The thread's transactions from `s` (a TrackingRecorder), cut where what the
+        steps did says they must be: right movers, at most one step of any kind, then
+        left movers at control states whose guards no other thread can change."""
+        out, todo, start = [], [], self._plain_pc(s, thread)
+        enabled, _ = self._traced_enabled(s, thread)
+        for r, c, tests in reversed(enabled):
+            after, judged = self._traced_fire(s, thread, r, c, tests)
+            todo.append((((r, c),), s, after, (judged,)))
+        while todo:
+            chain, before, now, judged = todo.pop()
+            right = all(kind in (R, B) for _, _, kind in judged)
+            more = self._going_on(thread, chain, before, now, right)
+            if more is None:
+                self.knowledge.transaction(
+                    thread.name, (start, partial(_peek, s)),
+                    (self._plain_pc(now, thread), partial(_peek, now)), list(judged))
+                out.append((self._label(thread, chain), now))
+                continue
+            for step, after, step_judged in reversed(more):
+                todo.append((chain + (step,), now, after, judged + (step_judged,)))
+        return out
+
+    def _going_on(self, thread, chain, before, now, right):
+        """The steps a transaction runs on with from `now` ((row, channel), state,
+        judgement), or None where it ends. `right`: every step so far was a right mover."""
+        if not now.differs_from(before):
+            return None                           # a spin stays a step of its own
+        if len(chain) > self.MAX_TRANSACTION:
+            raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
+                               f"{self._label(thread, chain[-5:])[1]}")
+        enabled, tests = self._traced_enabled(now, thread)
+        if not enabled:
+            return None
+        if not right and not self.knowledge.stable(thread.name, self._plain_pc(now, thread),
+                                                   frozenset(tests)):
+            return None
+        steps = [((r, c),) + self._traced_fire(now, thread, r, c, t) for r, c, t in enabled]
+        if not right and any(judged[2] not in (L, B) for _, _, judged in steps):
+            return None
+        return steps
+
+    @staticmethod
+    def _plain_pc(s, thread):
+        """The thread's control state in recorder `s`, read for the cache key only."""
+        pcs = Recorder.__getitem__(s, thread.pc_index)
+        return pcs[thread.t] if thread.per_channel else pcs
+
+    def _traced_enabled(self, s, thread) -> tuple:
+        """[(row, channel, the tests its guards made)] for the enabled rows, and every
+        test any row's guards made (enabled or not). A row its guards turn down is a
+        step the thread might take where they come out otherwise: the tests that turned
+        it down, taken the other way, are what that step would find (movers.py)."""
+        trace, t = s.trace, thread.t
+        enabled, tests, untaken = [], [], []
+        for r in thread.table[self._plain_pc(s, thread)]:
+            for c in (self._channels if r.pick else _NO_PICK):
+                trace.begin()
+                refused = None
+                for guard, want in r.guards:
+                    mark = len(trace.observations)
+                    if guard(s, t, c) != want:
+                        refused = mark
+                        break
+                made = list(trace.observations)
+                tests += made
+                if refused is None:
+                    enabled.append((r, c, made))
+                else:
+                    untaken += made[:refused] + [(loc, test, arg, other_outcome(outcome))
+                                                 for loc, test, arg, outcome in made[refused:]]
+        if untaken:
+            self.knowledge.untaken(thread.name, untaken)
+        return enabled, tests
+
+    def _traced_fire(self, s, thread, r, c, tests) -> tuple:
+        """(the state after row r, (its accesses, the key it is judged under, its type
+        as movers.py judges it))."""
+        trace = s.trace
+        trace.begin()
+        src = self._plain_pc(s, thread)
+        after = self._fire(s, thread, r, c)
+        if not trace.writes:
+            return after, ({}, None, None)        # a spin: ends its transaction
+        accs = accesses(tests, trace.writes, branching=trace.observations)
+        kind, key = self.knowledge.step(thread.name, src, r.dest, r.trigger, accs)
+        return after, (accs, key, kind)
+
+    # -- declared transactions, and the rows themselves ---------------------------------
+
+    def _enabled(self, s, thread):
+        pcs = s[thread.pc_index]
+        rows = thread.table[pcs[thread.t] if thread.per_channel else pcs]
+        if not rows:
+            return rows
+        t, channels, out = thread.t, self._channels, []
+        for r in rows:                       # plain loops: the hot path of every search
+            for c in (channels if r.pick else _NO_PICK):
+                for guard, want in r.guards:
+                    if guard(s, t, c) != want:
+                        break
+                else:
+                    out.append((r, c))
+        return out
+
+    def _run_on(self, thread, chain, before, s, out):
+        """Emit `s`, or, inside a transaction, every way the thread can go on from it.
+
+        A transaction ends at a declared start, where the thread is blocked, or where
+        the last row changed nothing (a spin, which must stay a visible step)."""
+        more = [] if not self.transactions or _same(s, before) or \
+            thread.starts[self._pc(s, thread)] else self._enabled(s, thread)
+        if not more:
+            out.append((self._label(thread, chain), s))
+            return
+        if len(chain) > self.MAX_TRANSACTION:
+            raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
+                               f"{self._label(thread, chain[-5:])[1]}")
+        for r, c in more:
+            self._run_on(thread, chain + ((r, c),), s, self._fire(s, thread, r, c), out)
+
+    def _fire(self, s, thread, r, c):
+        for effect in r.effects:
+            s = effect(s, thread.t, c)
+        if isinstance(s, Recorder):
+            dest = EntryWrite(thread.pc_index, thread.t, r.dest) if thread.per_channel else r.dest
+            return s.assign(((thread.pc_index, dest),))
+        values = list(s)
+        if thread.per_channel:
+            pcs = values[thread.pc_index]
+            values[thread.pc_index] = pcs[:thread.t] + (r.dest,) + pcs[thread.t + 1:]
+        else:
+            values[thread.pc_index] = r.dest
+        return tuple.__new__(self.state, values)
+
+    def unfold(self, s, label: tuple) -> list:
+        """The rows of one step (a transaction may chain several), as (trigger, the
+        state before that row): what trace matching projects onto QEMU's events."""
+        thread = next(t for t in self.threads if t.name == label[0])
+        rows = []
+        for action in label[1].split(" > "):
+            r, c = next((r, c) for r, c in self._enabled(s, thread)
+                        if (r.trigger if c is None else f"{r.trigger}(channel {c})") == action)
+            rows.append((r.trigger, s))
+            s = self._fire(s, thread, r, c)
+        return rows
+
+    def _label(self, thread, chain):
+        key = (thread.name, chain)
+        label = self._labels.get(key)
+        if label is None:
+            actions = [r.trigger if c is None else f"{r.trigger}(channel {c})" for r, c in chain]
+            functions = []
+            for r, _ in chain:
+                if not functions or functions[-1] != r.qemu:
+                    functions.append(r.qemu)
+            label = self._labels[key] = (thread.name, " > ".join(actions), " > ".join(functions))
+        return label
+
+
+_NO_PICK = (None,)
+
+
+def _peek(recorder, loc):
+    """The plain value at `loc` (field, channel or -1) in `recorder`, read for no key."""
+    i, k = loc
+    if i in recorder.whole:
+        value = recorder.whole[i]
+    else:
+        value, written = recorder.base[i], recorder.entries.get(i)
+        if written:                    # entries written one by one, the rest as it was
+            value = tuple(written.get(c, v) for c, v in enumerate(value))
+    return value if k < 0 else value[k]
+
+
+def _same(a, b) -> bool:
+    return not a.differs_from(b) if isinstance(a, Recorder) else a == b
+
+
+def _rows(s) -> list:
+    """Each channel's per-channel values, as one tuple per channel."""
+    return list(zip(*(s[i] for i in s.per_channel_index)))
+
+
+def _reordered(s, order: list):
+    """`s` with channel order[j] moved to j in every per-channel field (`s` itself
+    when the order is the identity)."""
+    if order == list(range(len(order))):
+        return s
+    values = list(s)
+    for i in s.per_channel_index:
+        column = s[i]
+        values[i] = tuple(column[k] for k in order)
+    return tuple.__new__(type(s), values)

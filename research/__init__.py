@@ -1,0 +1,1 @@
+"""Probes that are not part of the tool; their findings are in docs/scale.md."""
