@@ -1,7 +1,11 @@
-"""What is verified and how: the explorer, the properties, counterexamples, the matrix
-and the command line.
+"""What is verified and how.
 
-Layer rule: explorer.py knows nothing of multifd (it walks any model that offers
-initial_states(), successors() and is_proper_end()); the other modules bind it to the
-model in model/.
+- engine/: the model checker; it knows nothing of multifd (it walks any protocol that
+  offers threads with compiled tables, a state type, initial states and a proper end);
+- properties.py: the invariants, each a named predicate quoting QEMU;
+- system.py and verify.py: the protocol of model/ bound to the engine, one run;
+- reports/: what a reviewer reads; traces/: real QEMU logs against the model;
+- matrix.py and cli.py: the matrix and the command line; bench.py: `make bench`.
+
+Layer rule: engine/ imports nothing from model/ or the rest of checks/.
 """

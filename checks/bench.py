@@ -8,15 +8,15 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
   +symmetry     transactions and forced channel symmetry (`--symmetry`)
   +fingerprint  transactions, states kept as 64-bit hashes (`--fingerprint`)
   tuples        transactions with states kept as tuples: what packing them into ints
-                (model/packed.py) is worth, as a ratio to `transactions`
+                (checks/engine/packed.py) is worth, as a ratio to `transactions`
   no-cache      transactions with states as tuples and every step computed afresh:
-                what the step cache (model/stepcache.py) is worth, as a ratio to `tuples`
+                what the step cache (checks/engine/stepcache.py) is worth, as a ratio to `tuples`
   round-robin   transactions, with QEMU's own scan for an idle channel (`--pick
                 round-robin`): not a reduction but a closer model, so a different count
   any-order     transactions, with the sync wait and the joins visiting channels in any
                 order (`--loops any`), where symmetry is exact and on: an
                 over-approximation, so a different count
-  derived       transactions derived from what the steps read and write (model/movers.py),
+  derived       transactions derived from what the steps read and write (checks/engine/movers.py),
                 what an edited table gets: a ratio to `transactions` and to `none`
 
 `--modes=a,b` measures only those modes. `--matrix` measures every entry of the

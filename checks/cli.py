@@ -1,4 +1,4 @@
-"""multifd-check: the command line of DESIGN.md.
+"""multifd-check: the command line (docs/cli.md).
 
 Exit codes: 0 every property holds (matrix: every entry as expected; trace: the logs
 conform); 1 a property is violated (matrix: an entry is not as expected; trace: the logs
@@ -115,7 +115,7 @@ def _parser():
     sym = run.add_mutually_exclusive_group()
     sym.add_argument("--symmetry", action="store_true",
                      help="force symmetry reduction over channel identities (with --loops "
-                          "index it is not an automorphism; see README)")
+                          "index it is not an automorphism; see docs/scale.md)")
     sym.add_argument("--no-symmetry", action="store_true",
                      help="no symmetry reduction (the default unless --loops any)")
     run.add_argument("--fingerprint", action="store_true",

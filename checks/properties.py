@@ -1,7 +1,7 @@
 """The named properties of multifd synchronization, each quoting the QEMU rule it checks.
 
 Every predicate takes the configuration and a state. The first docstring line is the
-claim; the rest is the rule from QEMU it stands for (protocol notes §3). `REGISTRY`
+claim; the rest is the rule from QEMU it stands for (docs/protocol.md, Invariants). `REGISTRY`
 lists them with their kind (always, sometimes, deadlock, eventually), whether they are
 headline (what the seed design is for) or structural, and where they apply.
 """
@@ -345,7 +345,7 @@ def property_names(variant=None) -> tuple:
 
 def properties_for(cfg, variant=None) -> list:
     """The properties that apply to `cfg`, bound to it, in registry order; then the
-    variant's own (model/variants.py: Claim), each reported under its own name."""
+    variant's own (model/variants/dsl.py: Claim), each reported under its own name."""
     out = []
     for name, entry in REGISTRY.items():
         if entry.applies(cfg):

@@ -5,7 +5,7 @@ Three ways to cut the threads' steps into transactions (`transactions=`):
 - "declared": at the waits each role declares (model/machine.py). The argument behind
   them was made for the catalogue's own tables, and is tested against the fine-grained
   model on every matrix entry; it is used for those tables only, unedited.
-- "derived": where what the steps read and write says (model/movers.py). The search
+- "derived": where what the steps read and write says (checks/engine/movers.py). The search
   learns what every thread's steps do, and starts over whenever something it learnt
   takes back a judgement it made; at the end, every kept state is checked for what a
   property could see of a thread inside a transaction. Any edited table gets this.
@@ -51,8 +51,8 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
     `transactions`: "declared", "derived" or "none" (see above); None picks with
     `transactions_for`; True and False are "auto" and "none". `symmetry` None: as the
     model says (`System.symmetry_sound`); True forces it. `cache` False computes every
-    step afresh (model/stepcache.py; for comparisons). `pack` False keeps states as
-    tuples, not ints (model/packed.py; for comparisons); states are packed only with
+    step afresh (checks/engine/stepcache.py; for comparisons). `pack` False keeps states as
+    tuples, not ints (checks/engine/packed.py; for comparisons); states are packed only with
     the cache on, and with symmetry only where it is exact (--loops any)."""
     variant.check_config(config)
     mode = _mode(transactions, config, variant)

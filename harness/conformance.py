@@ -1,7 +1,7 @@
 """`make conformance`: real migrations on 7.2 and 10.0, each trace pair validated.
 
 For every build this machine has (or can fetch), run the matrix of
-real-qemu.md s4 (socket: channels 1/2/4/8 live and paused; 10.0 also
+docs/real-qemu.md (The conformance matrix) (socket: channels 1/2/4/8 live and paused; 10.0 also
 per-section flush and mapped-ram), keep each run's traces, and validate them
 with `checks.traces.replay` against that version's skeleton.  `--fixtures DIR`
 also copies a small chosen set into DIR, which `make test` validates without

@@ -2,7 +2,7 @@
 # Fetch QEMU 10.0 from bookworm-backports and unpack it into DEST (default
 # .qemu/10.0), with a private apt state: nothing is installed, /etc/apt is not
 # touched.  Needs QEMU 7.2 installed first (its libraries are shared), see
-# real-qemu.md section 5, route A.
+# docs/real-qemu.md, Getting QEMU 7.2 and 10.0.
 set -eu
 DEST=${1:-.qemu/10.0}
 if [ -x "$DEST/usr/bin/qemu-system-x86_64" ]; then exit 0; fi

@@ -1,4 +1,4 @@
-"""Run one real multifd migration and keep both sides' traces (real-qemu.md s2).
+"""Run one real multifd migration and keep both sides' traces (docs/real-qemu.md, How a migration is run).
 
 Socket runs go source -> destination on 127.0.0.1 (the destination listens on
 port 0 and reports its port back).  File runs save a mapped-ram image, then

@@ -1,4 +1,4 @@
-"""Read and damage a mapped-ram migration image (p1-real-qemu.md s1, "Layout").
+"""Read and damage a mapped-ram migration image (docs/real-qemu.md, The P1 image).
 
 After the `MEM_SIZE` record (be64 total RAM | flags), each RAM block is:
 name length byte, name, be64 used length, then a packed big-endian

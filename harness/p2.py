@@ -2,7 +2,7 @@
 
 The source runs under `shim/p2shim.c` (built here with gcc): channel 1's
 SYNC packet write fails with EPIPE while channel 0 is inside a slowed page
-write (p2-real-qemu.md s3 "busy").  A run ends as:
+write (docs/real-qemu.md, The busy setting).  A run ends as:
 
   hang       query-migrate says failed (or QMP stops answering), and 3 s later
              the migration thread `mig/src/main` is still there and

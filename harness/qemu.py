@@ -1,6 +1,6 @@
 """QEMU builds and processes: find or fetch a build, start it, always end it.
 
-Two builds (real-qemu.md s5): 7.2 from Debian (`apt-get install
+Two builds (docs/real-qemu.md, Getting QEMU 7.2 and 10.0): 7.2 from Debian (`apt-get install
 qemu-system-x86`) and 10.0 from bookworm-backports, unpacked under
 `.qemu/10.0` by `harness/get-qemu-10.0.sh` (no install, no change to /etc/apt).
 """

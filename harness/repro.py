@@ -1,12 +1,12 @@
 """`make repro-p1` / `make repro-p2`: the predicted hangs, on real QEMU 10.0.
 
-P1 (p1-real-qemu.md): save a mapped-ram + multifd image, set the last RAM
+P1 (docs/hangs.md): save a mapped-ram + multifd image, set the last RAM
 block's `pages_offset` to 1<<63 so its `pread` fails with EINVAL, load it with
 multifd.  A hang is: QMP stops answering, the trace ends at
 `multifd_recv_sync_main_wait`, no recv thread is left.  QEMU is then sent
 SIGTERM (which it ignores) and killed by PID.
 
-P2 (p2-real-qemu.md): see `repro_p2`.
+P2 (docs/hangs.md): see `repro_p2`.
 
 Each reproduction is then judged twice: the real trace must conform to the
 `qemu-10.0` skeleton and end in the same hang, and the model must have a

@@ -1,10 +1,9 @@
 """The protocol: QEMU multifd synchronization as thread state machines.
 
 One module per thread role (migration, send, load, recv, and monitor for
-migrate_cancel), the transports, the global state, the configuration and the variant
-catalogue. Each role is declared as a `transitions` table and compiled once per
-configuration (machine.py); system.py composes the roles into the product, and
-packed.py gives the explorer that product with each state packed into one int.
+migrate_cancel), the transports, the global state and the configuration; machine.py
+says how a role is declared, protocol.py composes the roles, and variants/ holds the
+catalogue of named changes (QEMU versions, hypotheses, historical bugs, P1 and P2).
 
 Layer rule: model/ imports nothing from checks/. It knows QEMU; it does not know how it
 is verified.

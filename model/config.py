@@ -1,6 +1,6 @@
 """The configuration a model run is built for.
 
-QEMU's knobs (protocol notes §6) reduced to what the synchronization depends on:
+QEMU's knobs (docs/protocol.md, Configuration) reduced to what the synchronization depends on:
 `multifd-channels` (N), the transport (a socket URI, or `file:` with mapped-ram), the
 `multifd-flush-after-each-section` compat property (per-section when on, per-round when
 off), whether the guest runs during the migration, and two bounds the model adds: the
@@ -21,9 +21,10 @@ __all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "PICKS", "LOOPS
 TRANSPORTS = ("socket", "file")
 FLUSH_MODES = ("per-round", "per-section")
 # Which idle channel multifd_send_pages() (and, for files, multifd_recv()) hands a job to:
-# "any" over-approximates the scan (DESIGN.md); "round-robin" is QEMU's scan itself, the
-# first channel with pending_job clear from next_channel on (model/migration.py says why
-# that covers every order the busy loop can find the channels in).
+# "any" over-approximates the scan (docs/protocol.md, Which idle channel takes a page);
+# "round-robin" is QEMU's scan itself, the first channel with pending_job clear from
+# next_channel on (model/migration.py says why that covers every order the busy loop can
+# find the channels in).
 PICKS = ("any", "round-robin")
 # The order in which multifd_send_sync_main()'s wait loop and the two join loops visit
 # the channels: "index" is QEMU's (0, 1, ..., N-1); "any" lets each iteration take any

@@ -1,12 +1,13 @@
 """Destination load thread: process_incoming_migration_co() and its bottom half.
 
-Abstracts, at QEMU 9d01778af8e3 with the multifd.c of a49d15a38d (protocol notes §2.3,
-§2.6): ram_load_precopy() reading the main stream in order, multifd_recv_sync_main(),
-and on QEMU_VM_EOF the success path of process_incoming_migration_bh():
-multifd_recv_shutdown() (exiting; post each channel; shut it down), vm_start(), then
-migration_incoming_state_destroy() -> multifd_recv_cleanup() (join each recv thread,
-then free). An error ("Unexpected RAM flags") takes the `fail:` path instead: the same
-shutdown and cleanup, without vm_start().
+Abstracts, at QEMU 9d01778af8e3 with the multifd.c of a49d15a38d (docs/protocol.md: The
+load thread; Cleanup and shutdown): ram_load_precopy() reading the main stream in order,
+multifd_recv_sync_main(), and on QEMU_VM_EOF the success path of
+process_incoming_migration_bh(): multifd_recv_shutdown() (exiting; post each channel;
+shut it down), vm_start(), then migration_incoming_state_destroy() ->
+multifd_recv_cleanup() (join each recv thread, then free). An error ("Unexpected RAM
+flags") takes the `fail:` path instead: the same shutdown and cleanup, without
+vm_start().
 
 Per record, with M = mapped-ram:
 
@@ -66,12 +67,13 @@ START = {"socket": "READ_RECORD", "file": "START"}
 # Where a transaction starts (machine.py): before a read, a busy pick or a join that
 # follows a post, and before vm_start(), which the properties observe.
 TRANSACTION_STARTS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
-# States inside a loop over channels in index order, with load_i the position (see
-# System.canonical); SYNC_WAIT counts waits on the shared semaphore, not channels.
+# States inside a loop over channels in index order, with load_i the position (Role's
+# channel_loops: channel symmetry must respect them); SYNC_WAIT counts waits on the
+# shared semaphore, not channels.
 CHANNEL_LOOPS = ("FILE_SYNC_POST", "SYNC_RELEASE", "SHUTDOWN", "CLEANUP")
 
 # The loops over channels that run whole inside one transaction: no wait between their
-# iterations (System.check_atomic relies on it).
+# iterations (channel symmetry relies on it).
 ATOMIC_LOOPS = ("FILE_SYNC_POST", "SYNC_RELEASE", "SHUTDOWN")
 
 TRANSITIONS = [
@@ -111,17 +113,17 @@ TRANSITIONS = [
         qemu="ram_load_precopy"),
     # -- multifd_recv_sync_main()
     row("sync_socket_channels", "RECV_SYNC", "SYNC_WAIT", unless=["mapped_ram"],
-        do="restart_loop", qemu="multifd_recv_sync_main"),
+        do="restart_loop", trace="log_first_wait", qemu="multifd_recv_sync_main"),
     row("sync_file_channels", "RECV_SYNC", "FILE_SYNC_POST", when=["mapped_ram", "file_sync_works"],
         do="restart_loop", qemu="multifd_recv_sync_main"),
     row("return_at_once", "RECV_SYNC", "READ_RECORD", when=["mapped_ram"],
         unless=["file_sync_works"], qemu="multifd_recv_sync_main"),
     row("post_channel_sem", "FILE_SYNC_POST", "FILE_SYNC_POST", when=["channels_left"],
-        do="post_channel_sem", qemu="multifd_recv_sync_main"),
+        do="post_channel_sem", trace="log_sync_signal", qemu="multifd_recv_sync_main"),
     row("start_waits", "FILE_SYNC_POST", "SYNC_WAIT", unless=["channels_left"],
-        do="restart_loop", qemu="multifd_recv_sync_main"),
+        do="restart_loop", trace="log_first_wait", qemu="multifd_recv_sync_main"),
     row("wait_sem_sync", "SYNC_WAIT", "SYNC_WAIT", when=["channels_left", "sem_sync_posted"],
-        do="take_sem_sync", qemu="multifd_recv_sync_main"),
+        do="take_sem_sync", trace="log_next_wait", qemu="multifd_recv_sync_main"),
     row("start_release", "SYNC_WAIT", "SYNC_RELEASE", unless=["channels_left", "mapped_ram"],
         do="restart_loop", qemu="multifd_recv_sync_main"),
     row("file_sync_done", "SYNC_WAIT", "READ_RECORD", when=["mapped_ram"],
@@ -129,7 +131,7 @@ TRANSITIONS = [
     row("fail_after_sync", "SYNC_WAIT", "SHUTDOWN", when=["mapped_ram", "load_failed"],
         unless=["channels_left"], do="set_exiting", qemu="ram_load_precopy"),
     row("release_channel", "SYNC_RELEASE", "SYNC_RELEASE", when=["channels_left"],
-        do="release_channel", qemu="multifd_recv_sync_main"),
+        do="release_channel", trace="log_sync_signal", qemu="multifd_recv_sync_main"),
     row("sync_done", "SYNC_RELEASE", "READ_RECORD", unless=["channels_left"],
         qemu="multifd_recv_sync_main"),
     # -- process_incoming_migration_bh() (or the fail: path): shutdown, vm_start, cleanup
@@ -321,6 +323,27 @@ def join_recv_thread(cfg, s, t, c):
 
 def free_recv_state(cfg, s, t, c):
     return s.replace(recv_freed=1)
+
+
+# -- what QEMU traces (the rows' trace=, as checks/traces/match.py projects a trace) -----
+
+def log_sync_signal(cfg, s, t, c):
+    """trace_multifd_recv_sync_main_signal(i) in multifd_recv_sync_main(), before it posts
+    channel i: its p->sem (file) or its p->sem_sync (socket, releasing the park)."""
+    return (("signal", s.load_i),)
+
+
+def log_first_wait(cfg, s, t, c):
+    """trace_multifd_recv_sync_main_wait(0) in multifd_recv_sync_main(), before its first
+    wait on multifd_recv_state->sem_sync."""
+    return (("wait", 0),)
+
+
+def log_next_wait(cfg, s, t, c):
+    """trace_multifd_recv_sync_main_wait(i + 1) before the next wait on sem_sync, once
+    wait i has returned; none after the last."""
+    i = s.load_i + 1
+    return (("wait", i),) if i < cfg.channels else ()
 
 
 # -- --loops any (ANY_ORDER below): a join may take any exited channel not yet joined

@@ -55,11 +55,14 @@ PICK = "pick_channel"
 
 
 def row(trigger: str, source: str, dest: str, *, when=(), unless=(), do=(), pick=False,
-        qemu: str) -> dict:
-    """One transition row, in `transitions`' own format, plus the QEMU function it models."""
+        trace=None, qemu: str) -> dict:
+    """One transition row, in `transitions`' own format, plus the QEMU function it models
+    and, for a row QEMU traces, `trace`: the name of the role's function (cfg, s, t, c)
+    giving the abstract events it logs, read on the state before the row fires
+    (checks/traces/match.py projects a trace onto them)."""
     return {"trigger": trigger, "source": source, "dest": dest,
             "conditions": list(when), "unless": list(unless), "after": list(_names(do)),
-            "prepare": [PICK] if pick else [], "qemu": qemu}
+            "prepare": [PICK] if pick else [], "qemu": qemu, "trace": trace}
 
 
 def _names(value) -> tuple:
@@ -171,6 +174,7 @@ class CompiledRow(NamedTuple):
     effects: tuple         # bound effects, applied in order
     pick: bool             # fans out over the channels
     qemu: str
+    trace: Callable = None  # bound (s, t, c) -> the abstract events QEMU logs; None: untraced
 
 
 def _failed(function, name, where, what) -> ModelError:
@@ -182,16 +186,28 @@ def _failed(function, name, where, what) -> ModelError:
     return ModelError(f"{origin}: {where}: {name} {what}", internal)
 
 
+def _typed(function, kind, name, config, where, wanted: type, said: str):
+    """`function` bound to `config`, as a guard or a row's trace: what it gives back must
+    be of type `wanted` (`said`, in the error)."""
+    what = f"{kind} {name}"
+
+    def call(s, t, c):
+        value = _called(function, what, where, config, s, t, c)
+        if type(value) is not wanted:
+            raise _failed(function, what, where, f"gave back {_shown(value)}, not {said}")
+        return value
+    call.__name__ = name
+    return call
+
+
 def _guard(function, name, config, where):
-    """`function` bound to `config`, as a guard that must give True or False."""
-    def guard(s, t, c):
-        held = _called(function, f"guard {name}", where, config, s, t, c)
-        if type(held) is not bool:
-            raise _failed(function, f"guard {name}", where,
-                          f"gave back {_shown(held)}, not True or False")
-        return held
-    guard.__name__ = name
-    return guard
+    """A guard: it must give True or False."""
+    return _typed(function, "guard", name, config, where, bool, "True or False")
+
+
+def _trace(function, name, config, where):
+    """A row's trace: it must give a tuple of events."""
+    return _typed(function, "trace", name, config, where, tuple, "a tuple of events")
 
 
 def _effect(function, name, config, where):
@@ -228,7 +244,7 @@ _MODEL_DIR = __file__.rsplit("/", 1)[0] + "/"
 def build_machine(role: Role) -> Machine:
     """The `transitions` machine declared by the role's table (for diagrams and review)."""
     validate_role(role)
-    rows = [{k: v for k, v in r.items() if k != "qemu"} for r in role.rows]
+    rows = [{k: v for k, v in r.items() if k not in ("qemu", "trace")} for r in role.rows]
     return Machine(model=None, states=list(role.states), transitions=rows,
                    initial=role.states[0], auto_transitions=False)
 
@@ -241,7 +257,11 @@ def validate_role(role: Role) -> None:
         for end in (r["source"], r["dest"]):
             if end not in known:
                 raise ValueError(f"{where}: unknown state {end!r}")
-        for name in r["conditions"] + r["unless"] + r["after"]:
+        trace = r.get("trace")
+        if trace is not None and (not isinstance(trace, str) or trace not in role.functions):
+            raise ValueError(f"{where}: trace must name a function (cfg, s, t, c) of the "
+                             f"role, not {trace!r:.40}")
+        for name in r["conditions"] + r["unless"] + r["after"] + ([trace] if trace else []):
             if name not in role.functions:
                 raise ValueError(f"{where}: no guard or effect named {name!r}")
             if not callable(role.functions[name]):
@@ -274,7 +294,9 @@ def compile_role(role: Role, config: Config) -> tuple:
                        for n in r["conditions"]) + \
             tuple((_guard(role.functions[n], n, config, where), False) for n in r["unless"])
         effects = tuple(_effect(role.functions[n], n, config, where) for n in r["after"])
+        trace = r.get("trace")
         table[index[r["source"]]].append(CompiledRow(
             r["trigger"], r["source"], index[r["dest"]], guards, effects,
-            PICK in r["prepare"], r["qemu"]))
+            PICK in r["prepare"], r["qemu"],
+            trace and _trace(role.functions[trace], trace, config, where)))
     return tuple(tuple(rows) for rows in table)

@@ -6,9 +6,9 @@ multifd_send_pages() (one page per job), multifd_send_sync_main(), and the
 migrate_fd_cleanup() -> multifd_send_shutdown() that follows (run here by the same
 actor; in QEMU the main loop runs it after joining the migration thread).
 
-Shape of a run (protocol notes §2.1), R dirty rounds of P pages. With M = mapped-ram,
-the seed's rules are: FLUSH records only for per-round sockets; the wrap sync when
-per-round or M; the per-section sync only without M.
+Shape of a run (docs/protocol.md, The migration thread), R dirty rounds of P pages.
+With M = mapped-ram, the seed's rules are: FLUSH records only for per-round sockets; the
+wrap sync when per-round or M; the per-section sync only without M.
 
     setup:     MEM_SIZE, SYNC, [per-round and not M: MULTIFD_FLUSH], EOS
     round r:   queue P pages; at the scan wrap [per-round or M: SYNC,
@@ -80,12 +80,12 @@ SETUP, WRAP, SECTION, COMPLETE = range(len(CALLERS))
 # `exiting := 1`, which other threads read.
 TRANSACTION_STARTS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CREATED")
 # States inside a loop over channels in index order, with mig_i the position: symmetry
-# may only permute channels on the same side of mig_i there (see System.canonical).
+# may only permute channels on the same side of mig_i there (Role's channel_loops).
 CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC_WAIT_READY",
                  "SYNC_WAIT_SYNC", "SHUTDOWN", "JOIN")
 
 # The loops over channels that run whole inside one transaction: no wait between their
-# iterations (System.check_atomic relies on it).
+# iterations (channel symmetry relies on it).
 ATOMIC_LOOPS = ("CREATE", "SYNC_REQUEST", "SHUTDOWN")
 
 TRANSITIONS = [
@@ -120,7 +120,8 @@ TRANSITIONS = [
     row("sync_sees_exiting", "SYNC_REQUEST", "MULTIFD_FAILED",
         when=["channels_left", "send_exiting"], qemu="multifd_send_sync_main"),
     row("request_sync", "SYNC_REQUEST", "SYNC_REQUEST", when=["channels_left"],
-        unless=["send_exiting"], do="request_sync", qemu="multifd_send_sync_main"),
+        unless=["send_exiting"], do="request_sync", trace="log_sync_signal",
+        qemu="multifd_send_sync_main"),
     row("start_collect", "SYNC_REQUEST", "SYNC_COLLECT", unless=["channels_left"],
         do="restart_loop", qemu="multifd_send_sync_main"),
     # -- phase B: for each channel, wait channels_ready, then its sem_sync
@@ -129,18 +130,18 @@ TRANSITIONS = [
     row("pass_exiting_check", "SYNC_COLLECT", "SYNC_WAIT_READY", when=["channels_left"],
         unless=["send_exiting"], qemu="multifd_send_sync_main"),
     row("wait_channels_ready", "SYNC_WAIT_READY", "SYNC_WAIT_SYNC", when=["channel_ready"],
-        do="take_channel_ready", qemu="multifd_send_sync_main"),
+        do="take_channel_ready", trace="log_sync_wait", qemu="multifd_send_sync_main"),
     row("wait_sem_sync", "SYNC_WAIT_SYNC", "SYNC_COLLECT", when=["sem_sync_posted"],
         do=["zero_copy_flush", "take_sem_sync"], qemu="multifd_send_sync_main"),
     # -- return from multifd_send_sync_main() to its caller
-    row("return_to_setup", "SYNC_COLLECT", "SETUP_SYNCED",
-        when=["called_from_setup"], unless=["channels_left"], qemu="ram_save_setup"),
-    row("return_to_wrap", "SYNC_COLLECT", "WRAP_SYNCED",
-        when=["called_from_wrap"], unless=["channels_left"], qemu="find_dirty_block"),
-    row("return_to_section", "SYNC_COLLECT", "SECTION_SYNCED",
-        when=["called_from_section"], unless=["channels_left"], qemu="ram_save_iterate"),
-    row("return_to_complete", "SYNC_COLLECT", "COMPLETE_SYNCED",
-        when=["called_from_complete"], unless=["channels_left"], qemu="ram_save_complete"),
+    row("return_to_setup", "SYNC_COLLECT", "SETUP_SYNCED", when=["called_from_setup"],
+        unless=["channels_left"], trace="log_sync_done", qemu="ram_save_setup"),
+    row("return_to_wrap", "SYNC_COLLECT", "WRAP_SYNCED", when=["called_from_wrap"],
+        unless=["channels_left"], trace="log_sync_done", qemu="find_dirty_block"),
+    row("return_to_section", "SYNC_COLLECT", "SECTION_SYNCED", when=["called_from_section"],
+        unless=["channels_left"], trace="log_sync_done", qemu="ram_save_iterate"),
+    row("return_to_complete", "SYNC_COLLECT", "COMPLETE_SYNCED", when=["called_from_complete"],
+        unless=["channels_left"], trace="log_sync_done", qemu="ram_save_complete"),
     # -- ram_save_iterate(): queue each dirty page (multifd_queue_page -> multifd_send_pages)
     row("send_pages_sees_exiting", "ITERATE", "MULTIFD_FAILED",
         when=["pages_left", "send_exiting"], qemu="multifd_send_pages"),
@@ -497,6 +498,25 @@ def close_stream_on_error(cfg, s, t, c):
     reads the end of the stream where it expected more records."""
     failed = s.send_error or s.setup_failed
     return s.replace(stream=s.stream + (STREAM_EOF,)) if failed else s
+
+
+# -- what QEMU traces (the rows' trace=, as checks/traces/match.py projects a trace) -----
+
+def log_sync_signal(cfg, s, t, c):
+    """trace_multifd_send_sync_main_signal(i) in multifd_send_sync_main(), before it sets
+    p->pending_sync and posts p->sem."""
+    return (("signal", s.mig_i),)
+
+
+def log_sync_wait(cfg, s, t, c):
+    """trace_multifd_send_sync_main_wait(i) in multifd_send_sync_main(), between its waits
+    on channels_ready and on p->sem_sync."""
+    return (("wait", s.mig_i),)
+
+
+def log_sync_done(cfg, s, t, c):
+    """trace_multifd_send_sync_main(packet_num) as multifd_send_sync_main() returns 0."""
+    return (("done",),)
 
 
 def _start(cfg):

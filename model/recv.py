@@ -1,7 +1,7 @@
 """Recv channel thread: multifd_recv_thread(), one per channel.
 
 Abstracts multifd_recv_thread() at QEMU 9d01778af8e3, with the file mode of a49d15a38d
-(protocol notes §2.4). Socket (packets) mode:
+(docs/protocol.md, A recv channel thread). Socket (packets) mode:
 
     R1: if exiting: exit
         read a whole packet (qio_channel_read_all_eof); EOF or error: exit
@@ -24,8 +24,8 @@ sem_sync. short-read (a pread returns fewer bytes, no Error set): error_prepend(
 NULL Error crashes the process (P1a). recv-eof (the socket ends early): the thread
 leaves quietly, posting nothing.
 
-Left out: the packet checks of multifd_recv_unfill_packet() (magic, sizes, ramblock),
-read errors and multifd_recv_terminate_threads() on error, receivedmap updates.
+Left out: the packet checks of multifd_recv_unfill_packet() (magic, sizes, ramblock);
+rb->receivedmap, except in the variant that needs it (b12-receivedmap-race).
 """
 
 from .machine import Role, row, table_functions
@@ -60,13 +60,15 @@ START = {"socket": "TOP", "file": "FILE_IDLE"}
 TRANSACTION_STARTS = ("READ", "PARKED", "FILE_IDLE", "READING")
 
 TRANSITIONS = [
-    row("see_exiting", "TOP", "EXITED", when=["exiting"], qemu="multifd_recv_thread"),
+    row("see_exiting", "TOP", "EXITED", when=["exiting"], trace="log_exit",
+        qemu="multifd_recv_thread"),
     row("pass_exiting_check", "TOP", "READ", unless=["exiting"], qemu="multifd_recv_thread"),
     row("read_packet", "READ", "RECEIVING", when=["page_packet_next"], do="take_packet",
         qemu="multifd_recv_thread"),
     row("read_sync_packet", "READ", "SYNCING", when=["sync_packet_next"], do="take_packet",
         qemu="multifd_recv_thread"),
-    row("read_eof", "READ", "EXITED", when=["end_of_stream"], qemu="multifd_recv_thread"),
+    row("read_eof", "READ", "EXITED", when=["end_of_stream"], trace="log_exit",
+        qemu="multifd_recv_thread"),
     row("read_empty_packet", "READ", "TOP", when=["empty_packet_next"], do="drop_packet",
         qemu="multifd_recv_thread"),
     row("write_guest_page", "RECEIVING", "TOP", unless=["sync_flag_held"],
@@ -79,7 +81,8 @@ TRANSITIONS = [
     # -- file (mapped-ram) mode
     row("wait_sem", "FILE_IDLE", "FILE_WOKEN", when=["work_posted"], do="take_sem",
         qemu="multifd_recv_thread"),
-    row("see_exiting", "FILE_WOKEN", "EXITED", when=["exiting"], qemu="multifd_recv_thread"),
+    row("see_exiting", "FILE_WOKEN", "EXITED", when=["exiting"], trace="log_exit",
+        qemu="multifd_recv_thread"),
     row("post_sem_sync", "FILE_WOKEN", "FILE_IDLE", unless=["exiting", "job_pending"],
         do="post_sem_sync", qemu="multifd_recv_thread"),
     row("start_pread", "FILE_WOKEN", "READING", when=["job_pending"], unless=["exiting"],
@@ -90,11 +93,11 @@ TRANSITIONS = [
     row("read_fails", "READ", "READ_ERROR", when=["read_error_armed"], do="use_fault",
         qemu="multifd_recv_thread"),
     row("read_early_eof", "READ", "EXITED", when=["early_eof_armed"],
-        do=["use_fault", "close_channel"], qemu="multifd_recv_thread"),
+        do=["use_fault", "close_channel"], trace="log_exit", qemu="multifd_recv_thread"),
     row("pread_fails", "READING", "READ_ERROR", when=["read_error_armed"], do="use_fault",
         qemu="multifd_file_recv_data"),
     row("terminate_threads", "READ_ERROR", "EXITED", do="terminate_threads",
-        qemu="multifd_recv_terminate_threads"),
+        trace="log_error_exit", qemu="multifd_recv_terminate_threads"),
     row("pread_short", "READING", "EXITED", when=["short_read_armed"],
         do=["use_fault", "prepend_to_null_error"], qemu="multifd_file_recv_data"),
 ]
@@ -233,6 +236,19 @@ def clear_pending_job(cfg, s, t, c):
     """data->size = 0; store_release(&p->pending_job, false)."""
     return s.replace(recv_packet=put(s.recv_packet, t, NO_PACKET),
                      recv_pending_job=put(s.recv_pending_job, t, 0))
+
+
+# -- what QEMU traces (the rows' trace=, as checks/traces/match.py projects a trace) -----
+
+def log_error_exit(cfg, s, t, c):
+    """trace_multifd_recv_terminate_threads(1) in multifd_recv_terminate_threads(err), then
+    trace_multifd_recv_thread_end() as the thread returns."""
+    return (("error",), ("end",))
+
+
+def log_exit(cfg, s, t, c):
+    """trace_multifd_recv_thread_end(id, packets_recved) as multifd_recv_thread() returns."""
+    return (("end",),)
 
 
 ROLE = Role(name="recv", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),

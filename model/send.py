@@ -2,7 +2,7 @@
 
 Abstracts multifd_send_thread() at QEMU 9d01778af8e3 (unchanged for sync purposes in
 a49d15a38d and v9.0.0), with the mapped-ram write path of f427d90b98 and the zero-page
-bitmap clearing of 8fa1a21c6e (protocol notes §1.6, §2.2):
+bitmap clearing of 8fa1a21c6e (docs/protocol.md: Mapped-ram; A send channel thread):
 
     S1 TOP:      qemu_sem_post(&multifd_send_state->channels_ready)
     S2 IDLE:     qemu_sem_wait(&p->sem)
@@ -17,8 +17,11 @@ bitmap clearing of 8fa1a21c6e (protocol notes §1.6, §2.2):
                  xchg(exiting, 1), the migration FAILED; multifd_send_kick_main(p): post
                  this channel's p->sem_sync and channels_ready; exit
 
-Left out: the MultiFDInit_t packet written at thread start, write errors (SERR,
-multifd_send_kick_main), zero-copy, compression and TLS.
+With channel-create-error a thread starts UNCREATED until multifd_send_setup() creates
+it; with --socket-capacity a write blocks in SENDING (sendmsg()) while the socket is full.
+
+Left out: the MultiFDInit_t packet written at thread start, compression and TLS;
+zero-copy only as far as its flush in multifd_send_sync_main() (migration.py).
 """
 
 from .machine import Role, row, table_functions
@@ -58,10 +61,11 @@ TRANSITIONS = [
         qemu="multifd_send_thread"),
     row("wait_sem", "IDLE", "DISPATCH", when=["sem_posted"], do="take_sem",
         qemu="multifd_send_thread"),
-    row("see_exiting", "DISPATCH", "EXITED", when=["exiting"], qemu="multifd_send_thread"),
+    row("see_exiting", "DISPATCH", "EXITED", when=["exiting"], trace="log_exit",
+        qemu="multifd_send_thread"),
     row("write_page_packet", "DISPATCH", "JOB_SENT", when=["job_pending"],
         unless=["exiting", "mapped_ram", "peer_closed", "bounded_socket"],
-        do="write_page_packet", qemu="multifd_send_thread"),
+        do="write_page_packet", trace="log_page_packet", qemu="multifd_send_thread"),
     row("set_file_bitmap", "DISPATCH", "PWRITE", when=["job_pending", "mapped_ram"],
         unless=["exiting", "zero_page_job"], do="set_file_bitmap",
         qemu="multifd_set_file_bitmap"),
@@ -73,7 +77,7 @@ TRANSITIONS = [
         qemu="multifd_send_thread"),
     row("write_sync_packet", "DISPATCH", "SYNC_SENT", when=["sync_pending"],
         unless=["exiting", "job_pending", "mapped_ram", "peer_closed", "bounded_socket"],
-        do="write_sync_packet", qemu="multifd_send_thread"),
+        do="write_sync_packet", trace="log_sync_packet", qemu="multifd_send_thread"),
     row("local_sync", "DISPATCH", "SYNC_SENT", when=["sync_pending", "mapped_ram"],
         unless=["exiting", "job_pending"], qemu="multifd_send_thread"),
     row("post_sem_sync", "SYNC_SENT", "TOP", do="post_sem_sync", qemu="multifd_send_thread"),
@@ -85,25 +89,28 @@ TRANSITIONS = [
         unless=["exiting", "job_pending", "mapped_ram", "peer_closed"],
         qemu="multifd_send_thread"),
     row("write_page_packet", "SENDING", "JOB_SENT", when=["job_pending", "socket_has_room"],
-        unless=["channel_shut_down"], do="write_page_packet", qemu="qio_channel_writev_full_all"),
+        unless=["channel_shut_down"], do="write_page_packet", trace="log_page_packet",
+        qemu="qio_channel_writev_full_all"),
     row("write_sync_packet", "SENDING", "SYNC_SENT", when=["sync_pending", "socket_has_room"],
         unless=["job_pending", "channel_shut_down"], do="write_sync_packet",
-        qemu="qio_channel_write_all"),
+        trace="log_sync_packet", qemu="qio_channel_write_all"),
     row("sendmsg_fails", "SENDING", "SEND_ERROR", when=["channel_shut_down"],
         qemu="qio_channel_writev_full_all"),
     # -- fault send-write-error: the write of a page or SYNC packet, or the pwritev, fails
     row("page_write_fails", "DISPATCH", "SEND_ERROR", when=["job_pending", "write_error_armed"],
-        unless=["exiting", "mapped_ram"], do="use_fault", qemu="multifd_send_thread"),
+        unless=["exiting", "mapped_ram"], do="use_fault", trace="log_page_packet",
+        qemu="multifd_send_thread"),
     row("sync_write_fails", "DISPATCH", "SEND_ERROR", when=["sync_pending", "write_error_armed"],
         unless=["exiting", "job_pending", "mapped_ram"], do="use_fault",
-        qemu="multifd_send_thread"),
+        trace="log_sync_packet", qemu="multifd_send_thread"),
     row("pwrite_fails", "PWRITE", "SEND_ERROR", when=["write_error_armed"], do="use_fault",
         qemu="file_write_ramblock_iov"),
     # -- a write to a socket the destination has shut down fails (EPIPE): no fault needed
     row("write_to_closed_peer", "DISPATCH", "SEND_ERROR", when=["peer_closed"],
-        unless=["exiting", "mapped_ram"], qemu="multifd_send_thread"),
+        unless=["exiting", "mapped_ram"], trace="log_packet_or_sync",
+        qemu="multifd_send_thread"),
     row("set_error", "SEND_ERROR", "EXITED", do=["set_error", "kick_main"],
-        qemu="multifd_send_set_error"),
+        trace="log_error_exit", qemu="multifd_send_set_error"),
 ]
 
 
@@ -234,6 +241,35 @@ def post_sem_sync(cfg, s, t, c):
     """p->pending_sync = false; qemu_sem_post(&p->sem_sync)."""
     return s.replace(pending_sync=put(s.pending_sync, t, 0),
                       send_sem_sync=add(s.send_sem_sync, t, 1))
+
+
+# -- what QEMU traces (the rows' trace=, as checks/traces/match.py projects a trace) -----
+
+def log_page_packet(cfg, s, t, c):
+    """trace_multifd_send_fill() in multifd_send_fill_packet() (after
+    trace_multifd_send_ram_fill()), before the packet of a page job is written."""
+    return (("packet",),)
+
+
+def log_sync_packet(cfg, s, t, c):
+    """trace_multifd_send_fill() of the packet with MULTIFD_FLAG_SYNC, before it is written."""
+    return (("sync",),)
+
+
+def log_packet_or_sync(cfg, s, t, c):
+    """The packet whose write fails was filled, and traced, first: a page job's or a SYNC."""
+    return (("packet",),) if s.pending_job[t] else (("sync",),)
+
+
+def log_error_exit(cfg, s, t, c):
+    """trace_multifd_send_error(id) at multifd_send_thread()'s out: label, then
+    trace_multifd_send_thread_end() as it returns."""
+    return (("error",), ("end",))
+
+
+def log_exit(cfg, s, t, c):
+    """trace_multifd_send_thread_end(id, packets_sent) as multifd_send_thread() returns."""
+    return (("end",),)
 
 
 ROLE = Role(name="send", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),

@@ -121,7 +121,7 @@ FIFOS = {
 
 # The fields with one entry per channel: what a permutation of channel identities moves
 # (symmetry reduction). No other field holds a channel id, except the loop positions
-# mig_i and load_i, which System.canonical respects, and next_channel and
+# mig_i and load_i, which channel symmetry respects, and next_channel and
 # next_recv_channel (--pick round-robin, which symmetry refuses).
 PER_CHANNEL = ("mig_seen", "send_pc", "send_sem", "send_sem_sync", "pending_job",
                "pending_sync", "send_job", "send_joined", "send_destroyed", "channel_inited",

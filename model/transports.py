@@ -2,8 +2,9 @@
 
 Main stream (QEMUFile to_dst_file): the RAM records the migration thread writes with
 qemu_put_be64() in ram.c, read in order by ram_load_precopy(). Only the records the
-synchronization depends on are modelled (protocol notes §1.5); QEMU_VM_EOF ends the
-device-state stream after ram_save_complete() (qemu_savevm_state_complete_precopy()).
+synchronization depends on are modelled (docs/protocol.md, Records and packets);
+QEMU_VM_EOF ends the device-state stream after ram_save_complete()
+(qemu_savevm_state_complete_precopy()).
 
 Channel sockets: one FIFO per multifd channel, written by multifd_send_thread() with
 qio_channel_writev_full_all() and read by multifd_recv_thread() with

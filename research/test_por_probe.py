@@ -1,4 +1,4 @@
-"""The reduction probe (checks/por_probe.py): its access kinds, its counts, its merges."""
+"""The reduction probe (research/por_probe.py): its access kinds, its counts, its merges."""
 
 import collections
 

@@ -1,4 +1,4 @@
-"""Derived transactions (model/movers.py, checks/verify.py): an edited table is judged as
+"""Derived transactions (checks/engine/movers.py, checks/verify.py): an edited table is judged as
 the fine-grained model judges it, where the roles' declared waits may not be."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Derived transactions (model/movers.py): each step's mover type follows from what it and
+"""Derived transactions (checks/engine/movers.py): each step's mover type follows from what it and
 the other threads' steps do, and a judgement that new steps weaken is noticed."""
 
 from checks.engine.movers import B, L, N, OTHER, R, Access, Knowledge, Roll, predates, survives

@@ -1,4 +1,4 @@
-"""Packed states (model/packed.py) change nothing but speed and memory: the same graph,
+"""Packed states (checks/engine/packed.py) change nothing but speed and memory: the same graph,
 verdicts and counterexamples, byte for byte, as states kept as tuples."""
 
 from dataclasses import replace

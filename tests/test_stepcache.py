@@ -1,4 +1,4 @@
-"""The step cache (model/stepcache.py) changes nothing but speed: the same graph, the
+"""The step cache (checks/engine/stepcache.py) changes nothing but speed: the same graph, the
 same verdicts and the same counterexamples, byte for byte, with and without it."""
 
 from dataclasses import replace

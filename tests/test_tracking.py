@@ -1,4 +1,4 @@
-"""What a step does with each value it reads (model/tracking.py): tests, increments,
+"""What a step does with each value it reads (checks/engine/tracking.py): tests, increments,
 pushes and pops are told apart, and anything else reads the whole value."""
 
 from model.state import PER_CHANNEL_INDEX, State, add, put

@@ -231,7 +231,7 @@ def test_a_guard_inside_the_model_that_fails_is_an_internal_error(capsys, monkey
 
 
 @pytest.mark.parametrize("example, code, as_expected", [
-    ("guard_flipped.py", 1, False),     # the README's point: the run disagrees with the author
+    ("guard_flipped.py", 1, False),     # docs/variants.md's point: the run disagrees with the author
     ("new_property.py", 1, True),
 ])
 def test_the_readme_examples_give_the_verdicts_it_shows(capsys, example, code, as_expected):

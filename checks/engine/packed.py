@@ -272,7 +272,7 @@ class PackedSystem:
         return value, memo
 
     def screen(self, props: list):
-        """The explorer's screen (checks/explorer.py) of `props`: the indices of those
+        """The explorer's screen (explorer.py) of `props`: the indices of those
         whose value is news at a state (an invariant false, a `sometimes` true).
 
         One lookup a state, keyed by the bits all the properties have read so far. That

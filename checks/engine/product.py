@@ -220,7 +220,7 @@ class Product:
     def _going_on(self, thread, chain, before, now, right):
         """The steps a transaction runs on with from `now` ((row, channel), state,
         judgement), or None where it ends. `right`: every step so far was a right mover."""
-        if not now.differs_from(before):
+        if not now.differs_from(before) or self._halted(now):
             return None                           # a spin stays a step of its own
         if len(chain) > self.MAX_TRANSACTION:
             raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
@@ -302,9 +302,10 @@ class Product:
     def _run_on(self, thread, chain, before, s, out):
         """Emit `s`, or, inside a transaction, every way the thread can go on from it.
 
-        A transaction ends at a declared start, where the thread is blocked, or where
-        the last row changed nothing (a spin, which must stay a visible step)."""
-        more = [] if not self.transactions or _same(s, before) or \
+        A transaction ends at a declared start, where the thread is blocked, where the
+        last row changed nothing (a spin, which must stay a visible step), or where the
+        protocol halts (nothing runs on after a crash, inside a transaction either)."""
+        more = [] if not self.transactions or _same(s, before) or self._halted(s) or \
             thread.starts[self._pc(s, thread)] else self._enabled(s, thread)
         if not more:
             out.append((self._label(thread, chain), s))
@@ -330,14 +331,15 @@ class Product:
         return tuple.__new__(self.state, values)
 
     def unfold(self, s, label: tuple) -> list:
-        """The rows of one step (a transaction may chain several), as (trigger, the
-        state before that row): what trace matching projects onto QEMU's events."""
+        """The rows of one step (a transaction may chain several), as (the compiled row,
+        the state before it, the channel it picked or None): what trace matching reads
+        QEMU's events from (the rows' `trace`)."""
         thread = next(t for t in self.threads if t.name == label[0])
         rows = []
         for action in label[1].split(" > "):
             r, c = next((r, c) for r, c in self._enabled(s, thread)
                         if (r.trigger if c is None else f"{r.trigger}(channel {c})") == action)
-            rows.append((r.trigger, s))
+            rows.append((r, s, c))
             s = self._fire(s, thread, r, c)
         return rows
 

@@ -217,7 +217,7 @@ def _ending(system, final, name) -> list:
 
 
 def result_json(system, result) -> dict:
-    """The JSON object of DESIGN.md's command-line contract."""
+    """The JSON object of the command-line contract (docs/cli.md, JSON output)."""
     out = {"variant": system.variant.name, "config": system.config.as_dict(),
            "verdict": result.verdict, "property": result.property,
            "violations": list(result.violations), "states": result.states,

@@ -18,15 +18,20 @@ def changes(system, before, after) -> list:
     return lines
 
 
-_PC_ROLES = {"mig_pc": "migration", "send_pc": "send", "load_pc": "load", "recv_pc": "recv"}
 _FIFOS = {"stream": lambda r: RECORD_NAMES.get(r, hex(r)), "sockets": packet_name}
 _PACKETS = {"send_job": NO_JOB, "recv_packet": NO_PACKET}
 _PER_PAGE = ("ram", "bmap", "file_data")
 
 
+def _pc_roles(system) -> dict:
+    """The State field holding each role's pc -> the role (the monitor's too)."""
+    return {role.pc_field: name for name, role in system.roles.items()}
+
+
 def _value(system, name, value):
-    if name in _PC_ROLES:
-        return system.state_name(_PC_ROLES[name], value)
+    role = _pc_roles(system).get(name)
+    if role is not None:                  # a thread's pc, by its state's name
+        return system.state_name(role, value)
     if name in _PACKETS:
         return "-" if value == _PACKETS[name] else packet_name(value)
     if name == "mig_caller":

@@ -7,9 +7,10 @@ trace's, and which ends in a state the model calls a deadlock.  Found, it
 says the real trace is a prefix of a model counterexample to `no_deadlock`,
 and gives that counterexample.
 
-Projection.  Each model row that QEMU traces yields one abstract event for
-its thread (`("signal", c)`, `("wait", i)`, `("sync",)`, `("error",)`,
-`("end",)`, ...); rows QEMU does not trace yield none and may happen freely.
+Projection.  Each model row that QEMU traces declares the abstract events it
+logs for its thread (`trace=` on the row in model/: `("signal", c)`,
+`("wait", i)`, `("sync",)`, `("error",)`, `("end",)`, ...), read on the state
+before it fires; rows QEMU does not trace yield none and may happen freely.
 Only the threads of the traced side take part: a destination-only trace
 leaves the source's steps free. A suffix (`suffix=True`) is the trace's last
 sync round: on the source from the migration thread's last `signal 0` on, on
@@ -93,66 +94,18 @@ def _abstract(ev):
 
 # ------------------------------------------------------------ the model side
 
-def model_events(system, s, thread, trigger):
-    """The abstract events QEMU traces for one model row fired in state `s`."""
-    n = system.config.channels
-    if thread == "mig":
-        return _mig_events(s, trigger)
-    if thread == "load":
-        return _load_events(s, trigger, n)
-    t = _channel(thread)
-    if thread.startswith("send"):
-        return _send_events(s, trigger, t)
-    return _recv_events(trigger)
+def model_events(system, s, label):
+    """Per row of one model step (`label`, taken from `s`), the abstract events QEMU
+    traces for it: what the row declares (`trace=` in model/), read on the state before
+    the row fires; () for a row QEMU does not trace."""
+    t = _channel(label[0]) if "[" in label[0] else 0
+    return [r.trace(before, t, c) if r.trace else ()
+            for r, before, c in system.unfold(s, label)]
 
 
 def _channel(thread):
     """The channel of a per-channel thread's name: 3 for "recv[3]"."""
     return int(thread[thread.index("[") + 1:-1])
-
-
-def _mig_events(s, trigger):
-    from model import migration
-    if trigger == "request_sync":
-        return [("signal", s.mig_i)]
-    if trigger == "wait_channels_ready" and \
-            s.mig_pc == migration.STATES.index("SYNC_WAIT_READY"):
-        return [("wait", s.mig_i)]
-    if trigger.startswith("return_to_"):
-        return [("done",)]
-    return []
-
-
-def _load_events(s, trigger, n):
-    if trigger == "post_channel_sem":
-        return [("signal", s.load_i)]
-    if trigger in ("start_waits", "sync_socket_channels"):
-        return [("wait", 0)]
-    if trigger == "wait_sem_sync" and s.load_i + 1 < n:
-        return [("wait", s.load_i + 1)]
-    return []
-
-
-def _send_events(s, trigger, t):
-    if trigger in ("write_page_packet", "page_write_fails"):
-        return [("packet",)]
-    if trigger in ("write_sync_packet", "sync_write_fails"):
-        return [("sync",)]
-    if trigger == "write_to_closed_peer":
-        return [("packet",)] if s.pending_job[t] else [("sync",)]
-    if trigger == "set_error":
-        return [("error",), ("end",)]
-    if trigger == "see_exiting":
-        return [("end",)]
-    return []
-
-
-def _recv_events(trigger):
-    if trigger == "terminate_threads":
-        return [("error",), ("end",)]
-    if trigger in ("see_exiting", "read_eof", "read_early_eof"):
-        return [("end",)]
-    return []
 
 
 # ------------------------------------------------------------ the search
@@ -200,8 +153,7 @@ class _Events:
         if events is None:
             s = self.model.view(x)
             events = self.traced_memo[key] = [
-                (thread, e) for trigger, before in self.system.unfold(s, label)
-                for e in model_events(self.system, before, thread, trigger)]
+                (thread, e) for row in model_events(self.system, s, label) for e in row]
         return events
 
     def suffix(self, x, label):
@@ -216,8 +168,9 @@ class _Events:
         return self.suffix_memo[key]
 
 
-# What model_events reads of the state before a row, beyond the rows' own reads.
-_EVENT_FIELDS = ("mig_pc", "mig_i", "load_i", "pending_job")
+# What the rows' trace functions read of the state before a row, beyond the rows' own
+# reads (model/migration.py, send.py, load.py: log_*).
+_EVENT_FIELDS = ("mig_i", "load_i", "pending_job")
 
 
 def _side_of(thread):
@@ -231,8 +184,7 @@ _STARTS = {"src": ("mig", ("signal", 0)), "dst": ("load", ("wait", 0))}
 
 def _suffix_rows(system, s, label, side):
     thread, start = _STARTS[side]
-    events = [model_events(system, before, thread, trigger)
-              for trigger, before in system.unfold(s, label)]
+    events = model_events(system, s, label)
     for k, row in enumerate(events):
         if start in row:
             return [(thread, e) for later in events[k:] for e in later]
@@ -259,7 +211,7 @@ def find_matching_path(system, real, side, suffix=False, limit=2_000_000, progre
     from step `start` on is `real` and that ends in a deadlock; None if none.
 
     One search over (model state, trace position), with the model's states packed
-    (model/packed.py); in suffix mode the position is None until the migration thread
+    (checks/engine/packed.py); in suffix mode the position is None until the migration thread
     signals channel 0. It is best-first: the node with the most traced events matched
     goes first, breadth-first among equals, so it follows the trace down as soon as it
     can. Breadth-first alone first visits every interleaving of the untraced steps up
@@ -420,7 +372,6 @@ def render_path(system, path, side, real):
 
 def _render_step(system, number, label, before):
     thread, action, qemu = label
-    traced = [e for trigger, s in system.unfold(before, label)
-              for e in model_events(system, s, thread, trigger)]
+    traced = [e for row in model_events(system, before, label) for e in row]
     shown = ", ".join(" ".join(map(str, e)) for e in traced) or "(nothing traced)"
     return [f"{number:>4}. {thread:<8} logs {shown}", f"{'':15}{qemu}: {compact(action)}"]

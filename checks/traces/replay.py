@@ -13,13 +13,13 @@ Order.  Each thread's own order is authoritative.  Across threads only
 causality counts: every producer this replay uses (a signal, a SYNC packet
 write, a packet sent, a terminate) is traced *before* its effect, and every
 consumer *after* its wait, so a consumer's time stamp is never below its
-producer's (real-qemu.md s3.4: stamps are taken before the log lock, so only
-file order, not stamp order, is disturbed).  Events are therefore replayed in
+producer's (docs/traces.md, Order and time stamps: stamps are taken before the
+log lock, so only file order, not stamp order, is disturbed).  Events are therefore replayed in
 stamp order; an event that is not enabled at its turn, with nothing else
 stamped at the same microsecond able to enable it, is the first event the
 model cannot explain.
 
-The versions differ where QEMU does (protocol reference s3-s5):
+The versions differ where QEMU does (docs/traces.md, Rules per QEMU version):
   7.2   a sync request is a job: its packet number is taken at signal time
         (P-N+c for the round that ends with `multifd_send_sync_main P`), and a
         request that meets a queued page job rides on it (pending_job 2: the
@@ -154,7 +154,8 @@ def _order(events):
 
 
 def replay(st, events):
-    """Replay in stamp order; return (None, "") or (first unexplained event, why)."""
+    """Replay in stamp order: (None, "", events replayed) when every event is explained,
+    else (the first unexplained event, why, events replayed before it)."""
     pending = _order(events)
     done = 0
     while pending:
@@ -188,8 +189,9 @@ def _step(st, pending):
 
 def _stamp_goes_back(events):
     """(event, why) for the first line stamped later than the next line of its own
-    thread: within a thread QEMU's stamps never go back (real-qemu.md s3.4), so the
-    thread's file order and its stamps disagree, and the trace was altered."""
+    thread: within a thread QEMU's stamps never go back (docs/traces.md, Order and time
+    stamps), so the thread's file order and its stamps disagree, and the trace was
+    altered."""
     last = {}
     worst = None
     for e in sorted(events, key=lambda e: (e.side, e.line)):

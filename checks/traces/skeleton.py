@@ -8,7 +8,8 @@ from typing import Optional
 
 
 SYNC = 0x1                     # MULTIFD_FLAG_SYNC
-# Packet events of either version: mapped-ram runs have none (real-qemu.md s3.3).
+# Packet events of either version: mapped-ram runs have none (docs/traces.md, Rules per
+# QEMU version).
 PACKET_EVENTS = {"multifd_send", "multifd_recv", "multifd_send_fill", "multifd_recv_unfill"}
 
 

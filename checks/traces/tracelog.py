@@ -1,6 +1,6 @@
 """Parse QEMU's `log` trace backend (`-msg timestamp=on`) into normalized events.
 
-A line reads ``TID@SECONDS.MICROSECONDS:event args`` (real-qemu.md s1).  The
+A line reads ``TID@SECONDS.MICROSECONDS:event args`` (docs/traces.md, The trace log).  The
 multifd events differ between QEMU 7.2 and 10.x (renames, `iter` for `channel`,
 `multifd_send` split into `multifd_send_ram_fill` + `multifd_send_fill`), so
 each version has one small adapter table: event name -> (kind, argument

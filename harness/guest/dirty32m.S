@@ -1,6 +1,6 @@
 /*
  * dirty32m: a multiboot (v1) 32-bit guest that dirties a known window, so
- * that a live migration has pages to send in every round (real-qemu.md s2).
+ * that a live migration has pages to send in every round (docs/real-qemu.md, How a migration is run).
  * It fills 48 MiB from 16 MiB up with one non-zero word per page, then
  * rewrites one word in every page of a 32 MiB window forever, bumping a pass
  * counter at physical 0xF00000.  Build: as --32, ld -m elf_i386.

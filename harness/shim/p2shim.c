@@ -1,5 +1,5 @@
 /*
- * p2shim: an LD_PRELOAD fault for P2 (p2-real-qemu.md s2), for the source QEMU.
+ * p2shim: an LD_PRELOAD fault for P2 (docs/real-qemu.md, The P2 shim), for the source QEMU.
  *
  * It interposes sendmsg(), which qio_channel_socket_writev() uses, and looks
  * only at the multifd send threads (named "mig/src/send_N" with

@@ -45,7 +45,7 @@ CATALOGUE = (
     NO_SYNC_BEFORE_BITMAP,
     # QEMU versions
     PARENT, PARENT_FILE_SEED_DEST, QEMU_7_2, QEMU_9_1, QEMU_10_0,
-    # historical bugs (protocol notes §4); B13 is present at the seed itself
+    # historical bugs (docs/protocol.md, Historical bugs); B13 is present at the seed itself
     B1_NO_KICK_ON_PAGE_ERROR, B2_HUNG_FOREVER, B2_ENDLESS_LOOP, B4_EOS_WITHOUT_SYNC,
     B6_CHANNELS_READY_OVERCOUNT, B7_FLUSH_BEFORE_SEND, B9_READ_AFTER_HANDOVER,
     B11_ZERO_PAGE_BITMAP, B12_RECEIVEDMAP_RACE, B13_SETUP_ABORT, B13_FIX,
@@ -58,7 +58,7 @@ CATALOGUE = (
     WITH_077FBB5942, FLUSH_MODE_MISMATCH,
 )
 
-# Bugs of the protocol notes this model does not express, and why (no fake variant).
+# Historical bugs (docs/protocol.md) this model does not express, and why (no fake variant).
 NOT_MODELLED = {
     "B16": "48796f6b44: the source ends the TLS sessions without a bye while recv threads "
            "sit in recv(); a channel's end here is one event (EOF_PACKET), with no TLS "

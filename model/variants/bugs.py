@@ -11,7 +11,7 @@ from .versions import (QEMU_9_1, QEMU_10_0, _B13_FIXED, _QEMU_7_2_FUNCTIONS, _QE
                        _read_handed_over_buffer)
 
 
-# -- historical bugs (protocol notes §4), each on top of the code that fixed it ----------
+# -- historical bugs (docs/protocol.md), each on top of the code that fixed it -----------
 # B1 and B2 are send-side error paths: they are modelled on p2-fix, whose error paths are
 # otherwise sound, so the fixed variant (p2-fix) passes under the same fault.
 

@@ -9,7 +9,7 @@ variant means something; elsewhere it may equal the seed.
 A variant may also bring State fields of its own (`fields`, `channel_fields`), properties
 of its own (`invariant`, `sometimes`, `eventually`, `fair`), and build on another
 (`based_on`). The catalogue's B5, B14, 077fbb5942 and flush-mode entries use that API as
-a user's file would (README, "Checking your own patch").
+a user's file would (docs/variants.md, "Checking your own patch").
 """
 
 from dataclasses import dataclass, field
@@ -229,15 +229,16 @@ def _matches(r: Mapping, edit) -> bool:
 
 
 _CHANGE_KEYS = {"source": "source", "dest": "dest", "when": "conditions", "unless": "unless",
-                "do": "after"}
+                "do": "after", "trace": "trace"}
 
 
 def _changed(r: Mapping, to: Mapping) -> dict:
+    """The row with the fields `to` sets; the others (its trace among them) as they were."""
     new = dict(r)
     for key, value in to.items():
         if key not in _CHANGE_KEYS:
             raise VariantError(f"a Change may set {', '.join(_CHANGE_KEYS)}; not {key!r}")
-        new[_CHANGE_KEYS[key]] = value if key in ("source", "dest") else list(
+        new[_CHANGE_KEYS[key]] = value if key in ("source", "dest", "trace") else list(
             (value,) if isinstance(value, str) else value)
     return new
 

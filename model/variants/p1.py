@@ -53,7 +53,7 @@ _SYNC_REPORTS_EXIT = (
 P1B_FIX = Variant(
     name="p1b-fix",
     stands_for="hypothesis: read_ramblock_mapped_ram() sets a real Error when multifd_recv() "
-               "fails (P1b fixed alone; p1-real-qemu.md §4 predicts the P1 hang instead)",
+               "fails (P1b fixed alone; docs/hangs.md predicts the P1 hang instead)",
     description="parse_ramblocks() fails cleanly, then multifd_recv_sync_main() runs anyway",
     breaks=("no_deadlock",),
     edits=_P1B_FIX,

@@ -26,7 +26,7 @@ _RECHECK_AFTER_WAIT = tuple(
 P2_FIX_EXIT_KICKS = Variant(
     name="p2-fix-exit-kicks",
     stands_for="hypothesis: every exiting send thread runs multifd_send_kick_main() (part 1 "
-               "of the fix tested in p2-real-qemu.md §5)",
+               "of the fix tested on QEMU 10.0.2, docs/hangs.md)",
     description="the migration thread wakes, but a kick for the last channel looks like a "
                 "finished sync: MULTIFD_FLUSH goes out with a SYNC packet missing",
     breaks=("no_deadlock",),
@@ -48,7 +48,7 @@ P2_FIX_KICK_ALL = Variant(
 
 P2_FIX = Variant(
     name="p2-fix",
-    stands_for="hypothesis: the 2-part fix tested on QEMU 10.0.2 (p2-real-qemu.md §5): every "
+    stands_for="hypothesis: the 2-part fix tested on QEMU 10.0.2 (docs/hangs.md): every "
                "exiting send thread kicks main, and multifd_send_sync_main() re-checks "
                "exiting after each wait",
     description="no hang on either side under a send write error",

@@ -13,7 +13,8 @@ SEED = Variant(
 )
 
 
-# ram.c before the seed: the sync points ignore mapped-ram (protocol notes §0.1, §3 I1).
+# ram.c before the seed: the sync points ignore mapped-ram (docs/protocol.md: The seed and
+# its parent; I1).
 _PARENT_SOURCE = {"flush_record": per_round, "syncs_at_wrap": per_round,
                   "syncs_per_section": per_section}
 # ... and its destination: no sync after MEM_SIZE, FLUSH valid, EOS syncs per section,
@@ -46,7 +47,7 @@ PARENT_FILE_SEED_DEST = Variant(
 
 
 
-# -- QEMU versions after the seed (protocol notes §2.9) ----------------------------------
+# -- QEMU versions after the seed (docs/protocol.md) -------------------------------------
 
 _NO_FINAL_FLUSH = (
     Drop("migration", "put_flush", "BITMAP_SAVED"),
@@ -86,7 +87,7 @@ def _read_handed_over_buffer(cfg, s, t, c):
     return s.replace(job_read_after_handover=1) if s.pending_job[c] else s
 
 
-# -- QEMU 7.2 (Debian bookworm; protocol notes §2.10) ------------------------------------
+# -- QEMU 7.2 (Debian bookworm; docs/protocol.md, QEMU 7.2) ------------------------------
 
 def _take_job_72(cfg, s, t, c):
     """7.2 multifd_send_thread(): under p->mutex, the packet takes p->pages and p->flags
