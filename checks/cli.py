@@ -287,7 +287,7 @@ def _chosen_variant(args):
 
 
 def _transactions(args, config, variant) -> str:
-    """The transactions asked for, refusing the declared waits for tables they were not
+    """The transactions asked for, refusing the declared transaction starts for tables they were not
     argued for: an edit there could pass where the model itself fails."""
     if args.fine_grained:
         return "none"

@@ -6,7 +6,6 @@ from model.protocol import Protocol
 from model.variants import SEED, Variant
 
 from .engine.product import Product
-from .reports import story
 
 __all__ = ["System"]
 
@@ -25,7 +24,3 @@ class System(Product):
 
     def state_name(self, role: str, pc: int) -> str:
         return self.protocol.state_name(role, pc)
-
-    def changes(self, before, after) -> list:
-        """The variables a step changed, as `name: old -> new` lines."""
-        return story.changes(self, before, after)

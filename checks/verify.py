@@ -35,7 +35,7 @@ STRICT_STEPS = 300
 
 
 def transactions_for(config: Config, variant: Variant) -> str:
-    """The transactions a run uses unless told: the declared waits for a catalogue
+    """The transactions a run uses unless told: the declared transaction starts for a catalogue
     variant as it is, with the knobs its argument covers; derived for anything else."""
     own = any(variant is v for v in CATALOGUE) and not variant.own_vocabulary
     argued = config.socket_capacity == 0 and config.max_faults <= 1 and \

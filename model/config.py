@@ -29,7 +29,7 @@ PICKS = ("any", "round-robin")
 # The order in which multifd_send_sync_main()'s wait loop and the two join loops visit
 # the channels: "index" is QEMU's (0, 1, ..., N-1); "any" lets each iteration take any
 # channel not yet visited, an over-approximation that makes channels interchangeable, so
-# symmetry reduction is sound for it (System.symmetry_sound).
+# symmetry reduction is sound for it (docs/scale.md).
 LOOPS = ("index", "any")
 
 # Fault layers (--faults): each names a real failure and where it can strike. A run gets

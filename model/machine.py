@@ -22,12 +22,12 @@ R* N? L* can run as one atomic step without changing what the other threads can
 observe: R, right movers, are semaphore waits, blocking reads, joins and the reads of a
 monotonic flag that find it set; L, left movers, are semaphore posts, writes to a FIFO
 and the reads of a monotonic flag (`exiting`) that find it clear; N is at most one other
-shared access (a store others read, a guest RAM write, vm_start()). `transaction_starts`
-names the states where a transaction must start: where a right mover or a non-mover follows a
-left mover. With transactions on, a step fires a row and the thread runs on through the
-rows of every state that is not in `transaction_starts` until it reaches one, blocks, or
-repeats a state (a spin); see checks/engine/product.py. The fine-grained steps stay available with
-transactions off, and the tests check both give the same verdicts.
+shared access (a store others read, a guest RAM write, vm_start()).
+`transaction_starts` names the states where a transaction must start: where a right
+mover or a non-mover follows a left mover. With transactions on, a step fires a row and
+the thread runs on through the rows of every state that is not in `transaction_starts`
+until it reaches one, blocks, or repeats a state (a spin). The fine-grained steps stay
+available with transactions off, and the tests check both give the same verdicts.
 """
 
 import inspect

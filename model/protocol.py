@@ -57,6 +57,7 @@ class Protocol:
         self.threads = tuple(self._threads())
         self.loops = tuple(_loop(self.roles[name]) for name in ("migration", "load"))
         self.counts_to_2n = COUNTS_TO_2N
+        self.loops_any_order = config.any_order
 
     def _threads(self):
         fields = State._fields     # a role's pc is one of QEMU's fields

@@ -37,7 +37,7 @@ full search's step cache recorded, so they cover every state the model reaches.
     python -m research.por_probe --variant b4-eos-without-sync --flush per-section
     python -m research.por_probe --channels 2 --pages 1 --rounds 1 --faults recv-read-error
 
-tests/test_por_probe.py checks that the stubborn searches keep every deadlock and every
+research/test_por_probe.py checks that the stubborn searches keep every deadlock and every
 broken invariant of the full one, on three small configurations, and that states merged on
 their live variables agree on their steps, their properties and their end.
 """

@@ -7,7 +7,9 @@ import doctest
 import pytest
 
 import checks.engine.explorer
-import checks.traces.match
+import checks.engine.graph
+import checks.engine.liveness
+import model.machine
 import model.state
 from checks.matrix import MATRIX
 from checks.verify import verify
@@ -20,9 +22,11 @@ SMALL = [e for e in MATRIX if e.states <= 30_000]
 
 
 def test_doc_examples():
-    """The examples in the docstrings of state.py, explorer.py and match.py hold."""
-    for module in (model.state, checks.engine.explorer, checks.traces.match):
-        assert doctest.testmod(module).failed == 0
+    """The examples in the docstrings of the modules that have them hold."""
+    for module in (model.state, model.machine, checks.engine.explorer, checks.engine.graph,
+                   checks.engine.liveness):
+        result = doctest.testmod(module)
+        assert result.attempted and not result.failed, module.__name__
 
 
 @pytest.mark.parametrize("entry", SMALL, ids=[f"{e.variant}-{e.config.slug()}" for e in SMALL])

@@ -81,6 +81,9 @@ def test_counterexample_holds_row_by_row(runs, variant, entry):
             assert plain.successors(last) == [] and not plain.is_proper_end(last)
         elif predicate is not None:           # a goal: the run loops or stops without it
             assert not predicate(system.config, last)
+            assert result.violations[name].loop_at is not None or not plain.successors(last)
+        elif kind == "eventually":
+            assert result.violations[name].loop_at is not None
 
 
 def _fired(plain, system, trace):
@@ -89,8 +92,10 @@ def _fired(plain, system, trace):
     state = plain.initial_states()[0]
     for label, _ in trace[1:]:
         for action in label[1].split(" > "):
-            state = next(s for (t, a, _), s in plain.successors(state)
-                         if t == label[0] and a == action)
+            fired = [s for (t, a, _), s in plain.successors(state)
+                     if t == label[0] and a == action]
+            assert fired, f"{label[0]}: {action} is not enabled in the plain model"
+            state = fired[0]
         if system.symmetric:
             state = system.canonical(state)
     return state

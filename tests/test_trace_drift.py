@@ -248,7 +248,7 @@ def _whole_walk(config, variant="seed", seed=0):
     system = _system(config, variant)
     rng = random.Random(seed)
     steps, last = walk(system, lambda successors: rng.randrange(len(successors)))
-    if not ended(system, last):       # not an assert: the xfail tests expect one
+    if not ended(system, last):
         pytest.fail(f"the walk did not reach the model's end in {LIMIT} steps")
     return system, steps
 

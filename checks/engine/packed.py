@@ -178,9 +178,10 @@ class PackedSystem:
         self._rows = (tuple(base + c * width for c in range(layout.channels)),
                       (1 << width) - 1, 1 << width)      # shifts, a row's mask, the pin bit
         self._below_rows = (1 << base) - 1
-        index = next(loop.index for loop in self.system.loops if loop.committed)
-        self._index_clear = ~layout.mask(index, WHOLE)
-        self._last = layout.code(index, WHOLE, layout.channels - 1)
+        index = next((loop.index for loop in self.system.loops if loop.committed), None)
+        if index is not None:        # no loop commits to a channel: pinned stays -1
+            self._index_clear = ~layout.mask(index, WHOLE)
+            self._last = layout.code(index, WHOLE, layout.channels - 1)
 
     def _thread_plan(self, thread):
         """(thread, offset of its pc, pc mask, per pc code: None or [reads, mask, steps])."""

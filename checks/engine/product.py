@@ -1,10 +1,17 @@
 """The product of a protocol's threads: what the explorer walks.
 
-A protocol (model/protocol.py is the one this project checks) offers `threads`, each
-with its compiled table of rows (guards, effects, destination), `state` (the state type,
-a tuple subclass with `per_channel_index`), `initial_states()`, `is_proper_end(s)`,
-`halted(s)`, `channels`, and `loops`: the fields of its loops over channels, which
-symmetry must respect. Nothing here knows what the threads do.
+A protocol (model/protocol.py is the one this project checks) offers:
+
+- `threads`, each with its compiled table of rows (guards, effects, destination), its
+  pc's field and whether it runs one per channel; `state`, the state type (a tuple
+  subclass with `per_channel_index`); `channels`;
+- `initial_states()`, `is_proper_end(s)` and `halted(s)` (no thread steps on);
+- for channel symmetry: `loops`, the fields of its loops over channels;
+  `loops_any_order`, whether those loops run in any order; `symmetry_refusal()`, why
+  symmetry cannot apply even when forced (or None); `interchangeable_with_any_order()`;
+- for packed states: `counts_to_2n`, fields that count up to twice the channels.
+
+Nothing here knows what the threads do.
 
 A step is one row of one thread whose guards hold; its label is (thread, action,
 function). With transactions on (the default), a step is a transaction: a row fired
@@ -65,7 +72,7 @@ class Product:
     def _learn_starts(self) -> None:
         initial = self.protocol.initial_states()[0]
         for thread in self.threads:
-            self.knowledge.start(thread.name, self._pc(initial, thread), initial)
+            self.knowledge.start(thread.name, self.pc(initial, thread), initial)
 
     # -- channel symmetry -------------------------------------------------------------
 
@@ -84,7 +91,7 @@ class Product:
         visited, counts posts of a shared semaphore, or runs whole inside one
         transaction, where its order does not show. `_canonical_any` checks the last on
         every state it sees."""
-        return self.protocol.config.any_order and self.symmetry_sound_with_any_order()
+        return self.protocol.loops_any_order and self.symmetry_sound_with_any_order()
 
     def symmetry_sound_with_any_order(self) -> bool:
         """Whether `symmetry_sound` holds with --loops any, whatever this run's loops."""
@@ -189,8 +196,6 @@ class Product:
     def pc(self, s, thread) -> int:
         """The thread's control state in `s`."""
         return s[thread.pc_index][thread.t] if thread.per_channel else s[thread.pc_index]
-
-    _pc = pc
 
     # -- derived transactions (movers.py) -----------------------------------------------
 
@@ -306,7 +311,7 @@ class Product:
         last row changed nothing (a spin, which must stay a visible step), or where the
         protocol halts (nothing runs on after a crash, inside a transaction either)."""
         more = [] if not self.transactions or _same(s, before) or self._halted(s) or \
-            thread.starts[self._pc(s, thread)] else self._enabled(s, thread)
+            thread.starts[self.pc(s, thread)] else self._enabled(s, thread)
         if not more:
             out.append((self._label(thread, chain), s))
             return

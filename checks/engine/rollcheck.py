@@ -20,7 +20,7 @@ def unseen_moves(packed, states, properties) -> set:
     thread inside a transaction could leave instead (the kept state with the rolls of
     the threads where they are applied, `Roll`). Where the verdict could differ, the
     steps behind those rolls must be seen: their keys come back, and the search has
-    to run again with them as non-movers. `packed`: a PackedSystem over a System with
+    to run again with them as non-movers. `packed`: a PackedSystem over a Product with
     Knowledge; `states`: its packed states; `properties`: explorer Properties."""
     check = _RollCheck(packed, [p for p in properties if p.predicate is not None])
     keys = set()

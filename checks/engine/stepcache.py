@@ -12,9 +12,9 @@ thread's cache at that control state starts again under the larger key.
 
 Reads are logged at the granularity the model uses: `s.field` logs the field, and a
 per-channel field comes back as a `Column`, whose `column[k]` logs entry k alone, and
-whose iteration, comparison or slicing logs the whole field. `put` and `add`
-(state.py) on a Column write one entry. So a send thread's key holds its own
-semaphore, not every channel's.
+whose iteration, comparison or slicing logs the whole field; its `put(k, value)` writes
+one entry (a protocol's helpers call it where they would rebuild the tuple). So a
+thread that runs one per channel keys on its own channel's entries, not every channel's.
 """
 
 from operator import itemgetter

@@ -9,7 +9,7 @@ same states, which a test can paste in.
 
 import textwrap
 
-from . import waitfor
+from . import story, waitfor
 
 __all__ = ["steps", "render", "result_json", "replay", "script", "compact", "ReplayError"]
 
@@ -27,7 +27,7 @@ def steps(system, result, name: str) -> list:
     for number, ((label, state), (_, before)) in enumerate(zip(trace[1:], trace), start=1):
         thread, action, qemu = label
         out.append({"step": number, "thread": thread, "action": action, "qemu": qemu,
-                    "changes": system.changes(before, state)})
+                    "changes": story.changes(system, before, state)})
     return out
 
 

@@ -11,10 +11,10 @@ __all__ = ["changes"]
 
 def changes(system, before, after) -> list:
     """The variables a step changed, as `name: old -> new` lines."""
-    lines = []
+    lines, pcs = [], _pc_roles(system)
     for name, old, new in zip(system.state._fields, before, after):
         if old != new:
-            lines.extend(_describe(system, name, old, new))
+            lines.extend(_describe(system, pcs, name, old, new))
     return lines
 
 
@@ -28,8 +28,8 @@ def _pc_roles(system) -> dict:
     return {role.pc_field: name for name, role in system.roles.items()}
 
 
-def _value(system, name, value):
-    role = _pc_roles(system).get(name)
+def _value(system, pcs, name, value):
+    role = pcs.get(name)
     if role is not None:                  # a thread's pc, by its state's name
         return system.state_name(role, value)
     if name in _PACKETS:
@@ -49,13 +49,14 @@ def _describe_fifo(name, old, new, show):
     return [f"{name}: [{', '.join(map(show, old))}] -> [{', '.join(map(show, new))}]"]
 
 
-def _describe(system, name, old, new):
+def _describe(system, pcs, name, old, new):
     """`name: old -> new` lines; per index for per-channel and per-page tuples, and as
     `+= written` / `-= read` for the FIFOs (the main stream and each socket)."""
     if name == "stream":
         return _describe_fifo(name, old, new, _FIFOS[name])
     if not isinstance(old, tuple):
-        return [f"{name}: {_value(system, name, old)} -> {_value(system, name, new)}"]
+        shown = [_value(system, pcs, name, v) for v in (old, new)]
+        return [f"{name}: {shown[0]} -> {shown[1]}"]
     lines = []
     for i, (o, n) in enumerate(zip(old, new)):
         if o == n:
@@ -64,5 +65,6 @@ def _describe(system, name, old, new):
         if name == "sockets":
             lines.extend(_describe_fifo(label, o, n, packet_name))
         else:
-            lines.append(f"{label}: {_value(system, name, o)} -> {_value(system, name, n)}")
+            shown = [_value(system, pcs, name, v) for v in (o, n)]
+            lines.append(f"{label}: {shown[0]} -> {shown[1]}")
     return lines

@@ -30,7 +30,7 @@ def _moving_threads(system, s):
 
 
 def _status(system, s, thread, moving):
-    pc = system._pc(s, thread)
+    pc = system.pc(s, thread)
     if not thread.table[pc]:
         return "has exited" if "EXIT" in system.state_name(thread.role, pc) else \
             f"has finished ({system.state_name(thread.role, pc)})"
@@ -109,7 +109,7 @@ def wait_for(system, s):
     moving = _moving_threads(system, s)
     out = []
     for thread in system.threads:
-        pc = system._pc(s, thread)
+        pc = system.pc(s, thread)
         if thread.name in moving or not thread.table[pc]:
             continue
         state = system.state_name(thread.role, pc)

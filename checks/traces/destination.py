@@ -4,7 +4,7 @@ the recv threads' packets, one traced event at a time."""
 from .skeleton import SYNC, Blocked, Impossible, check_count, live_thread, start_thread
 
 
-def _load_take_sem_sync(st, final=False):
+def load_take_sem_sync(st, final=False):
     """The untraced return from qemu_sem_wait(&multifd_recv_state->sem_sync).
 
     `final`: at the end of the trace, only a thread still running can post."""
@@ -63,10 +63,10 @@ def _expect_load_loop(st, ev, step):
         want = -1 if st.load_phase == second and st.load_i == n else None
     if want is None or (want >= 0 and ev.ch != want):
         raise Impossible(f"multifd_recv_sync_main() {first}s 0..{n - 1} in order, then "
-                         f"{second}s 0..{n - 1}; expected {_load_expected(st)}")
+                         f"{second}s 0..{n - 1}; expected {load_expected(st)}")
 
 
-def _load_expected(st):
+def load_expected(st):
     n = st.channels
     first, second = ("signal", "wait") if st.file_mode else ("wait", "signal")
     names = {"wait": "multifd_recv_sync_main_wait", "signal": "multifd_recv_sync_main_signal"}
@@ -173,7 +173,7 @@ def recv_terminate(st, ev):
         st.recv_errors = True
 
 
-def _exiting_now_set(st, ev):
+def exiting_now_set(st, ev):
     """Any later line of the thread that logged the terminate comes after its xchg."""
     if st.recv_terminator == (ev.side, ev.tid) and ev.kind != "recv_terminate":
         st.recv_exiting_set = True

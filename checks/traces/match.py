@@ -19,12 +19,11 @@ wherever the model's thread is about to log that event.
 """
 
 import time
+from functools import partial
 from heapq import heappop, heappush
 
 from model.config import Config
 from checks.engine.packed import run_packed
-from model.state import State
-from checks.engine.stepcache import WHOLE
 from checks.system import System
 from model.variants import get_variant
 
@@ -127,50 +126,39 @@ def _advance(real, pos, thread_index, events):
 class _Events:
     """The traced events of model steps, from packed states, kept by what they read.
 
-    A step's events come from System.unfold on the unpacked state. They depend only on
-    what the step's rows read, which `PackedSystem.step_mask` gives, and on the loop
-    positions and job flags model_events reads; so they are kept per label under those
-    bits, as the packed model keeps steps."""
+    A step's events come from the rows it fires (`trace=` in model/), on the unpacked
+    state. Each label's events are computed through the packed model's cache
+    (`PackedSystem.cached`), which keeps them under the bits the rows and their trace
+    functions read: nothing here lists what a trace function may read."""
 
     def __init__(self, model, side):
         self.model, self.side, self.system = model, side, model.system
-        layout = model.layout
-        self.extra = 0
-        for name in _EVENT_FIELDS:
-            self.extra |= layout.mask(State._fields.index(name), WHOLE)
-        self.traced_memo, self.suffix_memo = {}, {}
-
-    def _key(self, x, label):
-        return label, x & (self.model.step_mask(x, label[0]) | self.extra)
+        self.traced_of, self.suffix_of = {}, {}
 
     def traced(self, x, label):
         """[(thread, event), ...] QEMU logs for this step of the traced side."""
-        thread = label[0]
-        if _side_of(thread) != self.side:
+        if _side_of(label[0]) != self.side:
             return []
-        key = self._key(x, label)
-        events = self.traced_memo.get(key)
-        if events is None:
-            s = self.model.view(x)
-            events = self.traced_memo[key] = [
-                (thread, e) for row in model_events(self.system, s, label) for e in row]
-        return events
+        of = self.traced_of.get(label)
+        if of is None:
+            of = self.traced_of[label] = self.model.cached(
+                partial(_traced_events, self.system, label))
+        return of(x)
 
     def suffix(self, x, label):
         """If this step logs the event a suffix starts with (`_STARTS`), the traced
         events from that row on (the suffix starts inside the step); else None."""
         if label[0] != _STARTS[self.side][0]:
             return None
-        key = self._key(x, label)
-        if key not in self.suffix_memo:
-            self.suffix_memo[key] = _suffix_rows(self.system, self.model.view(x), label,
-                                                 self.side)
-        return self.suffix_memo[key]
+        of = self.suffix_of.get(label)
+        if of is None:
+            of = self.suffix_of[label] = self.model.cached(
+                partial(_suffix_rows, self.system, label, self.side))
+        return of(x)
 
 
-# What the rows' trace functions read of the state before a row, beyond the rows' own
-# reads (model/migration.py, send.py, load.py: log_*).
-_EVENT_FIELDS = ("mig_i", "load_i", "pending_job")
+def _traced_events(system, label, s):
+    return [(label[0], e) for row in model_events(system, s, label) for e in row]
 
 
 def _side_of(thread):
@@ -182,7 +170,7 @@ def _side_of(thread):
 _STARTS = {"src": ("mig", ("signal", 0)), "dst": ("load", ("wait", 0))}
 
 
-def _suffix_rows(system, s, label, side):
+def _suffix_rows(system, label, side, s):
     thread, start = _STARTS[side]
     events = model_events(system, s, label)
     for k, row in enumerate(events):

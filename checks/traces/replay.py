@@ -33,11 +33,11 @@ The versions differ where QEMU does (docs/traces.md, Rules per QEMU version):
 """
 
 import heapq
-from .destination import (_exiting_now_set, _load_expected, _load_take_sem_sync, foreign,
+from .destination import (exiting_now_set, load_expected, load_take_sem_sync, foreign,
                           recv_end, recv_packet, recv_signal, recv_start, recv_sync_done,
                           recv_terminate, recv_wait, set_state)
 from .skeleton import PACKET_EVENTS, SYNC, Blocked, Impossible, Skeleton, Verdict
-from .source import (_mig_expected, _mig_take_sem_sync, send_channel_error, send_end, send_error,
+from .source import (mig_expected, mig_take_sem_sync, send_channel_error, send_end, send_error,
                      send_packet, send_pages, send_signal, send_start, send_sync_done,
                      send_terminate, send_wait)
 from .tracelog import parse_log, version_key
@@ -98,16 +98,16 @@ def apply(st, ev):
     _bind_role(st, ev)
     role = st.roles.get((ev.side, ev.tid))
     if role == "migration thread":
-        _mig_take_sem_sync(st)      # any later event of the thread means its wait returned
+        mig_take_sem_sync(st)      # any later event of the thread means its wait returned
         if ev.kind not in MIG_KINDS:
             _mig_leaves_sync(st)
     elif role == "load thread":
-        _load_take_sem_sync(st)
+        load_take_sem_sync(st)
         if ev.kind not in LOAD_KINDS:
             _load_leaves_sync(st)
     if ev.kind is not None:
         ACTIONS[ev.kind](st, ev)
-    _exiting_now_set(st, ev)
+    exiting_now_set(st, ev)
 
 
 def _mig_leaves_sync(st):
@@ -117,7 +117,7 @@ def _mig_leaves_sync(st):
         return
     if not st.send_exiting:
         raise Impossible(f"the migration thread left multifd_send_sync_main() in the middle; "
-                         f"expected {_mig_expected(st)}")
+                         f"expected {mig_expected(st)}")
     st.mig_phase = "idle"
 
 
@@ -126,7 +126,7 @@ def _load_leaves_sync(st):
     so it must have finished its loops."""
     if st.load_phase != "idle":
         raise Impossible(f"the load thread left multifd_recv_sync_main() in the middle; "
-                         f"expected {_load_expected(st)}")
+                         f"expected {load_expected(st)}")
 
 
 # ------------------------------------------------------------------ the replay
@@ -265,7 +265,7 @@ def _mig_where(st):
         return f"in sync round {st.mig_round}, waiting on send[{st.mig_blocked}]'s sem_sync"
     if st.mig_phase == "idle":
         return "outside a sync"
-    return f"in sync round {st.mig_round}, next: {_mig_expected(st)}"
+    return f"in sync round {st.mig_round}, next: {mig_expected(st)}"
 
 
 def _load_where(st):
@@ -273,7 +273,7 @@ def _load_where(st):
         return f"in sync round {st.load_round}, waiting on the shared sem_sync"
     if st.load_phase == "idle":
         return "outside a sync"
-    return f"in sync round {st.load_round}, next: {_load_expected(st)}"
+    return f"in sync round {st.load_round}, next: {load_expected(st)}"
 
 
 def _life(started, ended):
@@ -296,12 +296,12 @@ def ending(st):
     if st.mig_blocked is not None:
         waited = st.send[st.mig_blocked]       # only send[c] (or its exit kick) posts sem_sync[c]
         try:
-            _mig_take_sem_sync(st)
+            mig_take_sem_sync(st)
         except Blocked as exc:
             hangs.append(_never(str(exc), [waited.ended]))
     if st.load_blocked:
         try:
-            _load_take_sem_sync(st, final=True)
+            load_take_sem_sync(st, final=True)
         except Blocked as exc:      # a parked recv thread posted already; it waits for us
             hangs.append(_never(str(exc), [r.ended or r.parked is not None for r in st.recv]))
     if hangs:

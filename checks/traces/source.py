@@ -4,7 +4,7 @@ the send threads' packets, one traced event at a time."""
 from .skeleton import SYNC, Blocked, Impossible, check_count, live_thread, start_thread
 
 
-def _mig_take_sem_sync(st):
+def mig_take_sem_sync(st):
     """The untraced return from qemu_sem_wait(&p->sem_sync) after `wait c`."""
     c = st.mig_blocked
     if c is None:
@@ -63,10 +63,10 @@ def _expect_mig_loop(st, ev, step):
     if want is None or (want >= 0 and ev.ch != want):
         raise Impossible(f"multifd_send_sync_main() signals channels 0..{n - 1} in order, then "
                          f"waits for them in order, then logs its packet number; "
-                         f"expected {_mig_expected(st)}")
+                         f"expected {mig_expected(st)}")
 
 
-def _mig_expected(st):
+def mig_expected(st):
     n = st.channels
     if st.mig_phase == "idle":
         return "multifd_send_sync_main_signal channel 0"

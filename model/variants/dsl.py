@@ -42,7 +42,9 @@ class Drop:
 
 @dataclass(frozen=True)
 class Change:
-    """Replace fields of one row: dest, when, unless, do (as row() takes them)."""
+    """Replace fields of one row, found by role, trigger and source (and dest, when two
+    rows share those): `to` maps source, dest, when, unless, do or trace to the new
+    value, as row() takes them."""
     role: str
     trigger: str
     source: str
