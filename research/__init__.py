@@ -1,1 +1,2 @@
-"""Probes that are not part of the tool; their findings are in docs/scale.md."""
+"""Probes that are not part of the tool (findings in docs/scale.md), and reports.sh, which
+writes every report of one checkout so that two can be compared byte for byte."""
