@@ -4,18 +4,19 @@ Abstracts multifd_send_thread() at QEMU 9d01778af8e3 (unchanged for sync purpose
 a49d15a38d and v9.0.0), with the mapped-ram write path of f427d90b98 and the zero-page
 bitmap clearing of 8fa1a21c6e (docs/protocol.md: Mapped-ram; A send channel thread):
 
-    S1 TOP:      qemu_sem_post(&multifd_send_state->channels_ready)
-    S2 IDLE:     qemu_sem_wait(&p->sem)
-    S3 DISPATCH: if exiting: exit; if pending_job: S4; else (pending_sync): S5
-    S4 JOB:      socket: write the page packet
+    TOP:         qemu_sem_post(&multifd_send_state->channels_ready)
+    IDLE:        qemu_sem_wait(&p->sem)
+    DISPATCH:    if exiting: exit; if pending_job: the job; else (pending_sync): the sync
+    the job:     socket: write the page packet
                  file:   multifd_set_file_bitmap() sets the page's bit (data) or clears
-                         it (zero page); then pwritev() at the page's fixed offset (data)
-                 store_release(pending_job, false)
-    S5 SYNC:     socket: write a packet with MULTIFD_FLAG_SYNC (file: nothing is written)
-                 pending_sync = false; qemu_sem_post(&p->sem_sync)
-    SERR:        (fault send-write-error: a write fails) multifd_send_set_error():
+                         it (zero page); then pwritev() at the page's fixed offset (data,
+                         PWRITE)
+    JOB_SENT:    store_release(pending_job, false)
+    the sync:    socket: write a packet with MULTIFD_FLAG_SYNC (file: nothing is written)
+    SYNC_SENT:   pending_sync = false; qemu_sem_post(&p->sem_sync)
+    SEND_ERROR:  (fault send-write-error: a write fails) multifd_send_set_error():
                  xchg(exiting, 1), the migration FAILED; multifd_send_kick_main(p): post
-                 this channel's p->sem_sync and channels_ready; exit
+                 this channel's p->sem_sync and channels_ready; then EXITED
 
 With channel-create-error a thread starts UNCREATED until multifd_send_setup() creates
 it; with --socket-capacity a write blocks in SENDING (sendmsg()) while the socket is full.
@@ -53,7 +54,7 @@ def _start(cfg):
 
 # Where a transaction starts (machine.py): the wait for work, after the posts; and the
 # pwritev(), a second non-mover after the bitmap update. (SENDING, a wait, is reached with
-# --socket-capacity only, which derived transactions check: verify.transactions_for.)
+# --socket-capacity only, where these declared starts are not used.)
 TRANSACTION_STARTS = ("IDLE", "PWRITE")
 
 TRANSITIONS = [

@@ -14,7 +14,13 @@ def _kick_all(cfg, s, t, c):
                      channels_ready=s.channels_ready + 1)
 
 
+# Part 1: a send thread that leaves on `exiting` kicks the migration thread, as a failing
+# one does (multifd_send_kick_main()).
 _EXIT_KICKS = (Change("send", "see_exiting", "DISPATCH", to={"do": ["kick_main"]}),)
+# Part 2: after the last wait (SYNC_COLLECT with no channel left), multifd_send_sync_main()
+# returns only if no channel set `exiting`, and fails otherwise. The added row has the
+# name, source and destination of the seed's check at the loop top (the same check,
+# made once more after the waits); only its guards differ.
 _RECHECK_AFTER_WAIT = tuple(
     Change("migration", f"return_to_{caller}", "SYNC_COLLECT",
            to={"unless": ["channels_left", "send_exiting"]})
