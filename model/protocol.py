@@ -55,7 +55,7 @@ class Protocol:
         self.roles = _with_loop_order(apply_variant(variant), config)
         self.state = state_type(variant.fields, variant.channel_fields)
         self.threads = tuple(self._threads())
-        self.loops = tuple(_loop(self.roles[name]) for name in ("migration", "load"))
+        self.loops = tuple(_loop(role) for role in self.roles.values() if role.loop_index)
         self.counts_to_2n = COUNTS_TO_2N
         self.loops_any_order = config.any_order
 
@@ -172,5 +172,5 @@ def _with_loop_order(roles: dict, config: Config) -> dict:
     """The roles with their loops over channels in the order `config.loops` asks."""
     if not config.any_order:
         return roles
-    return dict(roles, migration=any_order(roles["migration"], roles["migration"].any_order),
-                load=any_order(roles["load"], roles["load"].any_order))
+    return {name: any_order(role, role.any_order) if role.any_order else role
+            for name, role in roles.items()}

@@ -227,9 +227,7 @@ class Product:
         judgement), or None where it ends. `right`: every step so far was a right mover."""
         if not now.differs_from(before) or self._halted(now):
             return None                           # a spin stays a step of its own
-        if len(chain) > self.MAX_TRANSACTION:
-            raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
-                               f"{self._label(thread, chain[-5:])[1]}")
+        self._bounded(thread, chain)
         enabled, tests = self._traced_enabled(now, thread)
         if not enabled:
             return None
@@ -315,9 +313,7 @@ class Product:
         if not more:
             out.append((self._label(thread, chain), s))
             return
-        if len(chain) > self.MAX_TRANSACTION:
-            raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
-                               f"{self._label(thread, chain[-5:])[1]}")
+        self._bounded(thread, chain)
         for r, c in more:
             self._run_on(thread, chain + ((r, c),), s, self._fire(s, thread, r, c), out)
 
@@ -347,6 +343,12 @@ class Product:
             rows.append((r, s, c))
             s = self._fire(s, thread, r, c)
         return rows
+
+    def _bounded(self, thread, chain) -> None:
+        """A transaction longer than MAX_TRANSACTION is a loop with no wait in it."""
+        if len(chain) > self.MAX_TRANSACTION:
+            raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
+                               f"{self._label(thread, chain[-5:])[1]}")
 
     def _label(self, thread, chain):
         key = (thread.name, chain)
