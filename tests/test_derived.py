@@ -35,6 +35,30 @@ def test_an_edited_table_is_judged_as_the_fine_grained_model_judges_it(variant, 
     assert (verdict, broken) == (fine.verdict, sorted(fine.violations))
 
 
+def test_a_cycle_with_no_wait_ends_its_transaction():
+    """An edit that sends the load thread from cleanup back through vm_start() to
+    cleanup, with no wait on the way (found by the sweep above): the derived transaction
+    ends where the thread's state repeats, as a spin does, and the run gives the
+    fine-grained verdict (it was an internal error: no wait reached)."""
+    from strategies import _shared_sync_posted, _touch_if_joined
+    variant = Variant(
+        name="edited", stands_for="hypothesis: a cycle with no wait", description="d",
+        edits=(Change("load", "open_file", "START", to={"unless": ["shared_sync_posted"]}),
+               Change("load", "return_at_once", "RECV_SYNC", to={"dest": "X1"}),
+               Add("load", row("go1", "X1", "READ_RECORD", do=["touch_if_joined"],
+                               qemu="added")),
+               Change("load", "free_recv_state", "CLEANUP", to={"dest": "VM_START"})),
+        functions={"load": {"shared_sync_posted": _shared_sync_posted,
+                            "touch_if_joined": _touch_if_joined}},
+        states={"load": ("X1",)})
+    config = Config(transport="file", pages=2, rounds=1, live=False, zero_pages=((1, 1),),
+                    faults=("recv-read-error",))
+    _, fine = verify(config, variant, transactions=False)
+    verdict, broken, result = _judged(config, variant, None)
+    assert result.transactions == "derived"
+    assert (verdict, broken) == (fine.verdict, sorted(fine.violations))
+
+
 def _alive(cfg, s, t, c):
     return not s.send_exiting
 

@@ -207,11 +207,11 @@ class Product:
         enabled, _ = self._traced_enabled(s, thread)
         for r, c, tests in reversed(enabled):
             after, judged = self._traced_fire(s, thread, r, c, tests)
-            todo.append((((r, c),), s, after, (judged,)))
+            todo.append((((r, c),), (s,), after, (judged,)))
         while todo:
-            chain, before, now, judged = todo.pop()
+            chain, earlier, now, judged = todo.pop()
             right = all(kind in (R, B) for _, _, kind in judged)
-            more = self._going_on(thread, chain, before, now, right)
+            more = self._going_on(thread, chain, earlier, now, right)
             if more is None:
                 self.knowledge.transaction(
                     thread.name, (start, partial(_peek, s)),
@@ -219,14 +219,16 @@ class Product:
                 out.append((self._label(thread, chain), now))
                 continue
             for step, after, step_judged in reversed(more):
-                todo.append((chain + (step,), now, after, judged + (step_judged,)))
+                todo.append((chain + (step,), earlier + (now,), after,
+                             judged + (step_judged,)))
         return out
 
-    def _going_on(self, thread, chain, before, now, right):
+    def _going_on(self, thread, chain, earlier, now, right):
         """The steps a transaction runs on with from `now` ((row, channel), state,
-        judgement), or None where it ends. `right`: every step so far was a right mover."""
-        if not now.differs_from(before) or self._halted(now):
-            return None                           # a spin stays a step of its own
+        judgement), or None where it ends. `earlier`: the states the transaction went
+        through before `now`; `right`: every step so far was a right mover."""
+        if self._halted(now) or any(not now.differs_from(e) for e in earlier):
+            return None          # a spin, or a cycle with no wait: a step of its own
         self._bounded(thread, chain)
         enabled, tests = self._traced_enabled(now, thread)
         if not enabled:
