@@ -47,9 +47,11 @@ test: setup chromium
 # Speed and memory per reduction (each run in its own process, bounded; not run by CI).
 bench: setup
 	$(BIN)/python -m checks.bench --seconds=120 --json=out/bench.json
+	$(BIN)/python -m checks.bench_trace --lines=200000 --json=out/bench-trace.json
 
 bench-quick: setup
 	$(BIN)/python -m checks.bench --quick --json=out/bench-quick.json
+	$(BIN)/python -m checks.bench_trace --lines=20000 --json=out/bench-trace-quick.json
 
 # The review page: diagrams/index.html, thread diagrams, counterexample charts (about 45 s).
 diagrams: setup

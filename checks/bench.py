@@ -26,6 +26,7 @@ mode found the same broken properties as the first one.
 """
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from model.variants import get_variant
 
 from .verify import verify
 
-__all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main"]
+__all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main", "write_rows"]
 
 MODES = {"none": dict(transactions=False), "transactions": dict(),
          "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True),
@@ -151,12 +152,16 @@ def main(argv=None):
             print(_line(rows[-1]), flush=True)
     if "--matrix" in argv:
         print("\n".join(_totals(rows, modes)))
-    import os
+    write_rows(rows, out)
+    return 0
+
+
+def write_rows(rows: list, out: str) -> None:
+    """The measurements as JSON at `out` (its directory made if need be)."""
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as f:
         json.dump(rows, f, indent=1)
     print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

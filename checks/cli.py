@@ -1,20 +1,23 @@
 """multifd-check: the command line (docs/cli.md).
 
-Exit codes: 0 every property holds (matrix: every entry as expected; trace: the logs
-conform); 1 a property is violated (matrix: an entry is not as expected; trace: the logs
-are rejected); 2 bad usage or bad input, a variant file's errors included; 3 a resource
-bound was hit before a verdict; 4 an internal error, a bug in the checker (one line, the
-traceback in a file; --debug shows it).
+Exit codes (CONTRACT): 0 every property holds (matrix: every entry as expected; trace: the
+logs conform); 1 a property is violated (matrix: an entry is not as expected; trace: the
+logs are rejected); 2 bad usage or bad input, a variant file's errors included; 3 a
+resource bound was hit before a verdict; 4 an internal error, a bug in the checker (one
+line, the traceback in a file; --debug shows it); 128+N stopped by signal N (130 Ctrl-C,
+143 SIGTERM), with no worker left running and no partial output file.
 """
 
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 from model.config import (FAULTS, FLUSH_MODES, LOOPS, PICKS, TRANSPORTS, Config, ConfigError,
@@ -27,7 +30,9 @@ from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
 from .traces import replay
 from . import matrix as matrix_mod
 from .reports.counterexample import render, result_json
+from .engine.bounds import BoundHit, Watchdog, default_memory_mb
 from .engine.explorer import default_progress
+from .output import OutputError, discard_partial, out_dir, safe_stem, write_atomic
 from .properties import property_docs, property_names
 from .reports.review import build, chart_sources, write_dot
 from .traces.tracelog import TraceError, version_key
@@ -36,6 +41,14 @@ from .verify import transactions_for, verify
 __all__ = ["main"]
 
 EXIT_PASS, EXIT_VIOLATION, EXIT_USAGE, EXIT_BOUND, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_SIGNAL = 128            # + the signal's number
+CONTRACT = ("exit codes: 0 pass (matrix: every entry as expected; trace: the logs conform); "
+            "1 violation (matrix: an entry not as expected; trace: the logs rejected); "
+            "2 bad usage or bad input; 3 a bound hit before a verdict; 4 an internal error, "
+            "a bug in the checker (one line; the traceback in a file, or shown with "
+            "--debug); 130 or 143 stopped by Ctrl-C or SIGTERM (no worker left running, no "
+            "partial output file)")
+MESSAGE_MAX = 300            # an error message is one line, at most this long
 
 
 class UsageError(Exception):
@@ -47,29 +60,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _count(text):
+    """A whole number in ASCII digits (not '٣', '1_0' or ' 3'), at most nine of them."""
+    if not re.fullmatch(r"[0-9]{1,9}", text):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:20]!r}")
+    return int(text)
+
+
 def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _count(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
     return value
 
 
-def _count(text):
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
 def _parser():
     p = _Parser(prog="multifd-check",
                 description="Model-check QEMU multifd migration synchronization.",
-                epilog="exit codes: 0 pass (matrix: all as expected; trace: conforms), "
-                       "1 violation (matrix: not as expected; trace: rejected), 2 bad usage "
-                       "or input, 3 a bound hit before a verdict, 4 an internal error")
+                epilog=CONTRACT)
     p.add_argument("--debug", action="store_true",
                    help="show an internal error's traceback instead of writing it to a file")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -129,11 +137,8 @@ def _parser():
                             "catalogue variant as it is, derived for anything else")
     steps.add_argument("--fine-grained", action="store_true",
                        help="one step per row: no transaction reduction")
-    run.add_argument("--max-states", type=_positive, help="stop after K states (exit 3)")
-    run.add_argument("--max-seconds", type=_positive, metavar="S",
-                     help="stop after S seconds of search (exit 3)")
-    run.add_argument("--max-memory", type=_positive, metavar="MB",
-                     help="stop when the process uses more (default: 3/4 of the machine)")
+    run.add_argument("--max-states", type=_positive, help="stop at K states (exit 3)")
+    _bound_options(run, "the run, guards, effects and the analysis after the search included")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--out", metavar="DIR", help="also write the report and JSON into DIR")
@@ -147,6 +152,7 @@ def _parser():
     mat.add_argument("--deep", action="store_true", help="the larger configurations (minutes)")
     mat.add_argument("--json", action="store_true")
     mat.add_argument("--out", metavar="DIR", help="also write matrix.json into DIR")
+    _bound_options(mat, "each entry; memory: each worker, its share of the default")
     dia = sub.add_parser("diagrams", help="draw the thread diagrams, charts and review page")
     dia.add_argument("--out", default="diagrams", metavar="DIR", help="default: diagrams/")
     dia.add_argument("--jobs", type=_positive, help="parallel processes (default: all cores)")
@@ -156,33 +162,93 @@ def _parser():
     tr.add_argument("dst", metavar="DST_LOG", help="the destination's trace log ('none' if absent)")
     tr.add_argument("--qemu", required=True, metavar="VERSION", help="7.2 or 10.0 (10.0.x)")
     tr.add_argument("--json", action="store_true")
+    _bound_options(tr, "reading and replaying the logs")
     return p
+
+
+def _bound_options(parser, scope: str) -> None:
+    parser.add_argument("--max-seconds", type=_positive, metavar="S",
+                        help=f"stop after S seconds (exit 3): {scope}")
+    parser.add_argument("--max-memory", type=_positive, metavar="MB",
+                        help="stop when the process holds more (exit 3; default: 3/4 of the "
+                             "memory it may use, a container's limit included)")
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM: end at once, quietly (the handler ignores a second one)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    _ignore_signals()
+    raise Stopped(signum)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _ignore_signals() -> None:
+    for each in _SIGNALS:
+        signal.signal(each, signal.SIG_IGN)
 
 
 def main(argv=None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `| head` ends us quietly
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = [signal.signal(each, _stop) for each in _SIGNALS] if main_thread else []
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _dispatch(argv)
+    except (Stopped, KeyboardInterrupt) as e:
+        if main_thread:
+            _ignore_signals()          # on the way out: a second Ctrl-C adds nothing
+        signum = getattr(e, "signum", signal.SIGINT)
+        _say(f"stopped by {signal.Signals(signum).name}")
+        return EXIT_SIGNAL + signum
+    finally:
+        discard_partial()
+    for each, handler in zip(_SIGNALS, previous):
+        signal.signal(each, handler)
+    return code
+
+
+def _dispatch(argv) -> int:
+    """Run the command; every failure as one line and its exit code (CONTRACT)."""
     try:
         args = _parser().parse_args(argv)
         return {"run": cmd_run, "variants": cmd_variants, "matrix": cmd_matrix,
                 "trace": cmd_trace, "diagrams": cmd_diagrams}[args.command](args)
-    except (UsageError, ConfigError, VariantError, TraceError) as e:
-        print(f"multifd-check: error: {e}", file=sys.stderr)
+    except (UsageError, ConfigError, VariantError, TraceError, OutputError) as e:
+        _say(f"error: {e}")
         return EXIT_USAGE
     except ModelError as e:
         if e.internal:
-            return _internal(e, debug)
-        print(f"multifd-check: error: {e}", file=sys.stderr)
+            return _internal(e, "--debug" in argv)
+        _say(f"error: {e}")
         return EXIT_USAGE
-    except MemoryError:
-        print("multifd-check: error: out of memory; bound the run with --max-states",
-              file=sys.stderr)
+    except BoundHit as e:
+        _say(f"stopped before a verdict: {e}")
         return EXIT_BOUND
-    except KeyboardInterrupt:
-        print("multifd-check: interrupted", file=sys.stderr)
-        return 130
+    except MemoryError:
+        _say("error: out of memory; bound the run with --max-memory (or --max-states)")
+        return EXIT_BOUND
+    except RecursionError:
+        _say("stopped before a verdict: Python's recursion limit (a variant's values or "
+             "functions nest deeper than it allows)")
+        return EXIT_BOUND
     except Exception as e:          # a bug in the checker: one line, and where to look
-        return _internal(e, debug)
+        return _internal(e, "--debug" in argv)
+
+
+def _say(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    line = " ".join(str(message).split())
+    if len(line) > MESSAGE_MAX:
+        line = line[:MESSAGE_MAX - 1] + "…"
+    print(f"multifd-check: {line}", file=sys.stderr)
 
 
 def _internal(error: Exception, debug: bool) -> int:
@@ -199,8 +265,7 @@ def _internal(error: Exception, debug: bool) -> int:
         where = f"the traceback is in {f.name}"
     except OSError:
         where = "run again with --debug for the traceback"
-    print(f"multifd-check: internal error (a bug in the checker): {type(error).__name__}: "
-          f"{error}; {where}", file=sys.stderr)
+    _say(f"internal error (a bug in the checker): {type(error).__name__}: {error}; {where}")
     return EXIT_INTERNAL
 
 
@@ -225,14 +290,6 @@ def _config(args, variant) -> Config:
     return variant_config(variant, **given)
 
 
-def _default_memory_mb() -> int:
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return 0
-    return int(total * 3 / 4) // (1 << 20)
-
-
 def cmd_run(args) -> int:
     variant = _chosen_variant(args)
     config = _config(args, variant)
@@ -242,30 +299,35 @@ def cmd_run(args) -> int:
         raise UsageError(f"--symmetry does not apply {refusal}")
     if args.symmetry and transactions != "declared":
         raise UsageError("--symmetry needs the catalogue's declared transactions")
-    progress = None if args.quiet else default_progress
+    out = out_dir(args.out) if args.out is not None else None
+    system, result = _verified(args, config, variant, transactions)
+    text = render(system, result, property_docs(variant))
+    data = result_json(system, result)
+    if out:
+        stem = f"{safe_stem(variant.name)}-{config.slug()}"
+        _write_files(out, {stem + ".txt": text, stem + ".json": json.dumps(data, indent=2) + "\n"})
+        _write_charts(out, stem, system, result)
+    print(json.dumps(data, indent=2) if args.json else text, end="\n" if args.json else "")
+    if not args.quiet:
+        print(f"{result.states:,} states in {result.seconds:.2f} s", file=sys.stderr)
+    if result.verdict == "violation":
+        return EXIT_VIOLATION
+    return EXIT_BOUND if result.verdict == "inconclusive" else EXIT_PASS
+
+
+def _verified(args, config, variant, transactions) -> tuple:
+    """(system, result) of the run."""
     try:
-        system, result = verify(config, variant, max_states=args.max_states,
-                                max_memory_mb=args.max_memory or _default_memory_mb(),
-                                progress=progress, transactions=transactions,
-                                symmetry=True if args.symmetry else
-                                False if args.no_symmetry else None,
-                                max_seconds=args.max_seconds, fingerprint=args.fingerprint)
+        return verify(config, variant, max_states=args.max_states,
+                      max_memory_mb=args.max_memory or default_memory_mb(),
+                      progress=None if args.quiet else default_progress,
+                      transactions=transactions,
+                      symmetry=True if args.symmetry else False if args.no_symmetry else None,
+                      max_seconds=args.max_seconds, fingerprint=args.fingerprint)
     except ModelError:
         raise
     except ValueError as e:
         raise UsageError(str(e)) from None
-    text = render(system, result, property_docs(variant))
-    data = result_json(system, result)
-    print(json.dumps(data, indent=2) if args.json else text, end="\n" if args.json else "")
-    if not args.quiet:
-        print(f"{result.states:,} states in {result.seconds:.2f} s", file=sys.stderr)
-    if args.out:
-        stem = f"{variant.name}-{config.slug()}"
-        _write_outputs(args.out, stem, text, data)
-        _write_charts(args.out, stem, system, result)
-    if result.verdict == "violation":
-        return EXIT_VIOLATION
-    return EXIT_BOUND if result.verdict == "inconclusive" else EXIT_PASS
 
 
 def _chosen_variant(args):
@@ -309,16 +371,13 @@ def _write_charts(directory, stem, system, result) -> None:
             print(f"multifd-check: note: {kind} not rendered to SVG ({e})", file=sys.stderr)
 
 
-def _write_outputs(directory, stem, text, data) -> None:
+def _write_files(directory, files: dict) -> None:
+    """Each file whole, or not at all (checks/output.py)."""
     try:
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, stem + ".txt"), "w") as f:
-            f.write(text)
-        with open(os.path.join(directory, stem + ".json"), "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
+        for name, text in files.items():
+            write_atomic(os.path.join(directory, name), text)
     except OSError as e:
-        raise UsageError(f"--out {directory}: {e.strerror}") from None
+        raise UsageError(f"--out {directory}: {e.strerror or e}") from None
 
 
 def cmd_variants(args) -> int:
@@ -344,22 +403,24 @@ def cmd_variants(args) -> int:
 
 
 def cmd_matrix(args) -> int:
+    out = out_dir(args.out) if args.out is not None else None
     began = time.monotonic()
     on_result = None if args.json else (lambda r: print(matrix_mod.entry_line(r), flush=True))
     entries = matrix_mod.DEEP if args.deep else matrix_mod.MATRIX
-    results = matrix_mod.run_matrix(entries, jobs=args.jobs, on_result=on_result)
+    results = matrix_mod.run_matrix(entries, jobs=args.jobs, on_result=on_result,
+                                    max_seconds=args.max_seconds, max_memory_mb=args.max_memory)
     seconds = time.monotonic() - began
     summary = matrix_mod.summary_line(results, seconds)
     if args.json:
         print(json.dumps({"results": results, "summary": summary}, indent=2))
     else:
         print(summary)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "matrix.json"), "w") as f:
-            json.dump({"results": results}, f, indent=2)
-            f.write("\n")
-    return EXIT_PASS if all(r["ok"] for r in results) else EXIT_VIOLATION
+    if out:
+        _write_files(out, {"matrix.json": json.dumps({"results": results}, indent=2) + "\n"})
+    wrong = [r for r in results if not r["ok"]]
+    if not wrong:
+        return EXIT_PASS
+    return EXIT_BOUND if all(r["stopped"] for r in wrong) else EXIT_VIOLATION
 
 
 
@@ -371,7 +432,9 @@ def cmd_trace(args) -> int:
     src, dst = (None if p == "none" else p for p in (args.src, args.dst))
     if src is None and dst is None:
         raise UsageError("give at least one of SRC_LOG and DST_LOG")
-    verdict = replay.validate_files(src, dst, args.qemu)
+    memory = args.max_memory or default_memory_mb()
+    with Watchdog(args.max_seconds, memory):
+        verdict = replay.validate_files(src, dst, args.qemu, progress=_every(3.0))
     if args.json:
         print(json.dumps(replay.verdict_json(verdict), indent=1))
     else:
@@ -379,9 +442,21 @@ def cmd_trace(args) -> int:
     return EXIT_PASS if verdict.conforms else EXIT_VIOLATION
 
 
+def _every(seconds: float):
+    """A progress callback that prints a line at most every `seconds` (stderr)."""
+    due = [time.monotonic() + seconds]
+
+    def progress(line):
+        if time.monotonic() >= due[0]:
+            default_progress(line)
+            due[0] = time.monotonic() + seconds
+    return progress
+
+
 def cmd_diagrams(args) -> int:
     if shutil.which("dot") is None:
         raise UsageError("graphviz's dot is missing: sudo apt-get install graphviz")
+    out_dir(args.out)
     try:
         page = build(args.out, jobs=args.jobs, log=lambda line: print(line, file=sys.stderr))
     except OSError as e:

@@ -8,12 +8,14 @@ that moves a pin says why in its commit message.
 """
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 
 from model.config import Config
 from model.variants import get_variant
 
+from .engine.bounds import default_memory_mb
+from .engine.workers import run_ordered
 from .verify import verify
 
 __all__ = ["Entry", "MATRIX", "DEEP", "run_entry", "judge", "run_matrix", "entry_line",
@@ -192,9 +194,10 @@ DEEP = (
 )
 
 
-def run_entry(entry: Entry) -> dict:
+def run_entry(entry: Entry, max_seconds=None, max_memory_mb=None) -> dict:
     """Verify one entry; `ok` says whether verdict and state count are as expected."""
-    _, result = verify(entry.config, get_variant(entry.variant))
+    _, result = verify(entry.config, get_variant(entry.variant), max_seconds=max_seconds,
+                       max_memory_mb=max_memory_mb)
     return judge(entry, result)
 
 
@@ -212,26 +215,32 @@ def judge(entry: Entry, result) -> dict:
             "violations": list(result.violations), "states": result.states,
             "pinned_states": entry.states, "seconds": round(result.seconds, 3),
             "ok": verdict_ok and entry.states in (0, result.states),
-            "verdict_ok": verdict_ok}
+            "verdict_ok": verdict_ok, "bound": result.bound,
+            "stopped": _stopped(breaks, result)}
 
 
-def run_matrix(entries=MATRIX, jobs=None, on_result=None) -> list:
-    """Run the entries on `jobs` processes (default: every core), results in entry order."""
+def _stopped(breaks, result) -> bool:
+    """Whether a bound stopped the entry before its verdict could be judged: anything
+    but a violation where a pass was expected (that one is a verdict, bound or not)."""
+    return result.bound is not None and not (result.verdict == "violation" and not breaks)
+
+
+def run_matrix(entries=MATRIX, jobs=None, on_result=None, max_seconds=None,
+               max_memory_mb=None) -> list:
+    """Run the entries on `jobs` processes (default: every core), results in entry order.
+    Bounds are each entry's; memory is each worker's (default: its share of 3/4 of what
+    the process may use)."""
     jobs = jobs or os.cpu_count() or 1
+    run = partial(run_entry, max_seconds=max_seconds,
+                  max_memory_mb=max_memory_mb or default_memory_mb(jobs))
     if jobs == 1:
         results = []
         for entry in entries:
-            results.append(run_entry(entry))
+            results.append(run(entry))
             if on_result:
                 on_result(results[-1])
         return results
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        results = []
-        for result in pool.map(run_entry, entries):
-            results.append(result)
-            if on_result:
-                on_result(result)
-        return results
+    return run_ordered(run, entries, jobs, on_result)
 
 
 def entry_line(r: dict) -> str:
@@ -242,15 +251,19 @@ def entry_line(r: dict) -> str:
         got += f" (+{more} more)"
     line = (f"{mark} {r['variant']:<21} {r['label']:<51} {got:<44} "
             f"{r['states']:>9,} states {r['seconds']:>6.2f} s")
-    if not r["verdict_ok"]:
+    if not r["verdict_ok"] and not r["stopped"]:
         line += f"\n     expected {r['expected']}"
-    if r["pinned_states"] and r["states"] != r["pinned_states"]:
+    if r["stopped"] and not r["ok"]:
+        line += f"\n     stopped before a verdict: {r['bound']}"
+    elif r["pinned_states"] and r["states"] != r["pinned_states"]:
         line += f"\n     state count {r['states']:,} differs from the pinned {r['pinned_states']:,}"
     return line
 
 
 def summary_line(results: list, seconds: float) -> str:
     bad = [r for r in results if not r["ok"]]
+    stopped = sum(r["stopped"] for r in bad)
     states = sum(r["states"] for r in results)
     return (f"{len(results) - len(bad)} of {len(results)} configurations as expected, "
-            f"{len(bad)} not; {states:,} states in {seconds:.1f} s")
+            f"{len(bad) - stopped} not" + (f", {stopped} stopped by a bound" if stopped else "")
+            + f"; {states:,} states in {seconds:.1f} s")

@@ -21,7 +21,9 @@ from .engine.packed import run_packed
 from .system import System
 from model.variants import CATALOGUE, Variant
 
+from .engine.bounds import BoundHit, Watchdog, acknowledge
 from .engine.explorer import explore
+from .engine.verdict import Result
 from .properties import properties_for
 
 __all__ = ["verify", "transactions_for", "TRANSACTIONS"]
@@ -66,15 +68,27 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
     bounds = dict(max_states=max_states, max_memory_mb=max_memory_mb, progress=progress,
                   max_seconds=max_seconds, fingerprint=fingerprint, started=time.monotonic())
     props, skipped = _checkable(config, variant)
-    if mode == "derived":
-        system, result = _derived(config, variant, props, bounds, pack)
-    else:
-        system = System(config, variant, transactions=mode == "declared", symmetry=symmetry,
-                        cache=cache)
-        result = _explore(system, props, bounds, pack)[1]
+    with Watchdog(max_seconds, max_memory_mb, started=bounds["started"]):
+        try:
+            if mode == "derived":
+                system, result = _derived(config, variant, props, bounds, pack)
+            else:
+                system = System(config, variant, transactions=mode == "declared",
+                                symmetry=symmetry, cache=cache)
+                result = _explore(system, props, bounds, pack)[1]
+        except (BoundHit, RecursionError) as e:
+            acknowledge()
+            system, result = System(config, variant), _stopped(e, bounds["started"])
     result.transactions = mode
     result.unchecked += [name for name in skipped if name not in result.unchecked]
     return system, result
+
+
+def _stopped(e: BaseException, began: float) -> Result:
+    """The inconclusive result of a run a bound stopped outside the explorer's search
+    (building the system, the learning between derived runs, the checks after them)."""
+    bound = str(e) if isinstance(e, BoundHit) else "Python's recursion limit"
+    return Result("inconclusive", None, {}, 0, 0, 0, time.monotonic() - began, bound=bound)
 
 
 def _mode(transactions, config, variant) -> str:
@@ -106,11 +120,11 @@ def _derived(config, variant, props, bounds, pack) -> tuple:
             result = None       # early in a run: start over at once
         else:
             knowledge.strict = 0
-            if knowledge.weakened is None:
+            if knowledge.weakened is None and result.bound is None:
                 knowledge.make_visible(unseen_moves(model, result.graph.states,
                                                     _judged_again(props, result)))
-        if knowledge.weakened is None:
-            result.restarts = knowledge.restarts
+        if knowledge.weakened is None or (result is not None and result.bound):
+            result.restarts = knowledge.restarts        # a bound ends the search
             return system, result
         knowledge.restarts += 1
         if progress:

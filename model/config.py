@@ -13,6 +13,7 @@ By default the last page turns zero in the last round (P >= 2), so the bitmap lo
 multifd_set_file_bitmap() is exercised.
 """
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "PICKS", "LOOPS", "LIMITS",
@@ -193,12 +194,15 @@ def validate_zero_pages(config: Config) -> None:
                               f" and rounds 1..{config.rounds}")
 
 
+_DIGITS = re.compile(r"[0-9]{1,9}")   # ASCII digits, few enough for any bound here
+
+
 def parse_zero_pages(text: str) -> tuple:
     """`"1@2,0@1"` -> ((1, 2), (0, 1)): page@round pairs; `""` -> no zero page."""
     pairs = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         page, sep, round_ = item.partition("@")
-        if not sep or not page.isdigit() or not round_.isdigit():
-            raise ConfigError(f"zero page {item!r}: expected PAGE@ROUND, like 1@2")
+        if not sep or not _DIGITS.fullmatch(page) or not _DIGITS.fullmatch(round_):
+            raise ConfigError(f"zero page {item[:20]!r}: expected PAGE@ROUND, like 1@2")
         pairs.append((int(page), int(round_)))
     return tuple(pairs)

@@ -227,8 +227,8 @@ def _called(function, what, where, config, s, t, c):
     """function(config, s, t, c); an exception it raises becomes one line (ModelError)."""
     try:
         return function(config, s, t, c)
-    except ModelError:
-        raise
+    except (ModelError, MemoryError):
+        raise                           # memory: the run's bound, not the function's fault
     except Exception as e:
         raise _failed(function, what, where, f"raised {type(e).__name__}: {e}") from None
 

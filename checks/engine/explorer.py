@@ -39,11 +39,11 @@ Properties are checked as the graph is built:
 """
 
 import gc
-import resource
 import sys
 import time
 from typing import Callable, Optional
 
+from .bounds import BoundHit, acknowledge, rss_kb
 from .graph import DiskQueue, FingerprintGraph, Graph, fingerprint_of
 from .liveness import backward_closure, is_fair, lasso, lasso_into, peel, sccs
 from .verdict import KINDS, Property, Result, Violation
@@ -86,6 +86,7 @@ class _Run:
         self.interval = interval
         self.fingerprint = fingerprint
         self.graph = FingerprintGraph() if fingerprint else Graph()
+        self.graph.limit = max_states
         self.graph.model_successors = model.successors
         # Symmetry: a model may map each state to its orbit's representative; the graph
         # then holds representatives, and counterexamples are walked back to real states.
@@ -102,15 +103,29 @@ class _Run:
         self.ends = []           # proper end state ids
 
     def result(self) -> Result:
+        """The verdict; a bound hit anywhere (here, or from the watchdog inside a guard,
+        an effect or the analysis after the search) makes it inconclusive."""
         began = time.monotonic() if self.started is None else self.started
-        bound = self._search_fingerprints(began) if self.fingerprint else self._search(began)
-        if bound is None:
-            if not self.fingerprint:
-                cycles = self._cycles()
-                self._check_eventually(cycles)
-                self._check_fair(cycles)
-            self._check_sometimes()
+        try:
+            bound = self._search_fingerprints(began) if self.fingerprint else \
+                self._search(began)
+            if bound is None:
+                self._analyse()
+        except BoundHit as hit:
+            acknowledge()
+            bound = str(hit)
+        except RecursionError:
+            bound = ("Python's recursion limit: a state's values, or a step's calls, nest "
+                     "deeper than it allows (a field that grows without end?)")
         return self._verdict(bound, time.monotonic() - began)
+
+    def _analyse(self) -> None:
+        """The properties judged on the whole graph, once the search is complete."""
+        if not self.fingerprint:
+            cycles = self._cycles()
+            self._check_eventually(cycles)
+            self._check_fair(cycles)
+        self._check_sometimes()
 
     def _check_state(self, sid: int, state) -> None:
         """Check the invariants and the `sometimes`; the first state (breadth-first) that
@@ -136,14 +151,11 @@ class _Run:
             if state not in g.index:
                 self._check_state(g.add(state, -1, None), state)
         head, level_end, self.next_report = 0, 0, began + self.interval
-        limit = self.max_states or float("inf")
         while head < len(g.states):
             if head == level_end:       # a new depth: every state of it is known now
                 level_end = len(g.states)
             self._expand(head, g.states[head], level_end)
             head += 1
-            if len(g.states) > limit:
-                return f"max-states {self.max_states} reached"
             if not head % 1024:
                 stop = self._checkpoint(head, began)
                 if stop:
@@ -175,16 +187,13 @@ class _Run:
         return tuple(state) if self.state_type else state
 
     def _checkpoint(self, expanded: int, began: float) -> Optional[str]:
-        """Why to stop (a bound was hit), or None. States are counted on every call
-        (the full search counts them itself, and calls this every 1024 expansions);
-        memory, time and progress every 1024 expansions."""
+        """Why to stop (a bound was hit), or None: memory, time and progress, every 1024
+        expansions (the graph itself refuses a state beyond --max-states)."""
         g = self.graph
-        if self.max_states and g.count() > self.max_states:
-            return f"max-states {self.max_states} reached"
         if expanded % 1024:
             return None
         now = time.monotonic()
-        if self.max_memory_kb and _rss_kb() > self.max_memory_kb:
+        if self.max_memory_kb and rss_kb() > self.max_memory_kb:
             return f"memory bound {self.max_memory_kb // 1024} MB reached"
         if self.max_seconds and now - began > self.max_seconds:
             return f"time bound {self.max_seconds:g} s reached"
@@ -337,10 +346,6 @@ def _screen(props: list) -> Callable:
     `screen(props)` with the same meaning, which can keep its answers."""
     tests = [(i, p.predicate, p.kind == "always") for i, p in enumerate(props)]
     return lambda state: [i for i, holds, always in tests if always != bool(holds(state))]
-
-
-def _rss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _progress_line(g: Graph, done: int, elapsed: float) -> str:

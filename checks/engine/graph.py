@@ -7,6 +7,8 @@ import tempfile
 from array import array
 from bisect import bisect_left, bisect_right
 
+from .bounds import BoundHit
+
 __all__ = ["Graph", "FingerprintGraph", "FingerprintTable", "DiskQueue", "fingerprint_of"]
 
 
@@ -33,9 +35,12 @@ class Graph:
         self.back_edges = 0          # such edges, self-loops left out
         self.self_loops = array("l")  # states with an edge to themselves (spins)
         self.spinners = array("l")   # states whose every edge is to themselves
+        self.limit = None            # at most this many states (--max-states)
 
     def add(self, state, parent: int, label) -> int:
         sid = len(self.states)
+        if sid == self.limit:
+            raise BoundHit(f"max-states {self.limit} reached")
         self.index[state] = sid
         self.states.append(state)
         self.parent.append(parent)
@@ -290,6 +295,8 @@ class FingerprintGraph(Graph):
         if not self.seen.add(fp):
             return -1
         sid = len(self.fps)
+        if sid == self.limit:
+            raise BoundHit(f"max-states {self.limit} reached")
         self.fps.append(fp)
         self.parent.append(parent)
         self.label.append(self._label_id(label))

@@ -24,6 +24,7 @@ is found from what each step read and wrote instead.
 
 from functools import partial
 
+from .bounds import BoundHit
 from .movers import B, L, R, accesses, other_outcome
 from .stepcache import EntryWrite, Recorder, StepCache
 from .tracking import TrackingRecorder
@@ -34,8 +35,8 @@ __all__ = ["Product"]
 class Product:
     """A protocol, compiled into steps: what the explorer checks."""
 
-    # A transaction longer than this is a loop with no wait in it: a modelling error.
-    MAX_TRANSACTION = 10_000
+    # A transaction longer than this is a loop with no wait in it, its state never repeating.
+    MAX_TRANSACTION = 1_000
 
     def __init__(self, protocol, transactions: bool = True, symmetry: bool = None,
                  cache: bool = True, knowledge=None):
@@ -305,19 +306,23 @@ class Product:
         return out
 
     def _run_on(self, thread, chain, before, s, out):
-        """Emit `s`, or, inside a transaction, every way the thread can go on from it.
+        """Emit `s`, or, inside a transaction, every way the thread can go on from it
+        (depth first, as a recursion would, without Python's recursion limit).
 
         A transaction ends at a declared start, where the thread is blocked, where the
         last row changed nothing (a spin, which must stay a visible step), or where the
         protocol halts (nothing runs on after a crash, inside a transaction either)."""
-        more = [] if not self.transactions or _same(s, before) or self._halted(s) or \
-            thread.starts[self.pc(s, thread)] else self._enabled(s, thread)
-        if not more:
-            out.append((self._label(thread, chain), s))
-            return
-        self._bounded(thread, chain)
-        for r, c in more:
-            self._run_on(thread, chain + ((r, c),), s, self._fire(s, thread, r, c), out)
+        todo = [(chain, before, s)]
+        while todo:
+            chain, before, s = todo.pop()
+            more = [] if not self.transactions or _same(s, before) or self._halted(s) or \
+                thread.starts[self.pc(s, thread)] else self._enabled(s, thread)
+            if not more:
+                out.append((self._label(thread, chain), s))
+                continue
+            self._bounded(thread, chain)
+            todo += [(chain + ((r, c),), s, self._fire(s, thread, r, c))
+                     for r, c in reversed(more)]
 
     def _fire(self, s, thread, r, c):
         for effect in r.effects:
@@ -347,10 +352,12 @@ class Product:
         return rows
 
     def _bounded(self, thread, chain) -> None:
-        """A transaction longer than MAX_TRANSACTION is a loop with no wait in it."""
+        """A transaction longer than MAX_TRANSACTION is a loop with no wait in it whose
+        state never repeats (a field that grows without end): no verdict."""
         if len(chain) > self.MAX_TRANSACTION:
-            raise RuntimeError(f"{thread.name}: a transaction never reaches a wait: "
-                               f"{self._label(thread, chain[-5:])[1]}")
+            raise BoundHit(f"a transaction of {thread.name} ran {self.MAX_TRANSACTION:,} "
+                           f"steps without reaching a wait, its state never repeating "
+                           f"(... {self._label(thread, chain[-3:])[1]})")
 
     def _label(self, thread, chain):
         key = (thread.name, chain)

@@ -13,15 +13,17 @@ linked SVG loads, and says so on the page and in `<body data-svg-ok=...>`.
 """
 
 import html
-import subprocess
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model.variants import CATALOGUE, SEED, apply_variant, get_variant
 
 from . import waitfor
 from .diagrams import PRODUCT_LIMIT, changed_roles, product_graph, role_diagram
+from checks.engine.workers import run_ordered
 from checks.matrix import MATRIX, judge
+from checks.output import render_svg, write_atomic
 from .msc import sequence_chart
 from checks.properties import property_doc
 from checks.verify import verify
@@ -58,10 +60,11 @@ def entry_diagrams(numbered):
 
 
 def write_dot(path, source):
-    """Write DOT text and render it to SVG next to it with graphviz's `dot`."""
+    """Write DOT text and render it to SVG next to it with graphviz's `dot`, each file
+    whole or not at all."""
     dot, svg = Path(f"{path}.dot"), Path(f"{path}.svg")   # stems hold dots: qemu-7.2-...
-    dot.write_text(source)
-    subprocess.run(["dot", "-Tsvg", "-o", str(svg), str(dot)], check=True, capture_output=True)
+    write_atomic(dot, source)
+    render_svg(dot, svg)
     return svg
 
 
@@ -83,17 +86,23 @@ def build(out, entries=MATRIX, jobs=None, log=print):
         (out / sub).mkdir(parents=True, exist_ok=True)
     renders = [(out / "threads" / stem, src) for stem, src in _thread_sources()]
     rows = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for row, dots in pool.map(entry_diagrams, enumerate(entries, start=1)):
-            rows.append(row)
-            row["files"] = sorted(dots)
-            renders += [(out / "runs" / f"{row['stem']}-{kind}", src) for kind, src in dots.items()]
-            log(f"{row['stem']}: {row['verdict']}, {len(dots)} diagrams")
-    with ThreadPoolExecutor(max_workers=jobs) as threads:
+
+    def take(result):
+        row, dots = result
+        rows.append(row)
+        row["files"] = sorted(dots)
+        renders.extend((out / "runs" / f"{row['stem']}-{kind}", src) for kind, src in dots.items())
+        log(f"{row['stem']}: {row['verdict']}, {len(dots)} diagrams")
+
+    run_ordered(entry_diagrams, enumerate(entries, start=1), jobs or os.cpu_count() or 1, take)
+    threads = ThreadPoolExecutor(max_workers=jobs)
+    try:
         list(threads.map(lambda job: write_dot(*job), renders))
+    finally:                 # stopped: the renders not begun are dropped, not waited for
+        threads.shutdown(cancel_futures=True)
     page = out / "index.html"
-    page.write_text(render_page(rows, [p.name + ".svg" for p, _ in renders
-                                       if p.parent.name == "threads"]))
+    write_atomic(page, render_page(rows, [p.name + ".svg" for p, _ in renders
+                                          if p.parent.name == "threads"]))
     log(f"wrote {len(renders)} diagrams and {page}")
     return page
 

@@ -33,6 +33,9 @@ The versions differ where QEMU does (docs/traces.md, Rules per QEMU version):
 """
 
 import heapq
+from collections import deque
+from itertools import islice
+
 from .destination import (exiting_now_set, load_expected, load_take_sem_sync, foreign,
                           recv_end, recv_packet, recv_signal, recv_start, recv_sync_done,
                           recv_terminate, recv_wait, set_state)
@@ -40,7 +43,8 @@ from .skeleton import PACKET_EVENTS, SYNC, Blocked, Impossible, Skeleton, Verdic
 from .source import (mig_expected, mig_take_sem_sync, send_channel_error, send_end, send_error,
                      send_packet, send_pages, send_signal, send_start, send_sync_done,
                      send_terminate, send_wait)
-from .tracelog import parse_log, version_key
+from .screen import SIDES, screen
+from .tracelog import read_log, version_key
 
 __all__ = ["Skeleton", "Verdict", "validate", "validate_files", "SYNC"]
 
@@ -153,16 +157,19 @@ def _order(events):
     return out
 
 
-def replay(st, events):
+def replay(st, events, progress=None):
     """Replay in stamp order: (None, "", events replayed) when every event is explained,
-    else (the first unexplained event, why, events replayed before it)."""
-    pending = _order(events)
+    else (the first unexplained event, why, events replayed before it). Linear in the
+    events: each step looks only at those stamped with the earliest time."""
+    pending = deque(_order(events))
     done = 0
     while pending:
         ev, why = _step(st, pending)
         if ev is not None:
             return ev, why, done
         done += 1
+        if progress and not done % 65536:
+            progress(f"replayed {done:,} of {len(events):,} events")
     return None, "", done
 
 
@@ -173,7 +180,7 @@ def _step(st, pending):
     for k, ev in enumerate(pending):
         if ev.ts != first.ts:
             break
-        if k and any(p.side == ev.side and p.tid == ev.tid for p in pending[:k]):
+        if k and any(p.side == ev.side and p.tid == ev.tid for p in islice(pending, k)):
             continue                      # a thread's own order is kept
         try:
             apply(st, ev)
@@ -208,7 +215,7 @@ def _channels(events):
     return max(chans) + 1 if chans else 1
 
 
-def validate(src_events, dst_events, version):
+def validate(src_events, dst_events, version, progress=None):
     """Decide whether the traces are a behaviour of the version's model skeleton.
 
     Either side may be empty (a mapped-ram load has only a destination log).
@@ -219,10 +226,10 @@ def validate(src_events, dst_events, version):
     st = Skeleton(version, _channels(events), file_mode, has_src=bool(src_events))
     back = _stamp_goes_back(events)
     if back is not None:               # replay what comes before it, then reject there
-        done = replay(st, [e for e in events if e.ts < back[0].ts])[2]
+        done = replay(st, [e for e in events if e.ts < back[0].ts], progress)[2]
         ev, why = back
     else:
-        ev, why, done = replay(st, events)
+        ev, why, done = replay(st, events, progress)
     total = len(events)
     verdict = Verdict(conforms=ev is None, version=version, events=total, replayed=done,
                       event=ev, reason=why, state=describe(st), summary=summary(st))
@@ -231,11 +238,16 @@ def validate(src_events, dst_events, version):
     return verdict
 
 
-def validate_files(src_path, dst_path, version):
-    """Parse both logs (TraceError if malformed) and validate them."""
-    src = parse_log(src_path, "src", version) if src_path else []
-    dst = parse_log(dst_path, "dst", version) if dst_path else []
-    return validate(src, dst, version)
+def validate_files(src_path, dst_path, version, progress=None):
+    """Read both logs and validate them: TraceError if one is malformed, or not a
+    migration's multifd trace (screen.py). The verdict's `notes` say what was left out."""
+    logs = {side: (path, read_log(path, side, version, progress))
+            for side, path in (("src", src_path), ("dst", dst_path)) if path}
+    screen(logs)
+    verdict = validate(*(logs[side][1].events if side in logs else [] for side in SIDES),
+                       version, progress)
+    verdict.notes = [note for _, log in logs.values() for note in log.notes]
+    return verdict
 
 
 def summary(st):
@@ -326,10 +338,12 @@ def render(verdict, src_path, dst_path):
     counts = (f"events  {verdict.events} ({s['transport']}, {s['channels']} channels, sync rounds "
               f"src {s['src_rounds']} / dst {s['dst_rounds']}, packets {s['packets_sent']} sent / "
               f"{s['packets_received']} read)")
+    notes = [f"note    {n}" for n in verdict.notes]
     if verdict.conforms:
-        return "\n".join([head, counts, "verdict CONFORMS", *[f"end     {e}" for e in verdict.end]])
+        return "\n".join([head, counts, *notes, "verdict CONFORMS",
+                          *[f"end     {e}" for e in verdict.end]])
     ev = verdict.event
-    return "\n".join([head, counts, f"verdict REJECTED at {ev.where()} (event {verdict.replayed + 1} "
+    return "\n".join([head, counts, *notes, f"verdict REJECTED at {ev.where()} (event {verdict.replayed + 1} "
                       f"in time order)", f"        {ev.text}", f"why     {verdict.reason}",
                       "model state before it:", *[f"  {line}" for line in verdict.state]])
 
@@ -339,6 +353,7 @@ def verdict_json(verdict):
     ev = verdict.event
     return {"verdict": "conforms" if verdict.conforms else "rejected", "qemu": verdict.version,
             "events": verdict.events, "summary": verdict.summary, "end": verdict.end,
+            "notes": verdict.notes,
             "first_unexplained": None if ev is None else
             {"side": ev.side, "line": ev.line, "text": ev.text, "reason": verdict.reason},
             "state": verdict.state}

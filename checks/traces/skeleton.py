@@ -106,6 +106,7 @@ class Verdict:
     state: list = field(default_factory=list)   # the skeleton state, as lines
     end: list = field(default_factory=list)     # how the trace ends (hangs explained)
     summary: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)   # what reading the files left out, and why
 
 
 def live_thread(threads, side, ev):

@@ -9,12 +9,19 @@ that is not a trace line, or a known event whose arguments do not match its
 format, is a `TraceError` naming the file, the line and what was expected.
 """
 
+import os
 import re
+import stat
 from typing import NamedTuple, Optional
 
-__all__ = ["Event", "TraceError", "ADAPTERS", "version_key", "parse_log", "parse_text"]
+__all__ = ["Event", "Log", "TraceError", "ADAPTERS", "version_key", "parse_log", "parse_text",
+           "read_log"]
 
-LINE = re.compile(r"^(?P<tid>\d+)@(?P<sec>\d+)\.(?P<usec>\d{1,6}):(?P<name>[A-Za-z0-9_]+) ?(?P<args>.*)$")
+# ASCII digits only (re.ASCII: no '٣'), and few enough that int() takes them.
+LINE = re.compile(r"^(?P<tid>\d{1,18})@(?P<sec>\d{1,18})\.(?P<usec>\d{1,6}):"
+                  r"(?P<name>[A-Za-z0-9_]+) ?(?P<args>.*)$", re.ASCII)
+MAX_DIGITS = 18              # a field's number: more digits than any real log's
+MAX_LINE = 64 * 1024         # a longer line is not a trace line (QEMU's are < 300 bytes)
 CH = r"channel (?P<ch>\d+)"
 PKT = r"packet_num (?P<num>\d+)"
 FLAGS = r"flags 0x(?P<flags>[0-9a-fA-F]+)"
@@ -71,6 +78,14 @@ class TraceError(Exception):
     """A trace that cannot be read: `path:line: what was expected`."""
 
 
+class Log(NamedTuple):
+    """One log read: its events and what a reader should know of the file."""
+
+    events: list
+    lines: int
+    notes: list              # e.g. a last line cut mid-way, left out
+
+
 class Event(NamedTuple):
     """One trace line, normalized: `kind` is None for context events."""
 
@@ -94,20 +109,22 @@ class Event(NamedTuple):
 
 
 def version_key(version):
-    """'7.2', '7.2.22', '10.0', '10.0.13' -> the adapter key; ValueError otherwise."""
-    major_minor = ".".join(str(version).split(".")[:2])
-    if major_minor not in ADAPTERS:
-        raise ValueError(f"unsupported QEMU version {version!r}: use 7.2 or 10.0")
-    return major_minor
+    """'7.2', '7.2.22', '10.0', '10.0.13' -> the adapter key; ValueError otherwise (and
+    for '7.2.junk.x')."""
+    m = re.fullmatch(r"([0-9]+\.[0-9]+)(\.[0-9]{1,4})?", str(version), re.ASCII)
+    if m is None or m.group(1) not in ADAPTERS:
+        raise ValueError(f"unsupported QEMU version {str(version)[:20]!r}: use 7.2 or 10.0 "
+                         f"(or a release of them, like 10.0.2)")
+    return m.group(1)
 
 
-def _fields(match, kind, name):
+def _fields(match, where):
     values = {}
     for key, value in match.groupdict().items():
-        if key == "flags":
-            values[key] = int(value, 16)
-        elif key in INTS:
-            values[key] = int(value)
+        if key in INTS or key == "flags":
+            if len(value) > MAX_DIGITS:
+                raise TraceError(f"{where}: {key} {value[:10]}... has {len(value)} digits")
+            values[key] = int(value, 16 if key == "flags" else 10)
         elif key == "state":
             values[key] = value
     return values
@@ -130,19 +147,20 @@ def parse_line(text, side, lineno, adapter, foreign, path):
     if name not in adapter:
         return Event(kind=None, **base)
     kind, pattern = adapter[name]
-    am = re.fullmatch(pattern, args)
+    am = re.fullmatch(pattern, args, re.ASCII)
     if am is None and _other_version_matches(name, args, adapter):
         return Event(kind="foreign", state=_other_version_matches(name, args, adapter), **base)
     if am is None:
         raise TraceError(f"{path}:{lineno}: {name}: expected arguments "
                          f"{_readable(pattern)!r}, got {args[:60]!r}")
-    return Event(kind=kind, **base, **_fields(am, kind, name))
+    return Event(kind=kind, **base, **_fields(am, f"{path}:{lineno}: {name}"))
 
 
 def _other_version_matches(name, args, adapter):
     """The other version whose format these arguments have, if any."""
     for version, other in ADAPTERS.items():
-        if other is not adapter and name in other and re.fullmatch(other[name][1], args):
+        if other is not adapter and name in other and \
+                re.fullmatch(other[name][1], args, re.ASCII):
             return version
     return None
 
@@ -152,11 +170,12 @@ def _readable(pattern):
 
 
 def parse_text(text, side, version, path="<trace>"):
-    """All events of one log, in file order."""
+    """All events of one log, in file order. Lines end at '\\n' only (a form feed or a
+    U+2028 inside a line does not end it, so line numbers are an editor's)."""
     key = version_key(version)
     adapter, foreign = ADAPTERS[key], FOREIGN[key]
     events = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):
         event = parse_line(line, side, lineno, adapter, foreign, path)
         if event is not None:
             events.append(event)
@@ -165,9 +184,60 @@ def parse_text(text, side, version, path="<trace>"):
 
 def parse_log(path, side, version):
     """Read and parse one trace file; TraceError if it cannot be read."""
+    return read_log(path, side, version).events
+
+
+def read_log(path, side, version, progress=None) -> Log:
+    """Read one trace file line by line (a regular file only: a FIFO or a device is
+    refused before it is opened); TraceError if it cannot be read or parsed. A last line
+    with no newline was cut mid-way (its fields may be too): it is left out, with a note.
+    `progress` is told of long reads every few seconds."""
+    key = version_key(version)
+    adapter, foreign = ADAPTERS[key], FOREIGN[key]
+    _regular_file(path)
+    events, notes, lineno = [], [], 0
     try:
-        with open(path, encoding="utf-8", errors="strict") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TraceError(f"{path}: cannot read: {exc.__class__.__name__}: {exc}") from None
-    return parse_text(text, side, version, path)
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(iter(lambda: f.readline(MAX_LINE + 1), b""), 1):
+                if not raw.endswith(b"\n"):
+                    if raw.strip():
+                        notes.append(_cut(path, lineno, raw))
+                    break
+                event = parse_line(_decoded(raw, path, lineno), side, lineno, adapter,
+                                   foreign, path)
+                if event is not None:
+                    events.append(event)
+                if progress and not lineno % 65536:
+                    progress(f"read {lineno:,} lines of {path}")
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return Log(events, lineno, notes)
+
+
+def _regular_file(path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        what = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) \
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file"
+        raise TraceError(f"{path}: {what}, not a trace log file")
+
+
+def _decoded(raw: bytes, path, lineno) -> str:
+    if len(raw) > MAX_LINE:
+        raise TraceError(f"{path}:{lineno}: a line longer than {MAX_LINE // 1024} KiB: not a "
+                         f"QEMU trace log")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TraceError(f"{path}:{lineno}: not UTF-8 text: not a QEMU trace log") from None
+
+
+def _cut(path, lineno, raw: bytes) -> str:
+    if len(raw) > MAX_LINE:
+        raise TraceError(f"{path}:{lineno}: a line longer than {MAX_LINE // 1024} KiB: not a "
+                         f"QEMU trace log")
+    return (f"{path}:{lineno}: the last line has no newline: the log was cut mid-line "
+            f"(QEMU killed, or the file copied while written); that line is left out")

@@ -12,6 +12,7 @@ of its own (`invariant`, `sometimes`, `eventually`, `fair`), and build on anothe
 a user's file would (docs/variants.md, "Checking your own patch").
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple, Optional
 
@@ -272,12 +273,17 @@ def apply_variant(variant: Variant) -> dict:
             for name, role in ROLES.items()}
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,79}")
 _MAPPINGS = ("functions", "states", "fields", "channel_fields", "defaults")
 _NAME_TUPLES = ("breaks", "flush_modes", "transports", "faults")
 
 
 def _check_types(v) -> None:
     """A variant's parts of the types the API takes, or a VariantError naming the part."""
+    if not isinstance(v.name, str) or not _NAME.fullmatch(v.name):
+        raise VariantError(f"variant {str(v.name)[:40]!r}: a name is letters, digits, '.', "
+                           f"'_', '+' and '-', starting with a letter or digit (it names "
+                           f"files)")
     where = f"variant {v.name}"
     for part in _MAPPINGS:
         if not isinstance(getattr(v, part), Mapping):
