@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 setup: $(STAMP) graphviz
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py checks/engine/_core.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)

@@ -18,6 +18,8 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
                 over-approximation, so a different count
   derived       transactions derived from what the steps read and write (checks/engine/movers.py),
                 what an edited table gets: a ratio to `transactions` and to `none`
+  python-loop   `transactions` with the Python search loop, not the compiled one
+                (checks/engine/core.py; SEARCH_LOOP=python): what compiling it is worth
 
 `--modes=a,b` measures only those modes. `--matrix` measures every entry of the
 verification matrix instead of the configurations below (for example
@@ -43,7 +45,8 @@ MODES = {"none": dict(transactions=False), "transactions": dict(),
          "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True),
          "tuples": dict(pack=False), "no-cache": dict(cache=False),
          "round-robin": dict(pick="round-robin"), "any-order": dict(loops="any"),
-         "derived": dict(transactions="derived")}
+         "derived": dict(transactions="derived"),
+         "python-loop": dict(loop="python")}
 
 
 def _socket(n, p, r):
@@ -62,6 +65,18 @@ QUICK = (("seed", _socket(2, 2, 1)), ("seed", dict(transport="file", channels=4,
 def measure(variant, config, mode, seconds):
     """One bounded run in this process; a dict of what it measured."""
     options = dict(MODES[mode])
+    before = os.environ.get("SEARCH_LOOP")
+    os.environ["SEARCH_LOOP"] = options.pop("loop", "compiled")
+    try:
+        return _measure(variant, config, options, mode, seconds)
+    finally:
+        if before is None:
+            del os.environ["SEARCH_LOOP"]
+        else:
+            os.environ["SEARCH_LOOP"] = before
+
+
+def _measure(variant, config, options, mode, seconds):
     config = dict(config, **{k: options.pop(k) for k in ("pick", "loops") if k in options})
     config = {k: tuple(map(tuple, v)) if k == "zero_pages" else tuple(v) if k == "faults"
               else v for k, v in config.items()}
@@ -78,7 +93,7 @@ def measure(variant, config, mode, seconds):
             "states_per_second": round(result.states / took) if took else 0,
             "peak_mb": round(peak / 2**20),
             "bytes_per_state": round((peak - base) / max(result.states, 1)),
-            "bound": result.bound}
+            "bound": result.bound, "loop": result.loop}
 
 
 def _child(variant, config, mode, seconds):

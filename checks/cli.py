@@ -31,6 +31,7 @@ from .traces import replay
 from . import matrix as matrix_mod
 from .reports.counterexample import render, result_json
 from .engine.bounds import BoundHit, Watchdog, default_memory_mb
+from .engine import core
 from .engine.explorer import default_progress
 from .output import OutputError, discard_partial, out_dir, safe_stem, write_atomic
 from .properties import property_docs, property_names
@@ -309,7 +310,9 @@ def cmd_run(args) -> int:
         _write_charts(out, stem, system, result)
     print(json.dumps(data, indent=2) if args.json else text, end="\n" if args.json else "")
     if not args.quiet:
-        print(f"{result.states:,} states in {result.seconds:.2f} s", file=sys.stderr)
+        print(f"{result.states:,} states in {result.seconds:.2f} s ({result.loop} search loop"
+              f"{'' if result.loop == 'compiled' else ', ' + core.why_python()})",
+              file=sys.stderr)
     if result.verdict == "violation":
         return EXIT_VIOLATION
     return EXIT_BOUND if result.verdict == "inconclusive" else EXIT_PASS

@@ -43,6 +43,7 @@ import sys
 import time
 from typing import Callable, Optional
 
+from . import core
 from .bounds import BoundHit, acknowledge, rss_kb
 from .graph import DiskQueue, FingerprintGraph, Graph, fingerprint_of
 from .liveness import backward_closure, is_fair, lasso, lasso_into, peel, sccs
@@ -101,6 +102,7 @@ class _Run:
         self.deadlock = next((p for p in self.props if p.kind == "deadlock"), None)
         self.dead_ends = []      # deadlocked state ids
         self.ends = []           # proper end state ids
+        self.loop = "python"     # which search loop ran (core.py)
 
     def result(self) -> Result:
         """The verdict; a bound hit anywhere (here, or from the watchdog inside a guard,
@@ -145,6 +147,9 @@ class _Run:
                 self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
 
     def _search(self, began: float) -> Optional[str]:
+        if core.usable(self.model, self.fingerprint):
+            self.loop = "compiled"
+            return core.search(self, began)
         g = self.graph
         for state in self.model.initial_states():
             state = self.canon(state) if self.canon else state
@@ -189,16 +194,19 @@ class _Run:
     def _checkpoint(self, expanded: int, began: float) -> Optional[str]:
         """Why to stop (a bound was hit), or None: memory, time and progress, every 1024
         expansions (the graph itself refuses a state beyond --max-states)."""
-        g = self.graph
         if expanded % 1024:
             return None
+        return self._checkpoint_count(expanded, self.graph.count(), began)
+
+    def _checkpoint_count(self, expanded: int, count: int, began: float) -> Optional[str]:
+        """`_checkpoint` at a 1024th expansion, with `count` states known."""
         now = time.monotonic()
         if self.max_memory_kb and rss_kb() > self.max_memory_kb:
             return f"memory bound {self.max_memory_kb // 1024} MB reached"
         if self.max_seconds and now - began > self.max_seconds:
             return f"time bound {self.max_seconds:g} s reached"
         if self.progress and now >= self.next_report:
-            self.progress(_progress_line(g, expanded, now - began))
+            self.progress(_progress_line(self.graph, count, expanded, now - began))
             self.next_report = now + self.interval
         return None
 
@@ -227,11 +235,13 @@ class _Run:
                 self.graph.kept[sid] = state
             return True
         if not successors:
-            self.dead_ends.append(sid)
-            if self.deadlock and self.deadlock.name not in self.found:
-                self.found[self.deadlock.name] = Violation(self.deadlock,
-                                                           self.graph.path_to(sid))
+            self._dead_end(sid)
         return False
+
+    def _dead_end(self, sid: int) -> None:
+        self.dead_ends.append(sid)
+        if self.deadlock and self.deadlock.name not in self.found:
+            self.found[self.deadlock.name] = Violation(self.deadlock, self.graph.path_to(sid))
 
     def _expand(self, sid: int, state, level_end: int) -> None:
         """Add the successors of `sid`, whose depth's states are the ids below
@@ -335,7 +345,7 @@ class _Run:
                       violations=violations, states=g.count(),
                       transitions=g.edges if fp else len(g.succ),
                       depth=max(g.depth) if g.depth else 0, seconds=seconds, bound=bound,
-                      graph=g, ends=self.ends, fingerprint=fp,
+                      graph=g, ends=self.ends, fingerprint=fp, loop=self.loop,
                       unchecked=[p.name for p in self.props
                                  if fp and p.kind in ("eventually", "fair")])
 
@@ -348,10 +358,10 @@ def _screen(props: list) -> Callable:
     return lambda state: [i for i, holds, always in tests if always != bool(holds(state))]
 
 
-def _progress_line(g: Graph, done: int, elapsed: float) -> str:
-    rate = g.count() / elapsed if elapsed > 0 else 0.0
-    return (f"explored {g.count():,} states ({rate:,.0f}/s), queue {g.count() - done:,}, "
-            f"depth {g.depth[done - 1]}")
+def _progress_line(g: Graph, count: int, done: int, elapsed: float) -> str:
+    rate = count / elapsed if elapsed > 0 else 0.0
+    depth = f", depth {g.depth[done - 1]}" if len(g.depth) >= done else ""
+    return f"explored {count:,} states ({rate:,.0f}/s), queue {count - done:,}{depth}"
 
 
 def default_progress(line: str) -> None:

@@ -53,6 +53,7 @@ class Result:
     unchecked: list = field(default_factory=list)   # properties this mode cannot check
     transactions: str = ""            # how steps were cut: declared, derived or none
     restarts: int = 0                 # derived transactions: times the search started over
+    loop: str = "python"              # the search loop that ran: compiled or python (core.py)
     _readable: dict = field(default_factory=dict, repr=False)   # name -> chosen path
 
     @property

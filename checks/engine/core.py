@@ -1,0 +1,170 @@
+"""Which search loop runs: the compiled one (checks/engine/_core.pyx) or Python's.
+
+The compiled loop takes a search when it can give exactly what the Python loop gives:
+packed states (checks/engine/packed.py) of at most 1,024 bits, every state kept (not
+--fingerprint), and no symmetry reduction. Everything it does not own it asks the
+PackedSystem for, through `Hooks`: a thread's steps, a property's value, the halted and
+end tests, each on a miss of its own cache; then it hands back the arrays, and the
+Graph the analysis reads is built from them. `SEARCH_LOOP=python` forces the Python
+loop (for comparisons); where the extension was not built, the Python loop runs.
+"""
+
+import os
+from array import array
+
+try:
+    from . import _core
+except ImportError:          # no compiler when it was installed: the Python loop
+    _core = None
+
+__all__ = ["available", "usable", "search", "name"]
+
+MAX_BITS = 1024
+
+
+def available() -> bool:
+    return _core is not None and os.environ.get("SEARCH_LOOP", "") != "python"
+
+
+def name() -> str:
+    return "compiled" if available() else "python"
+
+
+def why_python() -> str:
+    """Why the Python loop ran, in a few words."""
+    if _core is None:
+        return "the compiled core is not built: make setup"
+    if not available():
+        return "SEARCH_LOOP=python"
+    return "the compiled loop takes packed states without symmetry or fingerprints"
+
+
+def usable(model, fingerprint: bool) -> bool:
+    """Whether the compiled loop can run this search."""
+    layout = getattr(model, "layout", None)
+    return (available() and layout is not None and not fingerprint and
+            getattr(model, "canonical", None) is None and 0 < layout.bits <= MAX_BITS)
+
+
+class Hooks:
+    """What the compiled loop calls back: on cache misses, and every 1,024 states."""
+
+    def __init__(self, model, run, began):
+        self.model, self.run, self.began = model, run, began
+        self.keep_words, self.put_words = _core.new_buffer(), _core.new_buffer()
+        self.first, self.count, self.labels = (_core.new_buffer() for _ in range(3))
+        self.words = max(1, (model.layout.bits + 63) // 64)
+        self.found = []
+        self.size = self.entries = 0          # steps in the pool, and entries
+        cached = [model._cached(p.predicate) for p in run.checked]
+        self.tests = [(i, holds, p.kind == "always")
+                      for i, (p, (holds, _)) in enumerate(zip(run.checked, cached))]
+        self.news_memos = [memo for _, memo in cached]
+        self._halted = model._cached(model.system.protocol.halted)
+        self._proper = model._cached(model.system.is_proper_end)
+
+    def miss(self, t: int, pc: int, x: int):
+        """Thread t's steps from x, computed by the PackedSystem and added to the pool:
+        (their id in the pool, the mask their key is read under)."""
+        thread, _, _, slots = self.model._plan[t]
+        steps = self.model._miss(thread, slots, pc, x)
+        label_id, n = self.run.graph._label_id, self.words
+        _core.buffer_extend(self.first, [self.size])
+        _core.buffer_extend(self.count, [len(steps)])
+        _core.buffer_extend(self.labels, [label_id(label) for label, _, _ in steps])
+        _core.buffer_extend(self.keep_words, [w for _, keep, _ in steps for w in _words(keep, n)])
+        _core.buffer_extend(self.put_words, [w for _, _, put in steps for w in _words(put, n)])
+        self.size += len(steps)
+        self.entries += 1
+        return self.entries - 1, slots[pc][1]
+
+    def news(self, x: int):
+        found = tuple(i for i, holds, always in self.tests if always != bool(holds(x)))
+        mask = 0
+        for memo in self.news_memos:
+            mask |= memo[1]
+        if not found:
+            return None, mask
+        self.found.append(found)
+        return len(self.found) - 1, mask
+
+    def halted(self, x: int):
+        fn, memo = self._halted
+        return fn(x), memo[1]
+
+    def proper(self, x: int):
+        fn, memo = self._proper
+        return fn(x), memo[1]
+
+    def checkpoint(self, expanded: int, count: int):
+        return self.run._checkpoint_count(expanded, count, self.began)
+
+
+def _words(value: int, n: int) -> list:
+    """`value` as n signed 64-bit words, low first (two's complement for a negative)."""
+    out = []
+    for _ in range(n):
+        w = value & 0xFFFFFFFFFFFFFFFF
+        out.append(w - (1 << 64) if w >= 1 << 63 else w)
+        value >>= 64
+    return out
+
+
+def search(run, began: float):
+    """The compiled breadth-first search of `run` (explorer._Run): fills its graph, its
+    ends and dead ends, and its findings, as `_Run._search` does; the bound hit, or None."""
+    model = run.model
+    run.next_report = began + run.interval
+    hooks = Hooks(model, run, began)
+    plan = [(offset, pc_mask) for _, offset, pc_mask, _ in model._plan]
+    core = _core.Search(hooks.words, hooks, plan, -1 if run.max_states is None else
+                        run.max_states)
+    try:
+        core.run(model.initial_states())
+    finally:
+        _fill(run, core, hooks)
+    if core.bound == "max":
+        return f"max-states {run.max_states} reached"
+    return core.bound
+
+
+def _fill(run, core, hooks) -> None:
+    """The Graph and findings of the search so far, as the Python loop leaves them."""
+    g, arrays = run.graph, {k: _int64s(v) for k, v in core.arrays().items()}
+    g.states = core.state_ints()
+    g.index = _Index(g.states)
+    g.parent, g.label, g.depth, g.succ = (array("i", arrays[k]) for k in
+                                          ("parent", "label", "depth", "succ"))
+    g.start = arrays["start"]
+    g.back_edges = core.back_edges
+    g.self_loops, g.spinners = array("l", arrays["loops"]), array("l", arrays["spin"])
+    run.ends = arrays["ends"].tolist()
+    events = arrays["settle"]
+    for k in range(0, len(events), 2):
+        sid, found = events[k], events[k + 1]
+        if found < 0:
+            run._dead_end(sid)
+        else:
+            run._settle(sid, hooks.found[found])
+
+
+
+def _int64s(data: bytes) -> array:
+    out = array("q")
+    out.frombytes(data)
+    return out
+
+
+class _Index:
+    """The graph's state -> id map, made on first use (only a lasso's edge names ask)."""
+
+    def __init__(self, states: list):
+        self.states, self.made = states, None
+
+    def get(self, state, default=None):
+        if self.made is None:
+            self.made = {s: sid for sid, s in enumerate(self.states)}
+        return self.made.get(state, default)
+
+    def __contains__(self, state):
+        return self.get(state) is not None

@@ -1,0 +1,76 @@
+"""Both search loops, one answer (issue 21): the compiled loop (checks/engine/_core.pyx)
+and the Python loop give the same states, transitions, verdicts, broken properties and
+counterexamples, byte for byte, on every matrix entry and on a sweep of configurations."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from checks.engine import core
+from checks.matrix import MATRIX
+from checks.properties import property_docs
+from checks.reports.counterexample import render, result_json
+from checks.verify import verify
+from model.config import FAULTS, Config
+from model.variants import CATALOGUE, get_variant
+
+
+def test_the_compiled_core_is_built():
+    """`make setup` builds it on a machine of this kind (gcc, Python's headers)."""
+    assert core._core is not None, "checks/engine/_core.pyx was not built: run make setup"
+
+
+def _report(config, variant, monkeypatch, which: str) -> str:
+    monkeypatch.setenv("SEARCH_LOOP", which)
+    system, result = verify(config, variant)
+    data = result_json(system, result)
+    data.pop("seconds")
+    return render(system, result, property_docs(variant)).split("\nverdict")[0] + \
+        json.dumps(data, sort_keys=True)
+
+
+def _same(config, variant, monkeypatch) -> None:
+    compiled = _report(config, variant, monkeypatch, "compiled")
+    python = _report(config, variant, monkeypatch, "python")
+    assert compiled == python
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("entry", MATRIX, ids=lambda e: f"{e.variant}-{e.config.slug()}")
+def test_both_loops_agree_on_the_matrix(entry, monkeypatch):
+    _same(entry.config, get_variant(entry.variant), monkeypatch)
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@settings(max_examples=25)
+@given(variant=st.sampled_from(CATALOGUE), transport=st.sampled_from(["socket", "file"]),
+       channels=st.integers(1, 3), pages=st.integers(1, 2), live=st.booleans(),
+       faults=st.lists(st.sampled_from(sorted(FAULTS)), max_size=1))
+def test_both_loops_agree_on_a_sweep(variant, transport, channels, pages, live, faults):
+    try:
+        config = Config(transport=transport, channels=channels, pages=pages,
+                        rounds=2 if live and channels < 3 else 1, live=live,
+                        faults=tuple(faults))
+        variant.check_config(config)
+    except Exception:
+        return                           # a configuration this variant does not model
+    with pytest.MonkeyPatch.context() as mp:
+        _same(config, variant, mp)
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+def test_the_compiled_loop_reports_progress_and_says_it_ran(capsys):
+    from checks.cli import main
+    from checks.engine.explorer import explore
+    from checks.engine.packed import PackedSystem
+    from checks.system import System
+    lines = []
+    config = Config(transport="socket", channels=2, pages=2, rounds=2, live=True)
+    model = PackedSystem(System(config, get_variant("seed"), transactions=True))
+    result = explore(model, [], progress=lines.append, interval=0.0)
+    assert result.loop == "compiled" and result.states > 2048
+    assert lines and all(line.startswith("explored ") for line in lines)
+    assert main(["run", "--pages", "1"]) == 0
+    assert "(compiled search loop)" in capsys.readouterr().err
