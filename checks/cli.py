@@ -11,7 +11,6 @@ line, the traceback in a file; --debug shows it); 128+N stopped by signal N (130
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -20,8 +19,8 @@ import textwrap
 import threading
 import time
 
-from model.config import (FAULTS, FLUSH_MODES, LOOPS, PICKS, TRANSPORTS, Config, ConfigError,
-                          parse_zero_pages)
+from model.config import (FAULTS, FLUSH_MODES, LOOPS, PICKS, TRANSPORTS, WHOLE_NUMBER, Config,
+                          ConfigError, parse_zero_pages)
 from model.machine import ModelError
 from model.protocol import symmetry_refusal
 from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
@@ -30,7 +29,7 @@ from model.variants import (CATALOGUE, NOT_MODELLED, VariantError, get_variant,
 from .traces import replay
 from . import matrix as matrix_mod
 from .reports.counterexample import render, result_json
-from .engine.bounds import BoundHit, Watchdog, default_memory_mb
+from .engine.bounds import BoundHit, Watchdog, default_memory_mb, stop_reason
 from .engine import core
 from .engine.explorer import default_progress
 from .output import OutputError, discard_partial, out_dir, safe_stem, write_atomic
@@ -63,7 +62,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _count(text):
     """A whole number in ASCII digits (not '٣', '1_0' or ' 3'), at most nine of them."""
-    if not re.fullmatch(r"[0-9]{1,9}", text):
+    if not WHOLE_NUMBER.fullmatch(text):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:20]!r}")
     return int(text)
 
@@ -230,15 +229,11 @@ def _dispatch(argv) -> int:
             return _internal(e, "--debug" in argv)
         _say(f"error: {e}")
         return EXIT_USAGE
-    except BoundHit as e:
-        _say(f"stopped before a verdict: {e}")
+    except (BoundHit, RecursionError) as e:
+        _say(f"stopped before a verdict: {stop_reason(e)}")
         return EXIT_BOUND
     except MemoryError:
         _say("error: out of memory; bound the run with --max-memory (or --max-states)")
-        return EXIT_BOUND
-    except RecursionError:
-        _say("stopped before a verdict: Python's recursion limit (a variant's values or "
-             "functions nest deeper than it allows)")
         return EXIT_BOUND
     except Exception as e:          # a bug in the checker: one line, and where to look
         return _internal(e, "--debug" in argv)

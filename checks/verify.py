@@ -21,7 +21,7 @@ from .engine.packed import run_packed
 from .system import System
 from model.variants import CATALOGUE, Variant
 
-from .engine.bounds import BoundHit, Watchdog, acknowledge
+from .engine.bounds import BoundHit, Watchdog, acknowledge, stop_reason
 from .engine.explorer import explore
 from .engine.verdict import Result
 from .properties import properties_for
@@ -87,8 +87,8 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
 def _stopped(e: BaseException, began: float) -> Result:
     """The inconclusive result of a run a bound stopped outside the explorer's search
     (building the system, the learning between derived runs, the checks after them)."""
-    bound = str(e) if isinstance(e, BoundHit) else "Python's recursion limit"
-    return Result("inconclusive", None, {}, 0, 0, 0, time.monotonic() - began, bound=bound)
+    return Result("inconclusive", None, {}, 0, 0, 0, time.monotonic() - began,
+                  bound=stop_reason(e))
 
 
 def _mode(transactions, config, variant) -> str:

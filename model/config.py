@@ -16,8 +16,8 @@ multifd_set_file_bitmap() is exercised.
 import re
 from dataclasses import dataclass
 
-__all__ = ["Config", "ConfigError", "TRANSPORTS", "FLUSH_MODES", "PICKS", "LOOPS", "LIMITS",
-           "FAULTS", "parse_zero_pages"]
+__all__ = ["Config", "ConfigError", "WHOLE_NUMBER", "TRANSPORTS", "FLUSH_MODES", "PICKS",
+           "LOOPS", "LIMITS", "FAULTS", "parse_zero_pages"]
 
 TRANSPORTS = ("socket", "file")
 FLUSH_MODES = ("per-round", "per-section")
@@ -194,7 +194,9 @@ def validate_zero_pages(config: Config) -> None:
                               f" and rounds 1..{config.rounds}")
 
 
-_DIGITS = re.compile(r"[0-9]{1,9}")   # ASCII digits, few enough for any bound here
+# A whole number as the command line and the zero pages take it: ASCII digits (not '٣'
+# or '1_0'), few enough for any bound here.
+WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def parse_zero_pages(text: str) -> tuple:
@@ -202,7 +204,7 @@ def parse_zero_pages(text: str) -> tuple:
     pairs = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         page, sep, round_ = item.partition("@")
-        if not sep or not _DIGITS.fullmatch(page) or not _DIGITS.fullmatch(round_):
+        if not sep or not WHOLE_NUMBER.fullmatch(page) or not WHOLE_NUMBER.fullmatch(round_):
             raise ConfigError(f"zero page {item[:20]!r}: expected PAGE@ROUND, like 1@2")
         pairs.append((int(page), int(round_)))
     return tuple(pairs)

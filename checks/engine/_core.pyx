@@ -13,7 +13,7 @@ Rederive, BoundHit) come out of `search` as they would out of the Python loop.
 
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
-from libc.stdint cimport uint64_t, int64_t, int32_t
+from libc.stdint cimport uint64_t, int64_t
 from cpython.list cimport PyList_GET_ITEM
 from cpython.bytes cimport PyBytes_FromStringAndSize
 
@@ -194,9 +194,6 @@ cdef class Buffer:
         self.size += 1
         return 0
 
-    def tolist(self):
-        return [self.data[i] for i in range(self.size)]
-
     def tobytes(self):
         """The entries as native int64 bytes (array("q").frombytes takes them)."""
         return PyBytes_FromStringAndSize(<char*>self.data, self.size * sizeof(int64_t))
@@ -206,8 +203,8 @@ cdef class Search:
     """One breadth-first search over a PackedSystem's states (see `search` below)."""
     cdef int w
     cdef object hooks
-    cdef Buffer states, parent, label, depth, succ, start, steps, ends, dead, loops, spin
-    cdef Buffer settle
+    cdef Buffer states, parent, label, depth, succ, start, ends, loops, spin
+    cdef Buffer settle           # in order: (state id, news id), or (id, -1) for a dead end
     cdef int64_t* ids            # the visited set: state ids by hash (-1: free)
     cdef int64_t idcap
     cdef list memos              # every thread's Memo per pc code, flattened
@@ -237,7 +234,7 @@ cdef class Search:
         self.on_checkpoint = hooks.checkpoint
         self.states, self.parent, self.label = Buffer(), Buffer(), Buffer()
         self.depth, self.succ, self.start = Buffer(), Buffer(), Buffer()
-        self.steps, self.ends, self.dead = Buffer(), Buffer(), Buffer()
+        self.ends = Buffer()
         self.loops, self.spin, self.settle = Buffer(), Buffer(), Buffer()
         self.start.append(0)
         self.idcap = 1024
@@ -312,7 +309,7 @@ cdef class Search:
         return sid
 
     cdef int64_t steps_of(self, int t, const uint64_t* x) except -2:
-        """The id of thread t's steps from x in `hooks.steps`'s pool."""
+        """The id of thread t's steps from x in the pool Hooks.miss fills."""
         cdef int64_t offset = self.offsets[t]
         cdef int64_t word = offset >> 6, shift = offset & 63
         cdef uint64_t pc = x[word] >> shift
@@ -384,8 +381,7 @@ cdef class Search:
             if proper:
                 self.ends.append(head)
             elif nsucc == 0:
-                self.dead.append(head)
-                self.settle.append(head)
+                self.settle.append(head)         # a dead end, told in order
                 self.settle.append(-1)
             if loops:
                 self.loops.append(head)
@@ -408,7 +404,7 @@ cdef class Search:
         return {name: buf.tobytes() for name, buf in (
             ("parent", self.parent), ("label", self.label), ("depth", self.depth),
             ("succ", self.succ), ("start", self.start), ("ends", self.ends),
-            ("dead", self.dead), ("loops", self.loops), ("spin", self.spin),
+            ("loops", self.loops), ("spin", self.spin),
             ("settle", self.settle))}
 
 

@@ -16,13 +16,22 @@ import time
 from typing import Optional
 
 __all__ = ["BoundHit", "Watchdog", "acknowledge", "default_memory_mb",
-           "memory_available_bytes", "rss_kb"]
+           "memory_available_bytes", "rss_kb", "stop_reason", "RECURSION"]
 
 _WATCHING = []      # the watchdogs whose blocks are running, innermost last
 
 
 class BoundHit(BaseException):
     """A resource bound was hit before a verdict; str() says which."""
+
+
+RECURSION = ("Python's recursion limit: a state's values, or a step's calls, nest deeper "
+             "than it allows (a field that grows without end?)")
+
+
+def stop_reason(e: BaseException) -> str:
+    """Why a run stopped before its verdict: a BoundHit's bound, or the recursion limit."""
+    return str(e) if isinstance(e, BoundHit) else RECURSION
 
 
 def rss_kb() -> int:

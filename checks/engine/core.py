@@ -17,17 +17,13 @@ try:
 except ImportError:          # no compiler when it was installed: the Python loop
     _core = None
 
-__all__ = ["available", "usable", "search", "name"]
+__all__ = ["available", "usable", "search", "why_python"]
 
 MAX_BITS = 1024
 
 
 def available() -> bool:
     return _core is not None and os.environ.get("SEARCH_LOOP", "") != "python"
-
-
-def name() -> str:
-    return "compiled" if available() else "python"
 
 
 def why_python() -> str:
@@ -56,12 +52,7 @@ class Hooks:
         self.words = max(1, (model.layout.bits + 63) // 64)
         self.found = []
         self.size = self.entries = 0          # steps in the pool, and entries
-        cached = [model._cached(p.predicate) for p in run.checked]
-        self.tests = [(i, holds, p.kind == "always")
-                      for i, (p, (holds, _)) in enumerate(zip(run.checked, cached))]
-        self.news_memos = [memo for _, memo in cached]
-        self._halted = model._cached(model.system.protocol.halted)
-        self._proper = model._cached(model.system.is_proper_end)
+        self.news_at, self.key_mask = model.news_parts(run.checked)
 
     def miss(self, t: int, pc: int, x: int):
         """Thread t's steps from x, computed by the PackedSystem and added to the pool:
@@ -79,22 +70,17 @@ class Hooks:
         return self.entries - 1, slots[pc][1]
 
     def news(self, x: int):
-        found = tuple(i for i, holds, always in self.tests if always != bool(holds(x)))
-        mask = 0
-        for memo in self.news_memos:
-            mask |= memo[1]
-        if not found:
-            return None, mask
-        self.found.append(found)
-        return len(self.found) - 1, mask
+        """(None, or the id in `found` of the properties news at x; the key's mask)."""
+        found = self.news_at(x)
+        if found:
+            self.found.append(found)
+        return (len(self.found) - 1 if found else None), self.key_mask()
 
     def halted(self, x: int):
-        fn, memo = self._halted
-        return fn(x), memo[1]
+        return self.model._halted(x), self.model.halted_memo[1]
 
     def proper(self, x: int):
-        fn, memo = self._proper
-        return fn(x), memo[1]
+        return self.model.is_proper_end(x), self.model.end_memo[1]
 
     def checkpoint(self, expanded: int, count: int):
         return self.run._checkpoint_count(expanded, count, self.began)
@@ -165,6 +151,3 @@ class _Index:
         if self.made is None:
             self.made = {s: sid for sid, s in enumerate(self.states)}
         return self.made.get(state, default)
-
-    def __contains__(self, state):
-        return self.get(state) is not None

@@ -44,7 +44,7 @@ import time
 from typing import Callable, Optional
 
 from . import core
-from .bounds import BoundHit, acknowledge, rss_kb
+from .bounds import BoundHit, acknowledge, rss_kb, stop_reason
 from .graph import DiskQueue, FingerprintGraph, Graph, fingerprint_of
 from .liveness import backward_closure, is_fair, lasso, lasso_into, peel, sccs
 from .verdict import KINDS, Property, Result, Violation
@@ -113,12 +113,9 @@ class _Run:
                 self._search(began)
             if bound is None:
                 self._analyse()
-        except BoundHit as hit:
+        except (BoundHit, RecursionError) as e:
             acknowledge()
-            bound = str(hit)
-        except RecursionError:
-            bound = ("Python's recursion limit: a state's values, or a step's calls, nest "
-                     "deeper than it allows (a field that grows without end?)")
+            bound = stop_reason(e)
         return self._verdict(bound, time.monotonic() - began)
 
     def _analyse(self) -> None:

@@ -160,8 +160,9 @@ class PackedSystem:
         self._plan = tuple(self._thread_plan(thread) for thread in system.threads)
         self.thread_index = {thread.name: k for k, thread in enumerate(system.threads)}
         self._memos = []
-        self._halted = self.cached(system.protocol.halted)
-        self.is_proper_end = self.cached(system.is_proper_end)
+        # Each with its memo ([reads, mask, values]): the compiled loop keys on the mask.
+        self._halted, self.halted_memo = self._cached(system.protocol.halted)
+        self.is_proper_end, self.end_memo = self._cached(system.is_proper_end)
         if system.exact_symmetry and self.layout.channels > 1:
             self._symmetry_tables()
             self.canonical = self._canonical
@@ -280,26 +281,41 @@ class PackedSystem:
         key takes more values than any one property's, so a miss is answered from each
         property's own cache (`cached`), not by unpacking the state; the key widens with
         theirs."""
-        cached = [self._cached(p.predicate) for p in props]
-        tests = [(i, holds, p.kind == "always")
-                 for i, (p, (holds, _)) in enumerate(zip(props, cached))]
-        memos = [memo for _, memo in cached]
+        news_at, key_mask = self.news_parts(props)
         mask, answers = 0, {}
 
         def news(x):
             nonlocal mask
             found = answers.get(x & mask)
             if found is None:
-                found = tuple(i for i, holds, always in tests if always != bool(holds(x)))
-                wider = 0
-                for memo in memos:
-                    wider |= memo[1]
+                found = news_at(x)
+                wider = key_mask()
                 if wider != mask or len(answers) >= LIMIT:
                     mask = wider
                     answers.clear()
                 answers[x & mask] = found
             return found
         return news
+
+    def news_parts(self, props: list) -> tuple:
+        """(news_at, key_mask): the indices in `props` whose value is news at a state,
+        from each property's own cache; and the bits those caches have read so far (a
+        key under which the answer holds: `screen` keeps it here, the compiled loop in
+        its own table)."""
+        cached = [self._cached(p.predicate) for p in props]
+        tests = [(i, holds, p.kind == "always")
+                 for i, (p, (holds, _)) in enumerate(zip(props, cached))]
+        memos = [memo for _, memo in cached]
+
+        def news_at(x) -> tuple:
+            return tuple(i for i, holds, always in tests if always != bool(holds(x)))
+
+        def key_mask() -> int:
+            mask = 0
+            for memo in memos:
+                mask |= memo[1]
+            return mask
+        return news_at, key_mask
 
     def _canonical(self, x: int) -> int:
         """Product._canonical_any on packed states: the channels' rows sorted as ints (a
