@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup graphviz chromium check check-deep test diagrams bench bench-quick clean qemu \
+.PHONY: setup graphviz chromium mermaid check check-deep test diagrams bench bench-quick clean qemu \
         conformance fixtures repro-p1 repro-p2
 
 setup: $(STAMP) graphviz
@@ -35,13 +35,25 @@ chromium:
 	    echo "note: chromium is missing (the review-page test will skip): sudo apt-get install chromium"; \
 	  fi; }
 
+# Mermaid's own renderer, for the test that draws every .mmd in headless chromium (needs npm;
+# without it that test skips and says so).
+MERMAID := build/mermaid/node_modules/mermaid/dist/mermaid.min.js
+mermaid:
+	@test -f $(MERMAID) || { \
+	  if command -v npm >/dev/null 2>&1; then \
+	    npm install --silent --no-audit --no-fund --prefix build/mermaid mermaid@12.3.0 >/dev/null \
+	      || echo "note: npm could not install mermaid (the Mermaid render test will skip)"; \
+	  else \
+	    echo "note: npm is missing (the Mermaid render test will skip): sudo apt-get install npm"; \
+	  fi; }
+
 check: setup
 	$(BIN)/multifd-check matrix
 
 check-deep: setup
 	$(BIN)/multifd-check matrix --deep
 
-test: setup chromium
+test: setup chromium mermaid
 	$(BIN)/pytest
 
 # Speed and memory per reduction (each run in its own process, bounded; not run by CI).

@@ -20,6 +20,9 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
                 what an edited table gets: a ratio to `transactions` and to `none`
   python-loop   `transactions` with the Python search loop, not the compiled one
                 (checks/engine/core.py; SEARCH_LOOP=python): what compiling it is worth
+  split-waits   `transactions` with each wait of a merged run its own step
+                (`--split-waits`): what merging them is worth
+  rr-split      `round-robin` with `--split-waits`
 
 `--modes=a,b` measures only those modes. `--matrix` measures every entry of the
 verification matrix instead of the configurations below (for example
@@ -46,7 +49,8 @@ MODES = {"none": dict(transactions=False), "transactions": dict(),
          "tuples": dict(pack=False), "no-cache": dict(cache=False),
          "round-robin": dict(pick="round-robin"), "any-order": dict(loops="any"),
          "derived": dict(transactions="derived"),
-         "python-loop": dict(loop="python")}
+         "python-loop": dict(loop="python"), "split-waits": dict(merge_waits=False),
+         "rr-split": dict(pick="round-robin", merge_waits=False)}
 
 
 def _socket(n, p, r):

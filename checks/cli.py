@@ -33,7 +33,10 @@ from .engine.bounds import BoundHit, Watchdog, default_memory_mb, stop_reason
 from .engine import core
 from .engine.explorer import default_progress
 from .output import OutputError, discard_partial, out_dir, safe_stem, write_atomic
-from .properties import property_docs, property_names
+from .properties import property_doc, property_docs, property_names
+from .reports.mermaid import counterexample_diagram
+from .reports.netgraph import GRAPHML_LIMIT, NETWORKX_LIMIT, GraphTooLarge, to_networkx, \
+    write_graphml
 from .reports.review import build, chart_sources, write_dot
 from .traces.tracelog import TraceError, version_key
 from .verify import transactions_for, verify
@@ -137,6 +140,10 @@ def _parser():
                             "catalogue variant as it is, derived for anything else")
     steps.add_argument("--fine-grained", action="store_true",
                        help="one step per row: no transaction reduction")
+    run.add_argument("--split-waits", action="store_true",
+                     help="with declared transactions, each wait of multifd_recv_sync_main() "
+                          "and of a sync's collect its own step, as QEMU takes them (slower; "
+                          "the default takes such a run of waits as one step)")
     run.add_argument("--max-states", type=_positive, help="stop at K states (exit 3)")
     _bound_options(run, "the run, guards, effects and the analysis after the search included")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -290,11 +297,7 @@ def cmd_run(args) -> int:
     variant = _chosen_variant(args)
     config = _config(args, variant)
     transactions = _transactions(args, config, variant)
-    refusal = symmetry_refusal(config, variant) if args.symmetry else None
-    if refusal:
-        raise UsageError(f"--symmetry does not apply {refusal}")
-    if args.symmetry and transactions != "declared":
-        raise UsageError("--symmetry needs the catalogue's declared transactions")
+    _refuse_options(args, config, variant, transactions)
     out = out_dir(args.out) if args.out is not None else None
     system, result = _verified(args, config, variant, transactions)
     text = render(system, result, property_docs(variant))
@@ -321,7 +324,8 @@ def _verified(args, config, variant, transactions) -> tuple:
                       progress=None if args.quiet else default_progress,
                       transactions=transactions,
                       symmetry=True if args.symmetry else False if args.no_symmetry else None,
-                      max_seconds=args.max_seconds, fingerprint=args.fingerprint)
+                      max_seconds=args.max_seconds, fingerprint=args.fingerprint,
+                      merge_waits=not args.split_waits)
     except ModelError:
         raise
     except ValueError as e:
@@ -346,6 +350,19 @@ def _chosen_variant(args):
     return variant
 
 
+def _refuse_options(args, config, variant, transactions) -> None:
+    """A UsageError for an option that does not apply to this run."""
+    refusal = symmetry_refusal(config, variant) if args.symmetry else None
+    if refusal:
+        raise UsageError(f"--symmetry does not apply {refusal}")
+    if args.symmetry and transactions != "declared":
+        raise UsageError("--symmetry needs the catalogue's declared transactions")
+    if args.split_waits and transactions != "declared":
+        what = "--fine-grained" if transactions == "none" else "derived transactions"
+        raise UsageError(f"--split-waits splits the declared transactions' runs of waits; "
+                         f"with {what} each wait is its own step already")
+
+
 def _transactions(args, config, variant) -> str:
     """The transactions asked for, refusing the declared transaction starts for tables they were not
     argued for: an edit there could pass where the model itself fails."""
@@ -361,12 +378,30 @@ def _transactions(args, config, variant) -> str:
 
 
 def _write_charts(directory, stem, system, result) -> None:
-    """The counterexample's sequence chart (and a deadlock's wait-for graph) as DOT + SVG."""
+    """The counterexample's sequence chart (and a deadlock's wait-for graph) as DOT + SVG,
+    the chart as Mermaid too, and for a small run the explored graph as GraphML."""
     for kind, source in chart_sources(system, result).items():
         try:
             write_dot(os.path.join(directory, f"{stem}-{kind}"), source)
         except (OSError, subprocess.CalledProcessError) as e:
             print(f"multifd-check: note: {kind} not rendered to SVG ({e})", file=sys.stderr)
+    if result.property:
+        mermaid = counterexample_diagram(system, result,
+                                         property_doc(result.property, system.variant))
+        if mermaid:
+            _write_files(directory, {stem + ".mmd": mermaid})
+    try:
+        graph = to_networkx(system, result, limit=GRAPHML_LIMIT)
+    except GraphTooLarge as e:
+        more = "" if result.fingerprint else (f"; in Python, checks.reports.netgraph."
+                                              f"to_networkx takes up to {NETWORKX_LIMIT:,} "
+                                              f"(docs/networkx.md)")
+        _say(f"note: no GraphML written: {e}{more}")
+        return
+    try:
+        write_graphml(graph, os.path.join(directory, stem + ".graphml"))
+    except OSError as e:
+        raise UsageError(f"--out {directory}: {e.strerror or e}") from None
 
 
 def _write_files(directory, files: dict) -> None:

@@ -14,10 +14,11 @@ class System(Product):
     """One configuration and one variant, compiled: the model the explorer checks."""
 
     def __init__(self, config: Config, variant: Variant = SEED, transactions: bool = True,
-                 symmetry: bool = None, cache: bool = True, knowledge=None):
+                 symmetry: bool = None, cache: bool = True, knowledge=None,
+                 merge_waits: bool = True):
         protocol = Protocol(config, variant)
         self.config, self.variant, self.roles = config, variant, protocol.roles
-        super().__init__(protocol, transactions, symmetry, cache, knowledge)
+        super().__init__(protocol, transactions, symmetry, cache, knowledge, merge_waits)
 
     def end_kind(self, s) -> str:
         return self.protocol.end_kind(s)

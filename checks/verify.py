@@ -47,7 +47,7 @@ def transactions_for(config: Config, variant: Variant) -> str:
 
 def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=None,
            progress=None, transactions=None, symmetry=None, max_seconds=None,
-           fingerprint=False, cache=True, pack=True):
+           fingerprint=False, cache=True, pack=True, merge_waits=True):
     """Explore the model of `variant` at `config`; return (system, result).
 
     `transactions`: "declared", "derived" or "none" (see above); None picks with
@@ -55,7 +55,8 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
     model says (`System.symmetry_sound`); True forces it. `cache` False computes every
     step afresh (checks/engine/stepcache.py; for comparisons). `pack` False keeps states as
     tuples, not ints (checks/engine/packed.py; for comparisons); states are packed only with
-    the cache on, and with symmetry only where it is exact (--loops any)."""
+    the cache on, and with symmetry only where it is exact (--loops any). `merge_waits` False
+    takes each wait of a declared run of waits as its own step (model/machine.py)."""
     variant.check_config(config)
     mode = _mode(transactions, config, variant)
     if mode == "derived" and not (cache and pack):
@@ -74,14 +75,27 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
                 system, result = _derived(config, variant, props, bounds, pack)
             else:
                 system = System(config, variant, transactions=mode == "declared",
-                                symmetry=symmetry, cache=cache)
+                                symmetry=symmetry, cache=cache, merge_waits=merge_waits)
                 result = _explore(system, props, bounds, pack)[1]
+                _settle_hangs(system, result)
         except (BoundHit, RecursionError) as e:
             acknowledge()
             system, result = System(config, variant), _stopped(e, bounds["started"])
     result.transactions = mode
+    result.merged_waits = system.merge_waits
     result.unchecked += [name for name in skipped if name not in result.unchecked]
     return system, result
+
+
+def _settle_hangs(system, result) -> None:
+    """A hang's counterexample goes on through the single waits of merged runs that its
+    threads can still take (Product.settled), so that it ends where each thread's wait
+    blocks, as in QEMU, not where its run of waits began."""
+    for name, v in result.violations.items():
+        if system.merge_waits and v.property.kind == "deadlock" and v.path:
+            last = result.trace(name)[-1][1]
+            if not system.successors(last):
+                v.tail = system.settled(last)
 
 
 def _stopped(e: BaseException, began: float) -> Result:

@@ -15,8 +15,7 @@ from pathlib import Path
 from checks.traces.replay import validate_files
 
 from .migrate import RunError, RunSpec, migrate
-from .qemu import BuildMissing, fetch_build
-from .qmp import QMPError, QMPTimeout
+from .qemu import BuildMissing, QMPError, QMPTimeout, fetch_build
 
 __all__ = ["MATRIX", "FIXTURES", "run_conformance"]
 
@@ -46,7 +45,8 @@ def _one(build, spec, out):
     verdict = validate_files(rundir / "src.trace", rundir / "dst.trace", spec.version)
     seconds = time.monotonic() - start
     s = verdict.summary
-    word = "conforms" if verdict.conforms else f"REJECTED at {verdict.event.where()}: {verdict.reason}"
+    word = "conforms" if verdict.conforms else \
+        f"REJECTED at {verdict.event.where()}: {verdict.reason}"
     line = (f"{spec.name():32} {seconds:5.1f} s  rounds {s['src_rounds']:>2}/{s['dst_rounds']:<2} "
             f"packets {s['packets_sent']:>4}  {word}")
     return line, verdict.conforms

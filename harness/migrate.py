@@ -1,11 +1,11 @@
-"""Run one real multifd migration and keep both sides' traces (docs/real-qemu.md, How a migration is run).
+"""Run one real multifd migration and keep both sides' traces.
 
 Socket runs go source -> destination on 127.0.0.1 (the destination listens on
 port 0 and reports its port back).  File runs save a mapped-ram image, then
 load it into a fresh destination.  Live runs boot `dirty32m.elf`, start with
 downtime-limit 1 ms and a bandwidth cap to force several rounds, and release
 both once `dirty-sync-count` reaches `rounds`.  Paused runs use `-S` and no
-kernel.
+kernel (docs/real-qemu.md, How a migration is run).
 """
 
 import json
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .qemu import Qemu, ROOT
 
-__all__ = ["RunSpec", "RunError", "migrate", "guest_kernel", "set_capabilities", "poll_migration", "throttle", "start_socket_migration"]
+__all__ = ["RunSpec", "RunError", "migrate", "guest_kernel", "set_capabilities",
+           "poll_migration", "throttle", "start_socket_migration"]
 
 POLL = 0.02
 TIMEOUT = 120.0

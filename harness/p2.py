@@ -22,8 +22,7 @@ from model.config import Config
 from model.variants import get_variant
 
 from .migrate import RunSpec, guest_kernel, start_socket_migration
-from .qemu import ROOT, Qemu, fetch_build
-from .qmp import QMPTimeout
+from .qemu import ROOT, QMPClosed, QMPTimeout, Qemu, fetch_build
 from .repro import _last_lines, model_match, path_matched, skeleton_lines
 
 __all__ = ["build_shim", "repro_p2", "poll_source", "judge", "model_finds_p2"]
@@ -44,9 +43,12 @@ def build_shim(out_dir=None):
 
 
 def judge(src, trace, info):
-    """hang / clean / completed, from QMP, /proc and the trace."""
+    """hang / clean / completed / exited (QEMU gone: no hang), from QMP, /proc and the
+    trace."""
     if info == "qmp-silent":
         return "hang"
+    if info == "qmp-closed":
+        return "exited"
     if info.get("status") == "completed":
         return "completed"
     time.sleep(SETTLE)
@@ -60,6 +62,8 @@ def poll_source(src, release):
     while time.monotonic() < deadline:
         try:
             info = src.qmp.cmd("query-migrate", timeout=2.0)
+        except QMPClosed:
+            return "qmp-silent" if src.alive() else "qmp-closed"
         except QMPTimeout:
             return "qmp-silent"
         release(info)
@@ -77,9 +81,7 @@ def _run(build, rundir, channels, shim):
         release, _ = start_socket_migration(src, dst, spec)
         info = poll_source(src, release)
         outcome = judge(src, src.trace, info)
-        if info == "qmp-silent":
-            src.qmp = None                   # completion-phase hang: kill by PID
-    return outcome, src.trace
+    return outcome, src.trace                # a silent QMP (completion-phase hang): killed by PID
 
 
 def _shim_lines(rundir):
@@ -149,8 +151,8 @@ def _shown_lines(trace, matched):
 
 
 def _report(build, n, outcomes, hangs):
-    counts = ", ".join(f"{w} {outcomes.count(w)}" for w in ("hang", "clean", "completed")
-                       if outcomes.count(w))
+    kinds = ("hang", "clean", "completed", "exited")
+    counts = ", ".join(f"{w} {outcomes.count(w)}" for w in kinds if outcomes.count(w))
     word = "REPRODUCED" if hangs else "NOT reproduced"
     lines = [f"P2 {word}: {build.describe()}, socket multifd, {n} channels, "
              f"{len(outcomes)} runs: {counts}",

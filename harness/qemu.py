@@ -1,10 +1,14 @@
-"""QEMU builds and processes: find or fetch a build, start it, always end it.
+"""QEMU builds and processes: find or fetch a build, start it, talk QMP, always end it.
+
+QMP goes through the QEMU project's `qemu.qmp` library; `QMPSession` only bounds its waits
+and keeps two exception names for the callers.
 
 Two builds (docs/real-qemu.md, Getting QEMU 7.2 and 10.0): 7.2 from Debian (`apt-get install
 qemu-system-x86`) and 10.0 from bookworm-backports, unpacked under
 `.qemu/10.0` by `harness/get-qemu-10.0.sh` (no install, no change to /etc/apt).
 """
 
+import asyncio
 import os
 import shutil
 import signal
@@ -13,9 +17,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .qmp import QMP
+from qemu.qmp import ConnectError, ExecInterruptedError, ExecuteError, QMPClient, StateError
+from qemu.qmp import QMPError as LibraryError
 
-__all__ = ["Build", "BuildMissing", "find_build", "fetch_build", "Qemu", "VERSIONS"]
+__all__ = ["Build", "BuildMissing", "find_build", "fetch_build", "Qemu", "QMPSession",
+           "QMPError", "QMPTimeout", "QMPClosed", "VERSIONS"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = ("7.2", "10.0")
@@ -90,11 +96,80 @@ def fetch_build(version, root=None):
     return find_build(version, root)
 
 
+class QMPError(Exception):
+    """QEMU answered a command with an error."""
+
+
+class QMPTimeout(Exception):
+    """QEMU did not answer within the bound, or closed the connection: for a hung main loop
+    this is the verdict."""
+
+
+class QMPClosed(QMPTimeout):
+    """The connection went away (QEMU exited or crashed): no answer either, but no hang;
+    callers that can tell the two apart catch this first."""
+
+
+class QMPSession:
+    """A synchronous QMP session on `qemu.qmp.QMPClient`, every wait bounded.
+
+    Each call runs the session's own event loop until the answer or the bound, whichever
+    comes first. A session that timed out once is `silent`: `Qemu.stop` sends it no `quit`
+    and kills QEMU by PID.
+    """
+
+    def __init__(self, path, name, timeout=10.0):
+        self.loop = asyncio.new_event_loop()
+        self.client = QMPClient(name)
+        self.silent = False
+        deadline = time.monotonic() + timeout
+        while True:                      # QEMU makes the socket a moment after it starts
+            try:
+                self._wait(self.client.connect(str(path)), deadline - time.monotonic())
+                return
+            except (ConnectError, QMPTimeout):
+                if time.monotonic() >= deadline:
+                    self.loop.close()
+                    raise QMPTimeout(f"no QMP session at {path} within {timeout} s") from None
+                time.sleep(0.02)
+
+    def _wait(self, coroutine, timeout):
+        """Run `coroutine` for at most `timeout` s; no answer or a lost connection is QMPTimeout."""
+        try:
+            return self.loop.run_until_complete(asyncio.wait_for(coroutine, max(0.0, timeout)))
+        except asyncio.TimeoutError:
+            self.silent = True
+            raise QMPTimeout("QMP did not answer") from None
+        except (ExecInterruptedError, StateError, EOFError, OSError) as exc:
+            self.silent = True
+            raise QMPClosed("QMP connection closed") from exc
+
+    def cmd(self, name, timeout=5.0, **args):
+        """The `return` value of command `name` (QMPError if QEMU refuses it, or answers
+        what the library cannot read)."""
+        try:
+            return self._wait(self.client.execute(name, args or None), timeout)
+        except ExecuteError as exc:
+            raise QMPError(f"{name}: {exc}") from None
+        except LibraryError as exc:           # a reply that breaks the protocol
+            raise QMPError(f"{name}: {type(exc).__name__}: {exc}") from None
+
+    def close(self, timeout=2.0):
+        """Disconnect (an error from a QEMU already gone is expected) and end the loop."""
+        if self.loop.is_closed():
+            return
+        try:
+            self._wait(self.client.disconnect(), timeout)
+        except Exception:          # disconnect re-raises the EOF of a QEMU that hung up
+            pass
+        self.loop.close()
+
+
 class Qemu:
     """One QEMU process in its own run folder, with QMP and a trace log.
 
-    Use as a context manager: on exit it sends QMP `quit` and, if the process
-    is still there after a bounded wait, kills it by PID.
+    Use as a context manager: on exit it sends QMP `quit` (unless QMP went silent) and, if
+    the process is still there after a bounded wait, kills it by PID.
     """
 
     def __init__(self, build, rundir, role, extra=(), kernel=None, preload=None, env=None):
@@ -129,7 +204,7 @@ class Qemu:
         self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
                                      stdout=self.stderr, stderr=self.stderr)
         try:
-            self.qmp = QMP(self.qmp_path)
+            self.qmp = QMPSession(self.qmp_path, self.role)
         except Exception:          # no QMP: __exit__ will not run, so end QEMU here
             self.stop()
             raise
@@ -152,11 +227,11 @@ class Qemu:
         self.stop()
 
     def stop(self, grace=5.0):
-        """QMP quit, then SIGKILL by PID if the process is still there."""
+        """QMP quit (unless QMP went silent), then SIGKILL by PID if QEMU is still there."""
         if self.proc is None:
             return
         try:
-            if self.alive() and self.qmp is not None:
+            if self.alive() and self.qmp is not None and not self.qmp.silent:
                 self.qmp.cmd("quit", timeout=2.0)
         except Exception:          # a hung or dead QEMU: the kill below ends it anyway
             pass

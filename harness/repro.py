@@ -26,8 +26,7 @@ from checks.traces.tracelog import parse_log
 
 from .migrate import RunSpec, guest_kernel, poll_migration, set_capabilities
 from .p1image import damage_last_block
-from .qemu import Qemu, fetch_build
-from .qmp import QMPTimeout
+from .qemu import QMPTimeout, Qemu, fetch_build
 
 __all__ = ["repro_p1", "main"]
 
@@ -82,8 +81,7 @@ def _hang_evidence(q):
     os.kill(q.proc.pid, signal.SIGTERM)
     time.sleep(2.0)
     evidence["SIGTERM"] = "ignored for 2 s" if q.alive() else "ended it"
-    q.qmp = None                             # a hung QMP gets no quit: kill by PID
-    return evidence
+    return evidence                          # QMP went silent: Qemu.stop kills by PID
 
 
 def _load(build, rundir, image, spec):
@@ -168,7 +166,8 @@ def repro_p1(out, channels=(2, 4), log=print):
 def _p1_report(build, n, block, outcome, seconds, evidence, trace, verdict, model, ok):
     word = "REPRODUCED" if ok else "NOT reproduced"
     lines = [f"P1 {word}: {build.describe()}, mapped-ram + multifd, {n} channels",
-             f"  damage   last RAM block {block.name!r}: pages_offset 0x{block.pages_offset:x} -> 1<<63",
+             f"  damage   last RAM block {block.name!r}: "
+             f"pages_offset 0x{block.pages_offset:x} -> 1<<63",
              f"  outcome  {outcome} after {seconds:.1f} s (query-migrate gave no reply within "
              f"{QMP_REPLY:.0f} s)" if outcome == "qmp-timeout" else f"  outcome  {outcome}"]
     lines += [f"  {k:<8} {v if isinstance(v, str) else ', '.join(v)}" for k, v in evidence.items()]

@@ -67,6 +67,11 @@ START = {"socket": "READ_RECORD", "file": "START"}
 # Where a transaction starts (machine.py): before a read, a busy pick or a join that
 # follows a post, and before vm_start(), which the properties observe.
 TRANSACTION_STARTS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
+# A run of waits taken as one step (machine.py): multifd_recv_sync_main()'s N waits on
+# multifd_recv_state->sem_sync, which only this thread waits on ("for (i = 0; i <
+# thread_count; i++) { qemu_sem_wait(&multifd_recv_state->sem_sync); }", no check of
+# `exiting` between them); recv threads only post it.
+MERGED_WAITS = ("SYNC_WAIT",)
 # States inside a loop over channels in index order, with load_i the position (Role's
 # channel_loops: channel symmetry must respect them); SYNC_WAIT counts waits on the
 # shared semaphore, not channels.
@@ -370,5 +375,6 @@ ANY_ORDER = AnyOrder(
 ROLE = Role(name="load", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
             functions=table_functions(globals()), pc_field="load_pc", per_channel=False,
             thread="load", transaction_starts=TRANSACTION_STARTS, start=START,
+            merged_waits=MERGED_WAITS,
             loop_index="load_i", channel_loops=CHANNEL_LOOPS, atomic_loops=ATOMIC_LOOPS,
             any_order=ANY_ORDER)

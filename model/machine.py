@@ -28,6 +28,14 @@ mover or a non-mover follows a left mover. With transactions on, a step fires a 
 the thread runs on through the rows of every state that is not in `transaction_starts`
 until it reaches one, blocks, or repeats a state (a spin). The fine-grained steps stay
 available with transactions off, and the tests check both give the same verdicts.
+
+`merged_waits` names the states where the thread waits on a semaphore that no other
+thread waits on and no other thread reads (it only posts it): a run of such waits is one
+step, as a compiled checker takes it (SPIN's anchor). A transaction that blocks in such
+a run is postponed back to where the run began: the thread takes the run's tokens only
+when it can take them all. To every other thread a consumer that holds some tokens and
+blocks is the same as one that holds none yet (posts commute with waits), and it blocks
+where the split run would block forever, so deadlocks are the same.
 """
 
 import inspect
@@ -97,6 +105,7 @@ class Role:
     per_channel: bool = False         # one thread per channel, or a single thread
     thread: str = ""                  # thread name in traces: "mig", "send[{t}]"
     transaction_starts: tuple = ()    # states where a declared transaction starts (above)
+    merged_waits: tuple = ()          # states of a run of waits taken as one step (above)
     start: Mapping = field(default_factory=dict)   # transport -> first state, if not states[0]
     start_if: Callable = None         # config -> first state name, or None (then `start`)
     # The role's loops over channels in index order, which channel symmetry must respect:

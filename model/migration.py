@@ -79,6 +79,11 @@ SETUP, WRAP, SECTION, COMPLETE = range(len(CALLERS))
 # Where a transaction starts (machine.py): before a wait that follows a post, and before
 # `exiting := 1`, which other threads read.
 TRANSACTION_STARTS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CREATED")
+# A run of waits taken as one step (machine.py): multifd_send_sync_main()'s collect of a
+# channel, "qemu_sem_wait(&multifd_send_state->channels_ready); ... qemu_sem_wait(&p->sem_sync);",
+# two semaphores only this thread waits on; send threads (and multifd_send_kick_main() on
+# error) only post them.
+MERGED_WAITS = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC")
 # States inside a loop over channels in index order, with mig_i the position: symmetry
 # may only permute channels on the same side of mig_i there (Role's channel_loops).
 CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC_WAIT_READY",
@@ -544,5 +549,6 @@ COMMITTED = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC")
 ROLE = Role(name="migration", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
             functions=table_functions(globals()), pc_field="mig_pc", per_channel=False,
             thread="mig", start_if=_start, transaction_starts=TRANSACTION_STARTS,
+            merged_waits=MERGED_WAITS,
             loop_index="mig_i", channel_loops=CHANNEL_LOOPS, atomic_loops=ATOMIC_LOOPS,
             committed=COMMITTED, any_order=ANY_ORDER)

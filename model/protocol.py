@@ -27,6 +27,7 @@ class Thread(NamedTuple):
     pc_index: int       # position of the role's pc field in State
     per_channel: bool
     starts: tuple       # per control state: does a declared transaction start there
+    waits: tuple        # per control state: is it in a run of waits taken as one step
 
 
 class ChannelLoop(NamedTuple):
@@ -68,9 +69,10 @@ class Protocol:
             role = self.roles[role_name]
             table = compile_role(role, self.config)
             starts = tuple(name in role.transaction_starts for name in role.states)
+            waits = tuple(name in role.merged_waits for name in role.states)
             for t in range(count):
                 yield Thread(role.thread.format(t=t), role_name, t, table,
-                             fields.index(role.pc_field), role.per_channel, starts)
+                             fields.index(role.pc_field), role.per_channel, starts, waits)
 
     def initial_states(self) -> list:
         return [initial_state(self.config, self.roles, self.variant)]

@@ -86,20 +86,23 @@ def test_variants_lists_the_catalogue(capsys):
 
 
 def test_out_dir_gets_report_json_and_chart(capsys, tmp_path):
-    """--out writes the text report, the JSON and the counterexample's chart."""
+    """--out writes the text report, the JSON, the counterexample's chart (DOT, SVG and
+    Mermaid) and, for a run this small, the explored graph as GraphML."""
     code, _, _ = run(capsys, "run", "--variant", "stuck-pending-job", "--channels", "1",
                      "--no-live", "--quiet", "--out", str(tmp_path))
     names = sorted(p.name for p in tmp_path.iterdir())
     assert code == 1
-    assert sorted(n.rsplit(".", 1)[1] for n in names) == ["dot", "json", "svg", "txt"]
+    assert sorted(n.rsplit(".", 1)[1] for n in names) == ["dot", "graphml", "json", "mmd",
+                                                          "svg", "txt"]
     assert any(n.endswith("-chart.svg") for n in names)
 
 
 def test_out_dir_of_a_pass_has_no_chart(capsys, tmp_path):
-    """A run that passes has no counterexample to draw."""
+    """A run that passes has no counterexample to draw; its graph is still written."""
     code, _, _ = run(capsys, "run", "--channels", "1", "--pages", "1", "--no-live", "--quiet",
                      "--out", str(tmp_path))
-    assert code == 0 and sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".txt"]
+    assert code == 0
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".graphml", ".json", ".txt"]
 
 
 def test_mapped_ram_seed_passes_and_parent_breaks_i1(capsys):

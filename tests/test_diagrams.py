@@ -1,6 +1,6 @@
 """Diagrams: thread diagrams, sequence charts, wait-for graphs, the review page."""
 
-import os
+import json
 import re
 import shutil
 import subprocess
@@ -135,15 +135,6 @@ def _browser(page, *args):
                            page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def review_page(tmp_path_factory):
-    """diagrams/index.html, freshly built (the full matrix, about 45 s)."""
-    if shutil.which("dot") is None:
-        pytest.skip("graphviz's dot is missing")
-    out = Path(os.environ.get("MULTIFD_DIAGRAMS") or tmp_path_factory.mktemp("diagrams"))
-    return build(out, log=lambda line: None)
-
-
 def test_review_page_in_headless_chromium(review_page):
     """The page loads in Chromium, every linked SVG loads, every variant is listed."""
     if not _chromium():
@@ -157,21 +148,65 @@ def test_review_page_in_headless_chromium(review_page):
         assert f'id="v-{variant.name}"' in dom
         assert f'href="#v-{variant.name}"' in dom
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    _browser(review_page, "--window-size=1400,2400", f"--screenshot={ARTIFACTS / 'review-page.png'}")
-    assert (ARTIFACTS / "review-page.png").stat().st_size > 10_000
+    shot = ARTIFACTS / "review-page.png"
+    _browser(review_page, "--window-size=1400,2400", f"--screenshot={shot}")
+    assert shot.stat().st_size > 10_000
+
+
+# Run in a copy of the page: where each finding's heading and summary sit on the screen.
+_PLACES = """<script>window.addEventListener('load', function () {
+  var out = {height: window.innerHeight, width: window.innerWidth};
+  document.querySelectorAll('.card').forEach(function (card) {
+    var h = card.querySelector('h3').getBoundingClientRect();
+    var p = card.querySelector('p').getBoundingClientRect();
+    out[card.id] = {top: h.top, bottom: p.bottom, left: h.left, right: p.right,
+                    text: card.querySelector('h3').textContent};
+  });
+  document.body.dataset.places = JSON.stringify(out);
+});</script></body>"""
+
+
+def test_review_page_first_screen_shows_p1_and_p2(review_page):
+    """At 1280x800 the page opens on the two hangs: P1's and P2's headings and summaries
+    are on the first screen; a screenshot of it is kept (out/test-artifacts)."""
+    if not _chromium():
+        pytest.skip("chromium is not installed (make test installs it as root)")
+    probe = review_page.parent / ".first-screen.html"
+    probe.write_text(review_page.read_text().replace("</body>", _PLACES))
+    try:
+        dom = _browser(probe, "--window-size=1280,800", "--dump-dom").stdout
+    finally:
+        probe.unlink()
+    places = json.loads(re.search(r'data-places="([^"]*)"', dom).group(1).replace("&quot;", '"'))
+    # Headless Chromium's --dump-dom keeps room for a window's bars: the viewport is a
+    # little shorter than 800 (657 here), so the check is stricter than the screenshot.
+    height, width = places["height"], places["width"]
+    assert width == 1280 and 600 <= height <= 800, places
+    for hang in ("p1", "p2"):
+        place = places[hang]
+        assert place["text"] == hang.upper()
+        assert 0 <= place["top"] and place["bottom"] <= height, (hang, place)
+        assert 0 <= place["left"] and place["right"] <= width, (hang, place)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "review-first-screen.png"
+    _browser(review_page, "--window-size=1280,800", f"--screenshot={shot}")
+    assert shot.stat().st_size > 10_000
+    print(f"first screen of the review page: {shot}")
 
 
 def test_review_diagrams_are_reproducible(review_page, tmp_path):
-    """Two builds write the same DOT files (here: the thread diagrams and two entries)."""
+    """Two builds write the same DOT, Mermaid and story files (here: the thread diagrams
+    and four entries)."""
     from checks.matrix import MATRIX
     again = build(tmp_path, entries=MATRIX[:2] + MATRIX[16:18], log=lambda line: None)
     for dot in (again.parent / "threads").glob("*.dot"):
         assert dot.read_text() == (review_page.parent / "threads" / dot.name).read_text()
-    first = {p.name[3:]: p for p in (review_page.parent / "runs").glob("*.dot")}
-    runs = sorted((again.parent / "runs").glob("*.dot"))
-    assert len(runs) >= 2
-    for dot in runs:
-        assert dot.read_text() == first[dot.name[3:]].read_text()
+    for suffix in ("dot", "mmd", "txt"):
+        first = {p.name[3:]: p for p in (review_page.parent / "runs").glob(f"*.{suffix}")}
+        runs = sorted((again.parent / "runs").glob(f"*.{suffix}"))
+        assert len(runs) >= 2
+        for made in runs:
+            assert made.read_text() == first[made.name[3:]].read_text()
 
 
 def test_review_page_reports_a_missing_svg(tmp_path):
@@ -180,8 +215,8 @@ def test_review_page_reports_a_missing_svg(tmp_path):
         pytest.skip("chromium is not installed (make test installs it as root)")
     from checks.reports.review import render_page
     row = {"stem": "01-gone", "files": ["chart"], "variant": "seed", "label": "x",
-           "expected": "pass", "verdict": "pass", "property": None, "states": 1,
-           "seconds": 0.0, "ok": True}
+           "config": {"faults": []}, "expected": "pass", "verdict": "pass", "property": None,
+           "states": 1, "seconds": 0.0, "ok": True}
     page = tmp_path / "index.html"
     page.write_text(render_page([row], []))
     body = re.search(r"<body([^>]*)>", _browser(page, "--dump-dom").stdout).group(1)

@@ -39,9 +39,11 @@ class Product:
     MAX_TRANSACTION = 1_000
 
     def __init__(self, protocol, transactions: bool = True, symmetry: bool = None,
-                 cache: bool = True, knowledge=None):
+                 cache: bool = True, knowledge=None, merge_waits: bool = True):
         self.protocol = protocol
         self.transactions = transactions
+        # Declared transactions take a run of merged waits as one step (model/machine.py).
+        self.merge_waits = bool(transactions) and merge_waits and knowledge is None
         # Derived transactions (movers.py) when given what is known of the steps; else
         # the declared transaction starts.
         self.knowledge = knowledge if transactions else None
@@ -311,18 +313,64 @@ class Product:
 
         A transaction ends at a declared start, where the thread is blocked, where the
         last row changed nothing (a spin, which must stay a visible step), or where the
-        protocol halts (nothing runs on after a crash, inside a transaction either)."""
-        todo = [(chain, before, s)]
+        protocol halts (nothing runs on after a crash, inside a transaction either).
+        One that blocks in a run of merged waits ends where the run began."""
+        todo = [(chain, (before, s))]
         while todo:
-            chain, before, s = todo.pop()
-            more = [] if not self.transactions or _same(s, before) or self._halted(s) or \
-                thread.starts[self.pc(s, thread)] else self._enabled(s, thread)
+            chain, path = todo.pop()
+            before, s = path[-2], path[-1]
+            ends = not self.transactions or _same(s, before) or self._halted(s) or \
+                thread.starts[self.pc(s, thread)]
+            more = [] if ends else self._enabled(s, thread)
             if not more:
-                out.append((self._label(thread, chain), s))
+                k = len(chain) if ends else self._unblocked(thread, path)
+                if k:
+                    out.append((self._label(thread, chain[:k]), path[k]))
                 continue
             self._bounded(thread, chain)
-            todo += [(chain + ((r, c),), s, self._fire(s, thread, r, c))
+            todo += [(chain + ((r, c),), path + (self._fire(s, thread, r, c),))
                      for r, c in reversed(more)]
+
+    def settle_steps(self, s) -> list:
+        """[(label, state)]: the single waits, from one state of a run of merged waits to
+        another, that the threads can take from `s`: the steps a run postpones when the
+        whole run cannot go. A hang's report takes them (`settled`), to show where each
+        thread's run blocks; they are not steps of the search."""
+        if not self.merge_waits or self._halted(s):
+            return []
+        out = []
+        for thread in self.threads:
+            if thread.waits[self.pc(s, thread)]:
+                for r, c in self._enabled(s, thread):
+                    after = self._fire(s, thread, r, c)
+                    if thread.waits[self.pc(after, thread)]:
+                        out.append((self._label(thread, ((r, c),)), after))
+        return out
+
+    def settled(self, s) -> list:
+        """[(label, state)]: from `s`, the waits of merged runs the threads can take one
+        at a time, each thread's in turn: where a hang in the split model stops."""
+        tail = []
+        while len(tail) < self.MAX_TRANSACTION:
+            steps = self.settle_steps(s)
+            if not steps:
+                break
+            tail.append(steps[0])
+            s = steps[0][1]
+        return tail
+
+    def _unblocked(self, thread, path) -> int:
+        """How many of a blocked transaction's steps it keeps: all, unless it blocked in
+        a run of merged waits (model/machine.py), which waits whole where it began (0:
+        the thread takes no step from here until it can take the whole run).
+
+        `path`: the state before the transaction's first step, then after each step."""
+        k = len(path) - 1
+        if not (self.merge_waits and thread.waits[self.pc(path[k], thread)]):
+            return k
+        while k and thread.waits[self.pc(path[k - 1], thread)]:
+            k -= 1
+        return k
 
     def _fire(self, s, thread, r, c):
         for effect in r.effects:

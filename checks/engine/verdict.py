@@ -31,10 +31,13 @@ class Violation:
     property: Property
     path: list                     # state ids from an initial state to the violation
     loop_at: Optional[int] = None  # index in `path` the last state steps back to (lasso)
+    # A hang's last steps outside the graph: the single waits of merged runs the threads
+    # can still take ([(label, state)]; Product.settled).
+    tail: list = field(default_factory=list)
 
     @property
     def length(self) -> int:
-        return len(self.path) - 1 + (1 if self.loop_at is not None else 0)
+        return len(self.path) - 1 + (1 if self.loop_at is not None else 0) + len(self.tail)
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Result:
     transactions: str = ""            # how steps were cut: declared, derived or none
     restarts: int = 0                 # derived transactions: times the search started over
     loop: str = "python"              # the search loop that ran: compiled or python (core.py)
+    merged_waits: bool = False        # a run of waits was one step (Product.merge_waits)
     _readable: dict = field(default_factory=dict, repr=False)   # name -> chosen path
 
     @property
@@ -71,4 +75,4 @@ class Result:
             return self.graph.steps(v.path + [v.path[v.loop_at]])
         if name not in self._readable:
             self._readable[name] = self.graph.readable_path(v.path[-1]) if v.path else []
-        return self.graph.steps(self._readable[name])
+        return self.graph.steps(self._readable[name]) + v.tail

@@ -42,7 +42,8 @@ def replay(system, lines: list) -> list:
     states = [state]
     for number, line in enumerate(lines, start=1):
         thread, _, action = line.partition(": ")
-        nxt = [s for (t, a, _), s in system.successors(state) if t == thread and a == action]
+        nxt = [s for (t, a, _), s in system.successors(state) if t == thread and a == action] \
+            or [s for (t, a, _), s in system.settle_steps(state) if t == thread and a == action]
         if not nxt:
             raise ReplayError(f"replay step {number}: {line!r} is not enabled here")
         state = nxt[0]
@@ -93,6 +94,8 @@ def _steps_line(result) -> list:
         return [f"steps   transactions derived from what each step reads and writes{again}"]
     if result.transactions == "none":
         return ["steps   one step per row (--fine-grained)"]
+    if result.transactions == "declared" and not result.merged_waits:
+        return ["steps   each wait of a run of waits its own step (--split-waits)"]
     return []
 
 
@@ -224,7 +227,7 @@ def result_json(system, result) -> dict:
            "transitions": result.transitions, "depth": result.depth,
            "seconds": round(result.seconds, 3), "bound": result.bound,
            "fingerprint": result.fingerprint, "unchecked": result.unchecked,
-           "transactions": result.transactions,
+           "transactions": result.transactions, "merged_waits": result.merged_waits,
            "expected": expectation(system, result)[0],
            "as_expected": expectation(system, result)[1],
            "collision_probability": result.collision_probability,

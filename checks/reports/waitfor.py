@@ -26,7 +26,9 @@ class Wait(NamedTuple):
 
 
 def _moving_threads(system, s):
-    return {label[0] for label, _ in system.successors(s)}
+    """The threads that can take a step from `s`, a single wait of a merged run of
+    waits included (Product.settle_steps)."""
+    return {label[0] for label, _ in system.successors(s) + system.settle_steps(s)}
 
 
 def _status(system, s, thread, moving):

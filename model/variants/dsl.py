@@ -13,7 +13,7 @@ a user's file would (docs/variants.md, "Checking your own patch").
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, NamedTuple, Optional
 
 from ..config import FLUSH_MODES, TRANSPORTS
@@ -268,9 +268,23 @@ def apply_variant(variant: Variant) -> dict:
         if edit.role not in tables:
             raise VariantError(f"variant {variant.name}: unknown role {edit.role!r}")
         tables[edit.role] = _edit_rows(tables[edit.role], edit)
-    return {name: role.with_rows(tables[name], variant.functions.get(name),
-                                 variant.states.get(name, ()))
-            for name, role in ROLES.items()}
+    roles = {name: role.with_rows(tables[name], variant.functions.get(name),
+                                  variant.states.get(name, ()))
+             for name, role in ROLES.items()}
+    return {name: role if _same_waits(ROLES[name], role) else replace(role, merged_waits=())
+            for name, role in roles.items()}
+
+
+def _same_waits(base, edited) -> bool:
+    """Whether a role's merged waits (model/machine.py) are as its author declared them:
+    the rows from one such state to another, and the functions they name, untouched by
+    the variant. An edit there voids the declaration, and the waits are split again."""
+    def waits(role):
+        rows = [r for r in role.rows
+                if r["source"] in role.merged_waits and r["dest"] in role.merged_waits]
+        names = {n for r in rows for n in r["conditions"] + r["unless"] + r["after"]}
+        return rows, {n: role.functions.get(n) for n in names}
+    return waits(base) == waits(edited)
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,79}")
