@@ -15,9 +15,10 @@ only draws.  Text is measured on the wide side (`text_width`), so it fits its
 box in the sans-serifs a browser picks for Helvetica.  A row holds one box, as
 tall as its text and its arrows' ends need; an arrow leaves the side of its box
 level, under its label, then turns to its target, so the label lies in that
-step's row, on no other box, and the arrows leaving one box cross none of each
-other's labels.  The DOT text depends only on the counterexample, so the same
-run writes the same bytes.
+step's row, on no other box, and the arrows leaving one box are laid out so as
+to cross none of each other's labels (tests/test_charts.py checks boxes and
+texts against each other, not lines against labels).  The DOT text depends
+only on the counterexample, so the same run writes the same bytes.
 """
 
 import math
