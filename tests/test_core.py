@@ -74,3 +74,35 @@ def test_the_compiled_loop_reports_progress_and_says_it_ran(capsys):
     assert lines and all(line.startswith("explored ") for line in lines)
     assert main(["run", "--pages", "1"]) == 0
     assert "(compiled search loop)" in capsys.readouterr().err
+
+
+@st.composite
+def _graphs(draw):
+    """A graph of up to 40 states as the Graph's arrays: succ, start, n."""
+    n = draw(st.integers(1, 40))
+    out = [draw(st.lists(st.integers(0, n - 1), max_size=4)) for _ in range(n)]
+    from array import array
+    succ, start = array("i"), array("q", [0])
+    for targets in out:
+        succ.extend(targets)
+        start.append(len(succ))
+    return succ, start, n
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@settings(max_examples=300, deadline=None)
+@given(graph=_graphs(), data=st.data())
+def test_compiled_liveness_passes_give_the_python_answers(graph, data):
+    """The compiled peel and backward closure mark the states the Python ones mark, on
+    random graphs (cycles, self-loops, repeated edges, skipped states and targets)."""
+    from checks.engine import liveness
+    from checks.engine.graph import Graph
+    succ, start, n = graph
+    g = Graph()
+    for i in range(n):
+        g.add(i, -1, None)
+    g.succ, g.start = succ, start
+    skip = bytearray(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    targets = data.draw(st.lists(st.integers(0, n - 1), max_size=5))
+    assert core.peel(g, skip) == liveness.peel_py(g, skip)
+    assert core.backward_closure(g, targets) == liveness.backward_closure_py(g, targets)

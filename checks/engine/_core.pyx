@@ -415,3 +415,92 @@ def new_buffer():
 def buffer_extend(Buffer b, values):
     for v in values:
         b.append(v)
+
+
+# -- liveness over the built graph (checks/engine/liveness.py's Python versions) ---------
+
+def peel(succ_a, start_a, skip_a, Py_ssize_t n):
+    """liveness.peel on the graph's arrays (succ: array('i'), start: array('q'), skip:
+    bytearray of n): `skip` plus every state Kahn's algorithm peels off. The set peeled
+    does not depend on the order, so it is the Python version's."""
+    cdef const int[:] succ = succ_a
+    cdef const long long[:] start = start_a
+    cdef const unsigned char[:] skip = skip_a
+    cdef Py_ssize_t m = start.shape[0] - 1, e = succ.shape[0], u, k, w, top = 0
+    peeled = bytearray(skip_a)
+    cdef unsigned char[:] out = peeled
+    cdef int* indeg = <int*>calloc(n + 1, sizeof(int))
+    cdef int* todo = <int*>malloc((n + 1) * sizeof(int))
+    if indeg == NULL or todo == NULL:
+        free(indeg); free(todo)
+        raise MemoryError()
+    try:
+        for k in range(e):
+            indeg[succ[k]] += 1
+        for u in range(m):
+            if skip[u]:
+                for k in range(start[u], start[u + 1]):
+                    indeg[succ[k]] -= 1
+        for u in range(n):
+            if not skip[u] and not indeg[u]:
+                todo[top] = <int>u
+                top += 1
+        while top:
+            top -= 1
+            u = todo[top]
+            out[u] = 1
+            if u < m:
+                for k in range(start[u], start[u + 1]):
+                    w = succ[k]
+                    indeg[w] -= 1
+                    if not indeg[w] and not skip[w]:
+                        todo[top] = <int>w
+                        top += 1
+    finally:
+        free(indeg); free(todo)
+    return peeled
+
+
+def backward_closure(succ_a, start_a, targets, Py_ssize_t n):
+    """liveness.backward_closure on the graph's arrays: a bytearray marking every state
+    from which one of `targets` is reachable."""
+    cdef const int[:] succ = succ_a
+    cdef const long long[:] start = start_a
+    cdef Py_ssize_t m = start.shape[0] - 1, e = succ.shape[0], u, v, k, top = 0
+    mark = bytearray(n)
+    cdef unsigned char[:] out = mark
+    cdef long long* first = <long long*>calloc(n + 1, sizeof(long long))
+    cdef long long* fill = <long long*>malloc((n + 1) * sizeof(long long))
+    cdef int* rev = <int*>malloc((e + 1) * sizeof(int))
+    cdef int* todo = <int*>malloc((n + 1) * sizeof(int))
+    if first == NULL or fill == NULL or rev == NULL or todo == NULL:
+        free(first); free(fill); free(rev); free(todo)
+        raise MemoryError()
+    try:
+        for k in range(e):
+            first[succ[k] + 1] += 1
+        for u in range(n):
+            first[u + 1] += first[u]
+        memcpy(fill, first, (n + 1) * sizeof(long long))
+        for u in range(m):
+            for k in range(start[u], start[u + 1]):
+                v = succ[k]
+                rev[fill[v]] = <int>u
+                fill[v] += 1
+        for v in targets:
+            if not out[v]:
+                out[v] = 1
+                todo[top] = <int>v
+                top += 1
+        while top:
+            top -= 1
+            v = todo[top]
+            for k in range(first[v], first[v + 1]):
+                u = rev[k]
+                if not out[u]:
+                    out[u] = 1
+                    todo[top] = <int>u
+                    top += 1
+    finally:
+        free(first); free(fill); free(rev); free(todo)
+    return mark

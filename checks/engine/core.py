@@ -17,7 +17,7 @@ try:
 except ImportError:          # no compiler when it was installed: the Python loop
     _core = None
 
-__all__ = ["available", "usable", "search", "why_python"]
+__all__ = ["available", "usable", "search", "why_python", "peel", "backward_closure"]
 
 MAX_BITS = 1024
 
@@ -151,3 +151,13 @@ class _Index:
         if self.made is None:
             self.made = {s: sid for sid, s in enumerate(self.states)}
         return self.made.get(state, default)
+
+
+def peel(g, skip: bytearray) -> bytearray:
+    """liveness.peel, compiled (the same set: it does not depend on the order)."""
+    return _core.peel(g.succ, g.start, skip, len(g.states))
+
+
+def backward_closure(g, targets: list) -> bytearray:
+    """liveness.backward_closure, compiled."""
+    return _core.backward_closure(g.succ, g.start, targets, len(g.states))

@@ -4,14 +4,24 @@ every thread, and the lasso that shows a livelock."""
 
 from array import array
 
+from . import core
 from .graph import Graph
 from .verdict import Property, Violation
 
-__all__ = ["backward_closure", "lasso", "lasso_into", "peel", "sccs", "is_fair"]
+__all__ = ["backward_closure", "backward_closure_py", "lasso", "lasso_into", "peel", "peel_py",
+           "sccs", "is_fair"]
 
 
 def backward_closure(g: Graph, targets: list) -> bytearray:
-    """Mark every state from which some target is reachable."""
+    """Mark every state from which some target is reachable (compiled where the core is:
+    checks/engine/_core.pyx)."""
+    if core.available():
+        return core.backward_closure(g, targets)
+    return backward_closure_py(g, targets)
+
+
+def backward_closure_py(g: Graph, targets: list) -> bytearray:
+    """backward_closure in Python: the reference, and the fallback."""
     n = len(g.states)
     start, succ = g.start, g.succ
     indeg = array("l", bytes(8 * (n + 1)))
@@ -59,12 +69,20 @@ def peel(g: Graph, skip: bytearray) -> bytearray:
     """`skip` plus every state Kahn's algorithm peels off: one with no edge in from a
     state not yet peeled or skipped. No state on a cycle is ever peeled, and a graph
     with no cycle peels whole, so Tarjan's pass is left the states that may matter.
+    Compiled where the core is (checks/engine/_core.pyx).
 
     >>> g = Graph(); _ = [g.add(s, -1, None) for s in "abc"]
     >>> g.succ.extend([1, 2, 1]); g.start.extend([1, 2, 3])    # a -> b <-> c
-    >>> list(peel(g, bytearray(3)))
-    [1, 0, 0]
+    >>> list(peel(g, bytearray(3))), list(peel_py(g, bytearray(3)))
+    ([1, 0, 0], [1, 0, 0])
     """
+    if core.available():
+        return core.peel(g, skip)
+    return peel_py(g, skip)
+
+
+def peel_py(g: Graph, skip: bytearray) -> bytearray:
+    """peel in Python: the reference, and the fallback."""
     n, start, succ = len(g.states), g.start, g.succ
     indeg = array("i", bytes(4 * n))
     for w in succ:
