@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The compiled search (issue 21, first step): the breadth-first loop over packed states.
+"""The compiled search (issue 21): the breadth-first loop over packed states, and at the
+end of the file the liveness passes over the built graph (the peel, the backward closure).
 
 It owns what the pure-Python loop spends its time on: the visited set over fixed-width
 states (W 64-bit words), the frontier (the state array itself), the parent links, the
