@@ -20,6 +20,10 @@ except ImportError:          # no compiler when it was installed: the Python loo
 __all__ = ["available", "usable", "search", "why_python", "peel", "backward_closure"]
 
 MAX_BITS = 1024
+# What `_fill` adds a state when the loop hands its arrays over: the state as a Python int
+# and its list slot, its parent, label, depth and edges as arrays (measured: socket N=4
+# P=3 R=2 stopped at 16 M states by --max-memory 6000; see docs/scale.md).
+FILL_BYTES = 250
 
 
 def available() -> bool:
@@ -83,7 +87,11 @@ class Hooks:
         return self.model.is_proper_end(x), self.model.end_memo[1]
 
     def checkpoint(self, expanded: int, count: int):
-        return self.run._checkpoint_count(expanded, count, self.began)
+        """Why to stop, or None. The memory bound keeps room for the Graph built from the
+        arrays when the loop ends (`_fill`: FILL_BYTES a state), so that a run stopped by
+        it stays under it while its states are counted and reported."""
+        return self.run._checkpoint_count(expanded, count, self.began,
+                                          reserve_kb=count * FILL_BYTES // 1024)
 
 
 def _words(value: int, n: int) -> list:

@@ -195,10 +195,12 @@ class _Run:
             return None
         return self._checkpoint_count(expanded, self.graph.count(), began)
 
-    def _checkpoint_count(self, expanded: int, count: int, began: float) -> Optional[str]:
-        """`_checkpoint` at a 1024th expansion, with `count` states known."""
+    def _checkpoint_count(self, expanded: int, count: int, began: float,
+                          reserve_kb: int = 0) -> Optional[str]:
+        """`_checkpoint` at a 1024th expansion, with `count` states known; `reserve_kb`:
+        memory the run will still need after it stops (the compiled loop's Graph)."""
         now = time.monotonic()
-        if self.max_memory_kb and rss_kb() > self.max_memory_kb:
+        if self.max_memory_kb and rss_kb() + reserve_kb > self.max_memory_kb:
             return f"memory bound {self.max_memory_kb // 1024} MB reached"
         if self.max_seconds and now - began > self.max_seconds:
             return f"time bound {self.max_seconds:g} s reached"
