@@ -22,7 +22,7 @@ __all__ = ["available", "usable", "search", "why_python", "peel", "backward_clos
 MAX_BITS = 1024
 # What `_fill` adds a state when the loop hands its arrays over: the state as a Python int
 # and its list slot, its parent, label, depth and edges as arrays (measured: socket N=4
-# P=3 R=2 stopped at 16 M states by --max-memory 6000; see docs/scale.md).
+# P=3 R=2 stopped at 15 M states by --max-memory 6000 peaks at 5.4 GB; docs/scale.md).
 FILL_BYTES = 250
 
 
