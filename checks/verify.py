@@ -82,7 +82,7 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
             acknowledge()
             system, result = System(config, variant), _stopped(e, bounds["started"])
     result.transactions = mode
-    result.merged_waits = system.merge_waits
+    result.merged_waits = mode == "declared" and merge_waits
     result.unchecked += [name for name in skipped if name not in result.unchecked]
     return system, result
 

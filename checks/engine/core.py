@@ -142,7 +142,6 @@ def _fill(run, core, hooks) -> None:
             run._settle(sid, hooks.found[found])
 
 
-
 def _int64s(data: bytes) -> array:
     out = array("q")
     out.frombytes(data)

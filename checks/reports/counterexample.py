@@ -211,9 +211,8 @@ def _ending(system, final, name) -> list:
         return []
     lines = ["where the threads are:"]
     for thread in system.threads:
-        pcs = final[thread.pc_index]
-        pc = pcs[thread.t] if thread.per_channel else pcs
-        lines.append(f"  {thread.name:<8} {system.state_name(thread.role, pc)}")
+        lines.append(f"  {thread.name:<8} "
+                     f"{system.state_name(thread.role, system.pc(final, thread))}")
     if name == "no_deadlock":
         lines += [""] + waitfor.render_text(waitfor.wait_for(system, final))
     return lines + [""]

@@ -94,9 +94,7 @@ def _node(system, state) -> dict:
     """A state's fields, and each thread's control state by name."""
     fields = dict(zip(state._fields, state))
     for thread in system.threads:
-        pcs = state[thread.pc_index]
-        pc = pcs[thread.t] if thread.per_channel else pcs
-        fields[thread.name] = system.state_name(thread.role, pc)
+        fields[thread.name] = system.state_name(thread.role, system.pc(state, thread))
     return fields
 
 
