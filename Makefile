@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup graphviz chromium mermaid check check-deep test diagrams bench bench-quick clean qemu \
-        conformance fixtures repro-p1 repro-p2
+        conformance fixtures repro-p1 repro-p2 patched-qemu
 
 setup: $(STAMP) graphviz
 
@@ -74,17 +74,28 @@ diagrams: setup
 qemu: setup
 	$(BIN)/python -m harness fetch
 
-conformance: qemu
-	$(BIN)/python -m harness conformance --out out/conformance
+# BUILD=patched: conformance and the reproducers on QEMU 10.0.2 built with the series in
+# patches/ (make patched-qemu, about 9 min; docs/upstream.md). There every P1 and P2 run
+# must fail cleanly; RUNS=k repeats each fault setting k times.
+BUILD ?= 10.0
+PATCHED_DEP := $(if $(filter patched,$(BUILD)),patched-qemu)
+HARNESS_BUILD := --build $(BUILD) $(if $(RUNS),--runs $(RUNS))
+
+patched-qemu: qemu
+	sh harness/build-patched-qemu.sh
+
+conformance: qemu $(PATCHED_DEP)
+	$(BIN)/python -m harness conformance --out out/conformance \
+	  $(if $(PATCHED_DEP),--versions 10.0-patched)
 
 fixtures: qemu
 	$(BIN)/python -m harness conformance --out out/conformance --fixtures tests/fixtures/traces
 
-repro-p1: setup
-	$(BIN)/python -m harness repro-p1 --out out/repro-p1
+repro-p1: setup $(PATCHED_DEP)
+	$(BIN)/python -m harness repro-p1 --out out/repro-p1 $(HARNESS_BUILD)
 
-repro-p2: setup
-	$(BIN)/python -m harness repro-p2 --out out/repro-p2
+repro-p2: setup $(PATCHED_DEP)
+	$(BIN)/python -m harness repro-p2 --out out/repro-p2 $(HARNESS_BUILD)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info out

@@ -38,7 +38,7 @@ from .reports.mermaid import counterexample_diagram
 from .reports.netgraph import GRAPHML_LIMIT, NETWORKX_LIMIT, GraphTooLarge, to_networkx, \
     write_graphml
 from .reports.review import build, chart_sources, write_dot
-from .traces.tracelog import TraceError, version_key
+from .traces.tracelog import TraceError
 from .verify import transactions_for, verify
 
 __all__ = ["main"]
@@ -167,7 +167,8 @@ def _parser():
     tr = sub.add_parser("trace", help="validate real QEMU trace logs against the model")
     tr.add_argument("src", metavar="SRC_LOG", help="the source's trace log ('none' if absent)")
     tr.add_argument("dst", metavar="DST_LOG", help="the destination's trace log ('none' if absent)")
-    tr.add_argument("--qemu", required=True, metavar="VERSION", help="7.2 or 10.0 (10.0.x)")
+    tr.add_argument("--qemu", required=True, metavar="VERSION",
+                    help="7.2, 10.0 (10.0.x), or 10.0-patched (docs/upstream.md)")
     tr.add_argument("--json", action="store_true")
     _bound_options(tr, "reading and replaying the logs")
     return p
@@ -459,7 +460,7 @@ def cmd_matrix(args) -> int:
 
 def cmd_trace(args) -> int:
     try:
-        version_key(args.qemu)
+        replay.rules(args.qemu)
     except ValueError as e:
         raise UsageError(str(e)) from None
     src, dst = (None if p == "none" else p for p in (args.src, args.dst))

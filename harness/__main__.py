@@ -1,4 +1,7 @@
-"""python -m harness {fetch,conformance,repro-p1,repro-p2}: real QEMU in the loop."""
+"""python -m harness {fetch,conformance,repro-p1,repro-p2}: real QEMU in the loop.
+
+`--build patched` (repro-p1, repro-p2) and `--versions 10.0-patched` (conformance) run
+QEMU 10.0.2 with the series in patches/, built by `make patched-qemu` (docs/upstream.md)."""
 
 import argparse
 import sys
@@ -18,8 +21,14 @@ def _parser():
     for name in ("repro-p1", "repro-p2"):
         r = sub.add_parser(name, help=f"reproduce {name[-2:].upper()} on real QEMU 10.0")
         r.add_argument("--out", default=f"out/{name}")
-        r.add_argument("--runs", type=int, default=None, help="how many attempts")
+        r.add_argument("--runs", type=int, default=None, help="how many attempts (with "
+                       "--clean: per fault setting and channel count)")
         r.add_argument("--channels", default=None, help="channel counts, e.g. 2,4")
+        r.add_argument("--build", choices=("10.0", "patched"), default="10.0",
+                       help="QEMU 10.0 as shipped, or built with patches/ (make patched-qemu)")
+        r.add_argument("--clean", action="store_true",
+                       help="judge every run for a clean failure (implied by --build patched; "
+                       "on 10.0 it shows what the series fixes)")
     return p
 
 

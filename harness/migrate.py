@@ -106,12 +106,14 @@ def throttle(src, spec):
     return release, released
 
 
-def start_socket_migration(src, dst, spec):
+def start_socket_migration(src, dst, spec, exit_on_error=True):
     """Set both sides up, listen on 127.0.0.1 port 0, and start the migration; return
-    `throttle`'s (release, released) for the caller's poll of the source."""
+    `throttle`'s (release, released) for the caller's poll of the source. `exit_on_error`
+    False keeps a destination whose load failed running, to be asked over QMP."""
     for q in (dst, src):
         set_capabilities(q, spec)
-    dst.qmp.cmd("migrate-incoming", uri="tcp:127.0.0.1:0")
+    extra = {} if exit_on_error else {"exit-on-error": False}
+    dst.qmp.cmd("migrate-incoming", uri="tcp:127.0.0.1:0", **extra)
     port = dst.qmp.cmd("query-migrate")["socket-address"][0]["port"]
     if spec.live:
         time.sleep(0.3)                      # let the guest fill its window

@@ -11,7 +11,7 @@ The next block's record starts where this block's pages end
 import struct
 from typing import NamedTuple
 
-__all__ = ["Block", "blocks", "damage_last_block", "ImageError"]
+__all__ = ["Block", "blocks", "damage_block", "damage_last_block", "ImageError"]
 
 HEADER = struct.Struct(">IQQQ")
 NEGATIVE = 1 << 63
@@ -61,10 +61,16 @@ def _block(f, pos):
     return Block(name, length, header_at, version, page_size, bitmap, pages)
 
 
+def damage_block(path, index):
+    """Set the pages_offset of block `index` (in file order) to 1<<63 in place; return
+    that block."""
+    block = blocks(path)[index]
+    with open(path, "r+b") as f:
+        f.seek(block.header_at + 4 + 8 + 8)
+        f.write(struct.pack(">Q", NEGATIVE))
+    return block
+
+
 def damage_last_block(path):
     """Set the last block's pages_offset to 1<<63 in place; return that block."""
-    last = blocks(path)[-1]
-    with open(path, "r+b") as f:
-        f.seek(last.header_at + 4 + 8 + 8)
-        f.write(struct.pack(">Q", NEGATIVE))
-    return last
+    return damage_block(path, -1)

@@ -5,7 +5,9 @@ and keeps two exception names for the callers.
 
 Two builds (docs/real-qemu.md, Getting QEMU 7.2 and 10.0): 7.2 from Debian (`apt-get install
 qemu-system-x86`) and 10.0 from bookworm-backports, unpacked under
-`.qemu/10.0` by `harness/get-qemu-10.0.sh` (no install, no change to /etc/apt).
+`.qemu/10.0` by `harness/get-qemu-10.0.sh` (no install, no change to /etc/apt). A third,
+`10.0-patched`, is QEMU 10.0.2 built with the series in patches/ by `make patched-qemu`
+(harness/build-patched-qemu.sh, docs/upstream.md); it is never fetched on demand.
 """
 
 import asyncio
@@ -25,6 +27,7 @@ __all__ = ["Build", "BuildMissing", "find_build", "fetch_build", "Qemu", "QMPSes
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = ("7.2", "10.0")
+PATCHED = "10.0-patched"
 TRACE_EVENTS = (
     "multifd_*", "migrate_set_state", "migration_bitmap_sync_start",
     "migration_bitmap_sync_end", "migration_thread_setup_complete",
@@ -42,14 +45,16 @@ class BuildMissing(Exception):
 class Build:
     """How to run one QEMU build: the command prefix and its environment."""
 
-    version: str
+    version: str                    # the trace rules it follows: "7.2" or "10.0"
     argv: tuple
     env: dict = field(default_factory=dict)
+    patches: tuple = ()             # the series applied (file names), for a self-built QEMU
 
     def describe(self):
         out = subprocess.run([*self.argv, "--version"], capture_output=True, text=True,
                              env={**os.environ, **self.env}, timeout=30)
-        return out.stdout.splitlines()[0] if out.stdout else f"QEMU {self.version}"
+        text = out.stdout.splitlines()[0] if out.stdout else f"QEMU {self.version}"
+        return text + (f" + patches/ ({len(self.patches)} patches)" if self.patches else "")
 
 
 def _unpacked_10(root):
@@ -62,6 +67,17 @@ def _unpacked_10(root):
     return Build("10.0", argv, env)
 
 
+def _patched_10(root):
+    """The self-built 10.0.2 with patches/, using the unpacked 10.0's firmware."""
+    binary = Path(root) / PATCHED / "qemu-system-x86_64"
+    base = _unpacked_10(root)
+    if not binary.exists() or base is None:
+        return None
+    patches = tuple(p.name for p in sorted((ROOT / "patches").glob("*.patch"))
+                    if "cover-letter" not in p.name)
+    return Build("10.0", (str(binary), *base.argv[1:]), patches=patches)
+
+
 def _system_72():
     binary = shutil.which("qemu-system-x86_64")
     if binary is None:
@@ -71,11 +87,16 @@ def _system_72():
 
 
 def find_build(version, root=None):
-    """The build for `version` ("7.2" or "10.0"), or BuildMissing."""
+    """The build for `version` ("7.2", "10.0" or "10.0-patched"), or BuildMissing."""
     root = root or os.environ.get("MULTIFD_QEMU_DIR", str(ROOT / ".qemu"))
-    build = _system_72() if version == "7.2" else _unpacked_10(root)
+    finders = {"7.2": _system_72, "10.0": lambda: _unpacked_10(root),
+               PATCHED: lambda: _patched_10(root)}
+    if version not in finders:
+        raise BuildMissing(f"no QEMU build called {version!r} (known: {', '.join(finders)})")
+    build = finders[version]()
     if build is None:
-        raise BuildMissing(f"QEMU {version} is not available here (make qemu fetches it)")
+        how = "make patched-qemu builds it" if version == PATCHED else "make qemu fetches it"
+        raise BuildMissing(f"QEMU {version} is not available here ({how})")
     return build
 
 
@@ -85,7 +106,8 @@ def fetch_build(version, root=None):
     try:
         return find_build(version, root)
     except BuildMissing:
-        pass
+        if version not in VERSIONS:      # a self-built QEMU is built by make, not here
+            raise
     if version == "7.2" or _system_72() is None:
         subprocess.run(["sh", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
                         "apt-get install -y -qq --no-install-recommends qemu-system-x86"],
@@ -114,8 +136,8 @@ class QMPSession:
     """A synchronous QMP session on `qemu.qmp.QMPClient`, every wait bounded.
 
     Each call runs the session's own event loop until the answer or the bound, whichever
-    comes first. A session that timed out once is `silent`: `Qemu.stop` sends it no `quit`
-    and kills QEMU by PID.
+    comes first. A session whose last call timed out is `silent`: `Qemu.stop` sends it no
+    `quit` and kills QEMU by PID.
     """
 
     def __init__(self, path, name, timeout=10.0):
@@ -148,11 +170,13 @@ class QMPSession:
         """The `return` value of command `name` (QMPError if QEMU refuses it, or answers
         what the library cannot read)."""
         try:
-            return self._wait(self.client.execute(name, args or None), timeout)
+            answer = self._wait(self.client.execute(name, args or None), timeout)
         except ExecuteError as exc:
             raise QMPError(f"{name}: {exc}") from None
         except LibraryError as exc:           # a reply that breaks the protocol
             raise QMPError(f"{name}: {type(exc).__name__}: {exc}") from None
+        self.silent = False                   # it answers (again)
+        return answer
 
     def close(self, timeout=2.0):
         """Disconnect (an error from a QEMU already gone is expected) and end the loop."""
@@ -184,6 +208,7 @@ class Qemu:
             self.env["LD_PRELOAD"] = str(preload)
         self.proc = None
         self.qmp = None
+        self.killed = False        # stop() had to SIGKILL it: `quit` did not end it
 
     def _argv(self, extra, kernel):
         events = self.dir / "events"
@@ -245,5 +270,6 @@ class Qemu:
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.02)
         if self.alive():
+            self.killed = True
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from checks.traces.replay import validate_files
 from checks.engine.explorer import default_progress
-from checks.traces.match import MatchError, match_trace, render_path
+from checks.traces.match import SERIES_NAMES, MatchError, match_trace, render_path
 from checks.traces.tracelog import parse_log
 
 from .migrate import RunSpec, guest_kernel, poll_migration, set_capabilities
@@ -34,7 +34,7 @@ HANG_TIMEOUT = 15.0       # seconds from migrate-incoming to declaring a hang
 QMP_REPLY = 2.0           # a QMP reply slower than this counts as none
 
 
-def _save_image(build, rundir, channels):
+def save_image(build, rundir, channels):
     image = Path(rundir) / "p1.img"
     spec = RunSpec("10.0", transport="file", channels=channels, live=False)
     with Qemu(build, rundir, "save", [], guest_kernel()) as src:
@@ -98,30 +98,33 @@ def _load(build, rundir, image, spec):
 MATCH_LIMIT = 5_000_000
 
 
-def path_matched(model_lines) -> bool:
+def path_matched(model_lines, variant="qemu-10.0") -> bool:
     """Whether `model_match`'s lines report a matched model path (they then start with
     the model's name)."""
-    return model_lines[0].startswith("qemu-10.0")
+    return model_lines[0].startswith(f"{variant} at ")
 
 
-def model_match(trace, channels, side, faults, transport, suffix=False):
-    """(skeleton verdict, model path lines or a reason) for a real hang trace, matched
-    under QEMU's round-robin pick with as many pages as `checks.traces.match.pages_needed`."""
+def model_match(trace, channels, side, faults, transport, suffix=False, variant="qemu-10.0",
+                ending="deadlock"):
+    """(skeleton verdict, model path lines or a reason) for a real hang trace (or, with
+    `ending="end"`, a clean failure's), matched under QEMU's round-robin pick with as many
+    pages as `checks.traces.match.pages_needed`."""
     src, dst = (trace, None) if side == "src" else (None, trace)
-    verdict = validate_files(src, dst, "10.0")
+    verdict = validate_files(src, dst, "10.0-patched" if variant in SERIES_NAMES else "10.0")
     if not verdict.conforms:
         return verdict, [f"the trace does not conform: {verdict.reason}"]
     events = parse_log(trace, side, "10.0")
     try:
         system, real, path = match_trace(events, side, channels, transport, faults, suffix,
                                          None, limit=MATCH_LIMIT, pick="round-robin",
-                                         progress=default_progress)
+                                         progress=default_progress, variant=variant,
+                                         ending=ending)
     except MatchError as exc:
         return verdict, [f"model search not run: {exc}"]
     label = system.config.label()
     if path is None:
-        return verdict, [f"NO model path of qemu-10.0 at {label} matches the trace"]
-    return verdict, [f"qemu-10.0 at {label}", *render_path(system, path, side, real)]
+        return verdict, [f"NO model path of {variant} at {label} matches the trace"]
+    return verdict, [f"{variant} at {label}", *render_path(system, path, side, real, ending)]
 
 
 def skeleton_lines(verdict):
@@ -149,7 +152,7 @@ def repro_p1(out, channels=(2, 4), log=print):
     for n in channels:
         rundir = Path(out) / f"p1-c{n}"
         rundir.mkdir(parents=True, exist_ok=True)
-        image, spec = _save_image(build, rundir, n)
+        image, spec = save_image(build, rundir, n)
         block = damage_last_block(image)
         outcome, seconds, evidence, trace = _load(build, rundir, image, spec)
         image.unlink(missing_ok=True)
@@ -182,7 +185,20 @@ def _p1_report(build, n, block, outcome, seconds, evidence, trace, verdict, mode
 
 def main(args):
     channels = tuple(int(c) for c in (args.channels or "2,4").split(","))
+    if args.build == "patched" or args.clean:
+        return _clean_check(args, channels)
     if args.command == "repro-p1":
         return 1 if repro_p1(args.out, channels) else 0
     from .p2 import repro_p2
     return 1 if repro_p2(args.out, channels, args.runs) else 0
+
+
+def _clean_check(args, channels):
+    """harness/series.py's runs on the build asked for: rc 1 if any run is not clean."""
+    from .qemu import PATCHED, find_build
+    from .series import p1_runs, p2_runs
+    build = find_build(PATCHED) if args.build == "patched" else fetch_build("10.0")
+    out = Path(args.out) / ("patched" if args.build == "patched" else "clean-check")
+    if args.command == "repro-p1":
+        return 1 if p1_runs(build, out, channels, args.runs or 5) else 0
+    return 1 if p2_runs(build, out, channels, args.runs or 8) else 0

@@ -12,8 +12,9 @@ Writes, under the output folder:
 
 The page leads with the findings: the two hangs in today's QEMU (the variant families
 p1.py and p2.py name them, and their fault layers pick the matrix entries that show
-them), with their stories, charts and the verdicts of the candidate fixes; then the
-historical bugs (bugs.py), each with its commit and chart; then the thread diagrams;
+them), with their stories, charts and the verdicts of the candidate fixes; then the patch
+series for them (upstream.py), patch by patch; then the historical bugs (bugs.py), each
+with its commit and chart; then the thread diagrams;
 then the whole matrix. Every fact on it comes from the matrix results and the variant
 catalogue. It works from the file system (no server). On load it checks that every
 linked SVG loads, and says so on the page and in `<body data-svg-ok=...>`.
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from model.variants import CATALOGUE, NOT_MODELLED, SEED, Variant, apply_variant, get_variant
 from model.variants import bugs, hypotheses, p1, p2, versions
+from model.variants.upstream import SERIES
 
 from . import waitfor
 from .counterexample import render
@@ -184,6 +186,11 @@ def hangs(rows) -> list:
             "fixes": [(get_variant(n), [r for r in under if r["variant"] == n])
                       for n in fixers if layers <= set(get_variant(n).faults)]})
     return out
+
+
+def patch_series(rows) -> list:
+    """[(variant, its rows)] for the patch series in patches/ (upstream.py), in order."""
+    return [(v, [r for r in rows if r["variant"] == v.name]) for v in SERIES]
 
 
 def historical_bugs(rows) -> list:
@@ -359,8 +366,8 @@ def _bug(variant, rows) -> list:
 
 
 def render_page(rows, thread_files):
-    """The review page: the two hangs and their fixes, the historical bugs, the thread
-    diagrams (and the variants), then the matrix."""
+    """The review page: the two hangs and their fixes, the patch series, the historical
+    bugs, the thread diagrams (and the variants), then the matrix."""
     bad = sum(1 for r in rows if not r["ok"])
     seed = " ".join(f'<a href="threads/seed-{role}.svg">{role}</a>' for role in apply_variant(SEED))
     found = hangs(rows)
@@ -372,12 +379,17 @@ def render_page(rows, thread_files):
         "<h1>multifd-model: what the checker finds</h1>",
         f"<p>{len(rows)} configurations, {len(rows) - bad} as expected, {bad} not. "
         f'<span id="svgcheck">checking the linked SVGs...</span></p>',
-        '<nav><a href="#hangs">hangs</a><a href="#bugs">historical bugs</a>'
+        '<nav><a href="#hangs">hangs</a><a href="#series">the fix</a>'
+        '<a href="#bugs">historical bugs</a>'
         '<a href="#threads">thread diagrams</a><a href="#matrix">matrix</a>'
         '<a href="#variants">variants</a></nav>',
         f'<h2 id="hangs">{len(found)} hangs in today\'s QEMU, and the candidate fixes</h2>',
         '<div class="cards">', *[line for h in found for line in _hang_card(h)], "</div>",
         *[line for h in found for line in _hang_story(h)],
+        '<h2 id="series">The fix: a patch series for QEMU 10.0.2, patch by patch</h2>',
+        '<p class="small">patches/ in the repository; the evidence, model and real QEMU, '
+        "in docs/upstream.md.</p>",
+        *[line for v, series_rows in patch_series(rows) for line in _bug(v, series_rows)],
         '<h2 id="bugs">Historical bugs, each on the code before its fix</h2>',
         *[line for v, bug_rows in historical_bugs(rows) for line in _bug(v, bug_rows)],
         f'<p class="small">Not modelled: {_e(not_modelled)}</p>',

@@ -16,6 +16,10 @@ leaves the source's steps free. A suffix (`suffix=True`) is the trace's last
 sync round: on the source from the migration thread's last `signal 0` on, on
 the destination from the load thread's last `wait iter 0` on; it starts
 wherever the model's thread is about to log that event.
+
+Ending.  A hang trace must end where the model deadlocks (`ending="deadlock"`, the
+default). A trace of a run that failed cleanly (the patch series, docs/upstream.md) must
+end where every thread of the model has stopped at a proper end (`ending="end"`).
 """
 
 import time
@@ -26,9 +30,13 @@ from model.config import Config
 from checks.engine.packed import run_packed
 from checks.system import System
 from model.variants import get_variant
+from model.variants.upstream import SERIES
 
 from .replay import Skeleton, replay
 from checks.reports.counterexample import compact
+
+# Variants of the patch series: their traces follow the series' rules (10.0-patched).
+SERIES_NAMES = {v.name for v in SERIES}
 
 __all__ = ["real_projection", "model_events", "find_matching_path", "match_trace",
            "pages_needed", "MatchError"]
@@ -194,9 +202,14 @@ def _next_nodes(events, x, pos, label, real, index):
     return out
 
 
-def find_matching_path(system, real, side, suffix=False, limit=2_000_000, progress=None):
+ENDINGS = ("deadlock", "end")
+
+
+def find_matching_path(system, real, side, suffix=False, limit=2_000_000, progress=None,
+                       ending="deadlock"):
     """(path, start) for a model path (a list of (label, state)) whose projection
-    from step `start` on is `real` and that ends in a deadlock; None if none.
+    from step `start` on is `real` and that ends in a deadlock (or, `ending="end"`, at
+    a proper end); None if none.
 
     One search over (model state, trace position), with the model's states packed
     (checks/engine/packed.py); in suffix mode the position is None until the migration thread
@@ -212,12 +225,15 @@ def find_matching_path(system, real, side, suffix=False, limit=2_000_000, progre
     unknown = sorted(set(real) - set(lanes))
     if unknown:
         raise MatchError(f"the trace has threads the model at N={n} does not: {unknown}")
+    if ending not in ENDINGS:
+        raise ValueError(f"ending must be one of {ENDINGS}, not {ending!r}")
     real = {t: real.get(t, []) for t in lanes}
+    proper = ending == "end"
     return run_packed(system, lambda model: _search(model, real, lanes, side, suffix, limit,
-                                                    progress))
+                                                    progress, proper))
 
 
-def _search(model, real, lanes, side, suffix, limit, progress):
+def _search(model, real, lanes, side, suffix, limit, progress, proper=False):
     index = {t: k for k, t in enumerate(lanes)}
     goal = tuple(len(real[t]) for t in lanes)
     events = _Events(model, side)
@@ -230,7 +246,7 @@ def _search(model, real, lanes, side, suffix, limit, progress):
         node = heappop(queue)[2]
         x, pos = _split(node)
         succ = model.successors(x)
-        if pos == goal and not succ and not model.is_proper_end(x):
+        if pos == goal and not succ and model.is_proper_end(x) == proper:
             return _path(model, node, parent)
         for label, nxt in succ:
             for npos in _next_nodes(events, x, pos, label, real, index):
@@ -310,11 +326,14 @@ class _Ticker:
 
 
 def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
-                limit=2_000_000, pick="any", progress=None, variant="qemu-10.0"):
+                limit=2_000_000, pick="any", progress=None, variant="qemu-10.0",
+                ending="deadlock"):
     """(system, real, found): one side's real 10.0 events projected (thread roles bound by
-    a skeleton replay), and find_matching_path's answer on `variant` with one fault layer
-    at a small non-live configuration. `pages` None: as many as `pages_needed`."""
-    st = Skeleton("10.0", channels, transport == "file", has_src=side == "src")
+    a skeleton replay: with the series' rules for a variant of it, model/variants/
+    upstream.py), and find_matching_path's answer on `variant` with one fault layer at a
+    small non-live configuration. `pages` None: as many as `pages_needed`."""
+    st = Skeleton("10.0", channels, transport == "file", has_src=side == "src",
+                  patched=variant in SERIES_NAMES)
     replay(st, events)
     real = real_projection(events, st.roles, side, suffix)
     if pages is None:
@@ -324,7 +343,8 @@ def match_trace(events, side, channels, transport, fault, suffix=False, pages=1,
     # QEMU traces each wait of a run (multifd_recv_sync_main_wait, ..._send_sync_main_wait)
     # as it takes it: the model matched against a trace takes them one at a time too.
     system = System(config, get_variant(variant), merge_waits=False)
-    return system, real, find_matching_path(system, real, side, suffix, limit, progress)
+    return system, real, find_matching_path(system, real, side, suffix, limit, progress,
+                                            ending)
 
 
 def _path(model, node, parent):
@@ -341,7 +361,7 @@ def _path(model, node, parent):
     return [(None, model.view(_split(node)[0]))] + [(label, s) for label, s, _ in steps], start
 
 
-def render_path(system, path, side, real):
+def render_path(system, path, side, real, ending="deadlock"):
     """The matched model path, traced-side steps numbered, each with what QEMU logs."""
     path, start = path
     lines, hidden = [], 0
@@ -355,8 +375,8 @@ def render_path(system, path, side, real):
     width = sum(len(v) for v in real.values())
     lead = f", steps 1-{start} lead to the round the trace ends in" if start else ""
     head = [f"model path: {len(path) - 1} steps{lead}; {hidden} steps of the other side's "
-            f"threads are left out below; the {width} traced events match, and it ends in a "
-            f"deadlock"]
+            f"threads are left out below; the {width} traced events match, and "
+            f"{'it ends in a deadlock' if ending == 'deadlock' else 'every thread ends'}"]
     return head + lines
 
 

@@ -30,6 +30,9 @@ The versions differ where QEMU does (docs/traces.md, Rules per QEMU version):
   10.0  a SYNC packet never carries pages and numbers are never reused;
         mapped-ram (no packets at all) syncs are local on the source and one
         signal-then-wait group on the destination.
+  10.0-patched  10.0 with the series in patches/ (docs/upstream.md): the same
+        trace points, but a send thread that exits posts its sem_sync, and a recv
+        thread that exits posts the shared sem_sync.
 """
 
 import heapq
@@ -215,15 +218,30 @@ def _channels(events):
     return max(chans) + 1 if chans else 1
 
 
+PATCHED = "-patched"
+
+
+def rules(version):
+    """(adapter key, patched) for '7.2', '10.0', a release of them, or '10.0-patched' (10.0's
+    trace points with the semantics of the series in patches/); ValueError otherwise."""
+    text = str(version)
+    patched = text.endswith(PATCHED)
+    key = version_key(text[:-len(PATCHED)] if patched else text)
+    if patched and key != "10.0":
+        raise ValueError(f"the patch series is on QEMU 10.0, not {key}")
+    return key, patched
+
+
 def validate(src_events, dst_events, version, progress=None):
     """Decide whether the traces are a behaviour of the version's model skeleton.
 
     Either side may be empty (a mapped-ram load has only a destination log).
     """
-    version = version_key(version)
+    key, patched = rules(version)
+    version = key + (PATCHED if patched else "")
     events = list(src_events) + list(dst_events)
     file_mode = not any(e.name in PACKET_EVENTS for e in events)
-    st = Skeleton(version, _channels(events), file_mode, has_src=bool(src_events))
+    st = Skeleton(key, _channels(events), file_mode, has_src=bool(src_events), patched=patched)
     back = _stamp_goes_back(events)
     if back is not None:               # replay what comes before it, then reject there
         done = replay(st, [e for e in events if e.ts < back[0].ts], progress)[2]
@@ -241,7 +259,7 @@ def validate(src_events, dst_events, version, progress=None):
 def validate_files(src_path, dst_path, version, progress=None):
     """Read both logs and validate them: TraceError if one is malformed, or not a
     migration's multifd trace (screen.py). The verdict's `notes` say what was left out."""
-    logs = {side: (path, read_log(path, side, version, progress))
+    logs = {side: (path, read_log(path, side, rules(version)[0], progress))
             for side, path in (("src", src_path), ("dst", dst_path)) if path}
     screen(logs)
     verdict = validate(*(logs[side][1].events if side in logs else [] for side in SIDES),

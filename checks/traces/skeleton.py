@@ -36,6 +36,7 @@ class SendThread:
     packets: int = 0
     filled_pages: Optional[int] = None  # 10.0: multifd_send_ram_fill just logged
     last_was_sync: bool = False
+    exit_posted: bool = False  # patched: its exit kick was taken before thread_end was logged
     queue: deque = field(default_factory=deque)  # (packet_num, flags) written, not yet read
 
 
@@ -50,6 +51,7 @@ class RecvThread:
     requests: int = 0          # mapped-ram: sync posts on p->sem not yet served
     last_num: int = -1
     packets: int = 0
+    exit_posted: bool = False  # patched: its exit post was taken before thread_end was logged
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Skeleton:
     channels: int
     file_mode: bool
     has_src: bool = True
+    patched: bool = False        # the series in patches/: a thread that exits posts sem_sync
     # source: the migration thread in multifd_send_sync_main()
     mig_phase: str = "idle"      # idle | signal | wait
     mig_i: int = 0               # next channel of the current loop

@@ -15,11 +15,21 @@ def mig_take_sem_sync(st):
     elif st.file_mode and t.pending_sync and t.started and not t.ended:
         _serve_local_sync(st, c)
         t.sem_sync -= 1
+    elif _exit_kick(st, c):
+        t.exit_posted = True
     else:
         raise Blocked(f"the migration thread waits on send[{c}]'s sem_sync "
                       f"(multifd_send_sync_main_wait channel {c}) and nothing posted it: "
                       f"{_send_why(st, c)}")
     st.mig_blocked = None
+
+
+def _exit_kick(st, c):
+    """patches/0003: a send thread that leaves on `exiting` kicks main before it logs
+    multifd_send_thread_end, so the post may be taken first (the thread must then end)."""
+    t = st.send[c]
+    return (st.patched and st.send_exiting and t.started and not t.ended
+            and not t.exit_posted and c not in st.send_errors)
 
 
 def _serve_local_sync(st, c):
@@ -205,6 +215,8 @@ def send_end(st, ev):
                       f"(no error, no multifd_send_terminate_threads)")
     check_count(st, ev, t.packets, bool(st.send_errors))
     t.ended = True
+    if st.patched and ev.ch not in st.send_errors and not t.exit_posted:
+        t.sem_sync += 1            # patches/0003: every send thread kicks main as it quits
 
 
 def send_terminate(st, ev):

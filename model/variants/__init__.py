@@ -5,7 +5,7 @@ of guard or effect functions replaced by name, the QEMU commit or the hypothesis
 stands for, and its expected verdict (dsl.py says how one is written). The catalogue
 comes in families: QEMU versions (versions.py), hypotheses about the seed
 (hypotheses.py), historical bugs (bugs.py), and the two hangs the checker found, with
-their candidate fixes (p1.py, p2.py).
+their candidate fixes (p1.py, p2.py), and the patch series for them (upstream.py).
 """
 
 from ..machine import validate_role
@@ -22,6 +22,7 @@ from .hypotheses import (FLUSH_MODE_MISMATCH, FREE_BEFORE_JOIN, NO_RECV_PARK, NO
 from .p1 import (P1_FIX, P1_FIX_RECV_EXIT_POSTS, P1_FIX_SKIP_SYNC, P1_FIX_SYNC_CHECKS_EXITING,
                  P1B_FIX)
 from .p2 import P1_P2_FIX, P2_FIX, P2_FIX_EXIT_KICKS, P2_FIX_KICK_ALL
+from .upstream import QEMU_10_0_PATCH1, QEMU_10_0_PATCH2, QEMU_10_0_PATCH3, QEMU_10_0_PATCHED
 from .versions import PARENT, PARENT_FILE_SEED_DEST, QEMU_7_2, QEMU_9_1, QEMU_10_0, SEED
 
 __all__ = ["Variant", "Drop", "Change", "Add", "row", "Claim", "invariant", "sometimes",
@@ -53,6 +54,8 @@ CATALOGUE = (
     # P1 and P2: candidate fixes, judged by the checker
     P1B_FIX, P1_FIX_RECV_EXIT_POSTS, P1_FIX_SYNC_CHECKS_EXITING, P1_FIX_SKIP_SYNC, P1_FIX,
     P2_FIX_EXIT_KICKS, P2_FIX_KICK_ALL, P2_FIX, P1_P2_FIX,
+    # the patch series in patches/, one variant per patch (upstream.py)
+    QEMU_10_0_PATCH1, QEMU_10_0_PATCH2, QEMU_10_0_PATCH3, QEMU_10_0_PATCHED,
     # written with the variant API: own fields, properties and fault layers
     B5_DESTROY_IN_JOIN_LOOP, B5_FIX, B14_SYNC_WITHOUT_FLUSH, B14_FIX, BEFORE_077FBB5942,
     WITH_077FBB5942, FLUSH_MODE_MISMATCH,
