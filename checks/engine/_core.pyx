@@ -7,16 +7,23 @@ states (W 64-bit words), the frontier (the state array itself), the parent links
 edges, and the caches of each thread's steps, of the properties' answers and of the
 halted and end tests, each keyed by the state's bits under a mask. Python is called only
 on a cache miss (the Product computes the steps, the properties their values, exactly
-as in the Python loop), every 1,024 expansions (bounds and progress), and once at the
-end to build the Graph the analysis reads. Exceptions raised in those calls (LayoutFull,
-Rederive, BoundHit) come out of `search` as they would out of the Python loop.
+as in the Python loop) and every 1,024 expansions (bounds and progress). Exceptions
+raised in those calls (LayoutFull, Rederive, BoundHit) come out of `search` as they
+would out of the Python loop.
+
+The Graph the analysis reads takes the loop's arrays as they are, with no copy: the
+parent links, labels, depths and edges are Python `array`s of the Graph's types from the
+start, and the states stay 64-bit words, made Python ints only when one is asked for
+(`States`).
 """
 
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t, int64_t
 from cpython.list cimport PyList_GET_ITEM
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport Py_SIZE
+from cpython cimport array as carray
+import array
 
 DEF MAXW = 16
 
@@ -149,11 +156,14 @@ cdef class Memo:
 
     cdef int put(self, const uint64_t* x, object mask, int64_t value) except -1:
         cdef uint64_t m[MAXW]
+        _from_int(mask, m, self.w)
+        return self.put_words(x, m, value)
+
+    cdef int put_words(self, const uint64_t* x, const uint64_t* m, int64_t value) except -1:
         cdef uint64_t key[MAXW]
         cdef int i
-        _from_int(mask, m, self.w)
         if not _eq(m, self.mask, self.w):
-            memcpy(self.mask, m, sizeof(m))
+            memcpy(self.mask, m, self.w * sizeof(uint64_t))
             _table_free(&self.table)
             _table_init(&self.table, 16, self.w)
         for i in range(self.w):
@@ -163,7 +173,7 @@ cdef class Memo:
 
 
 cdef class Buffer:
-    """A growable array of int64 or of uint64 words."""
+    """A growable array of int64 or of uint64 words (the step pool Hooks.miss fills)."""
     cdef int64_t* data
     cdef int64_t size, cap
 
@@ -195,31 +205,52 @@ cdef class Buffer:
         self.size += 1
         return 0
 
-    def tobytes(self):
-        """The entries as native int64 bytes (array("q").frombytes takes them)."""
-        return PyBytes_FromStringAndSize(<char*>self.data, self.size * sizeof(int64_t))
+
+# The arrays handed to the Graph: Python arrays grown in place (by half again when full).
+
+cdef inline int _push_i(carray.array a, int v) except -1:
+    cdef Py_ssize_t n = Py_SIZE(a)
+    carray.resize_smart(a, n + 1)
+    a.data.as_ints[n] = v
+    return 0
+
+
+cdef inline int _push_q(carray.array a, long long v) except -1:
+    cdef Py_ssize_t n = Py_SIZE(a)
+    carray.resize_smart(a, n + 1)
+    a.data.as_longlongs[n] = v
+    return 0
 
 
 cdef class Search:
     """One breadth-first search over a PackedSystem's states (see `search` below)."""
     cdef int w
+    cdef int64_t n                   # states found
     cdef object hooks
-    cdef Buffer states, parent, label, depth, succ, start, ends, loops, spin
-    cdef Buffer settle           # in order: (state id, news id), or (id, -1) for a dead end
-    cdef int64_t* ids            # the visited set: state ids by hash (-1: free)
+    cdef carray.array states         # 'Q': w words a state, by id
+    cdef carray.array parent, label, depth, succ      # 'i', as the Graph keeps them
+    cdef carray.array start, ends, loops, spin        # 'q'
+    cdef carray.array settle     # in order: (state id, news id), or (id, -1) for a dead end
+    cdef int* ids                # the visited set: state ids by hash (-1: free)
     cdef int64_t idcap
     cdef list memos              # every thread's Memo per pc code, flattened
     cdef int64_t* base           # per thread: its first Memo in `memos`
     cdef int64_t* offsets        # per thread: where its pc's bits start
     cdef uint64_t* pcmasks       # per thread: its pc's bits, unshifted
     cdef int threads
-    cdef Memo halted, proper, news
-    cdef object on_miss, on_news, on_halted, on_proper, on_checkpoint
+    cdef Memo halted, proper
+    cdef list verdicts           # per property: its value (0, 1) keyed by what it reads
+    cdef bytes always            # per property: 1 for an invariant (news when false)
+    cdef int pw                  # words in a set of properties, a bit each
+    cdef Memo news               # keyed by every property's reads: the news set's id, or -1
+    cdef Memo sets               # a set of properties (pw words) -> its id in Hooks.found
+    cdef object on_miss, on_value, on_news, on_halted, on_proper, on_checkpoint
     cdef public int64_t back_edges, limit
     cdef public object bound
 
-    def __cinit__(self, int w, hooks, list plan, int64_t limit):
+    def __cinit__(self, int w, hooks, list plan, list always, int64_t limit):
         self.w = w
+        self.n = 0
         self.hooks = hooks
         self.limit = limit
         self.threads = len(plan)          # per thread: (offset, pc mask)
@@ -230,20 +261,27 @@ cdef class Search:
         for t, (offset, mask) in enumerate(plan):
             self.base[t], self.offsets[t], self.pcmasks[t] = len(self.memos), offset, mask
             self.memos += [Memo(w) for _ in range(mask + 1)]
-        self.on_miss, self.on_news = hooks.miss, hooks.news
+        self.on_miss, self.on_value, self.on_news = hooks.miss, hooks.value, hooks.news
         self.on_halted, self.on_proper = hooks.halted, hooks.proper
         self.on_checkpoint = hooks.checkpoint
-        self.states, self.parent, self.label = Buffer(), Buffer(), Buffer()
-        self.depth, self.succ, self.start = Buffer(), Buffer(), Buffer()
-        self.ends = Buffer()
-        self.loops, self.spin, self.settle = Buffer(), Buffer(), Buffer()
-        self.start.append(0)
+        self.states = array.array("Q")
+        self.parent, self.label = array.array("i"), array.array("i")
+        self.depth, self.succ = array.array("i"), array.array("i")
+        self.start, self.ends = array.array("q", [0]), array.array("q")
+        self.loops, self.spin = array.array("q"), array.array("q")
+        self.settle = array.array("q")
         self.idcap = 1024
-        self.ids = <int64_t*>malloc(self.idcap * sizeof(int64_t))
+        self.ids = <int*>malloc(self.idcap * sizeof(int))
         if not self.ids:
             raise MemoryError()
-        memset(self.ids, 0xff, self.idcap * sizeof(int64_t))
+        memset(self.ids, 0xff, self.idcap * sizeof(int))
         self.halted, self.proper, self.news = Memo(w), Memo(w), Memo(w)
+        if len(always) > 64 * MAXW:
+            raise ValueError(f"more than {64 * MAXW} properties")
+        self.always = bytes(always)
+        self.verdicts = [Memo(w) for _ in always]
+        self.pw = max(1, (len(always) + 63) // 64)
+        self.sets = Memo(self.pw)
         self.back_edges = 0
         self.bound = None
 
@@ -253,8 +291,8 @@ cdef class Search:
         free(self.offsets)
         free(self.pcmasks)
 
-    cdef uint64_t* at(self, int64_t sid) noexcept:
-        return <uint64_t*>self.states.data + sid * self.w
+    cdef inline uint64_t* at(self, int64_t sid) noexcept:
+        return <uint64_t*>self.states.data.as_ulonglongs + sid * self.w
 
     cdef inline int64_t lookup(self, const uint64_t* x) noexcept:
         """The id of state x, or -(its free slot) - 1; the set holds ids only, and
@@ -271,43 +309,85 @@ cdef class Search:
             i = (i + 1) & mask
 
     cdef int rehash(self) except -1:
-        cdef int64_t n = self.states.size // self.w, sid, slot
+        cdef int64_t sid, slot
         free(self.ids)
         self.idcap *= 2
-        self.ids = <int64_t*>malloc(self.idcap * sizeof(int64_t))
+        self.ids = <int*>malloc(self.idcap * sizeof(int))
         if not self.ids:
             raise MemoryError()
-        memset(self.ids, 0xff, self.idcap * sizeof(int64_t))
-        for sid in range(n - 1):        # the newest is placed by add()
+        memset(self.ids, 0xff, self.idcap * sizeof(int))
+        for sid in range(self.n - 1):        # the newest is placed by add()
             slot = -self.lookup(self.at(sid)) - 1
-            self.ids[slot] = sid
+            self.ids[slot] = <int>sid
         return 0
 
     cdef int64_t add(self, const uint64_t* x, int64_t parent, int64_t label) except -2:
         """The id of new state x, or -1 when the bound on states is reached."""
-        cdef int64_t sid = self.states.size // self.w
-        cdef int i
+        cdef int64_t sid = self.n
         if sid == self.limit:
             return -1
-        self.states.reserve(self.w)
-        for i in range(self.w):
-            self.states.data[self.states.size + i] = <int64_t>x[i]
-        self.states.size += self.w
-        if (sid + 1) * 2 > self.idcap:
+        if sid == 0x7FFFFFFF:
+            raise OverflowError("2^31 states: the Graph's state ids are 32-bit")
+        carray.extend_buffer(self.states, <char*>x, self.w)
+        self.n += 1
+        if self.n * 2 > self.idcap:
             self.rehash()
-        self.ids[-self.lookup(x) - 1] = sid
-        self.parent.append(parent)
-        self.label.append(label)
-        self.depth.append(0 if parent < 0 else self.depth.data[parent] + 1)
-        cdef int64_t found = self.news.get(x, -2)
-        if found == -2:
-            value, mask = self.on_news(_to_int(x, self.w))
-            found = -1 if value is None else value
-            self.news.put(x, mask, found)
-        if found >= 0:
-            self.settle.append(sid)
-            self.settle.append(found)
+        self.ids[-self.lookup(x) - 1] = <int>sid
+        _push_i(self.parent, <int>parent)
+        _push_i(self.label, <int>label)
+        _push_i(self.depth, 0 if parent < 0 else self.depth.data.as_ints[parent] + 1)
+        self.screen(sid, x)
         return sid
+
+    cdef int screen(self, int64_t sid, const uint64_t* x) except -1:
+        """Record the properties whose value is news at new state `sid` (as their set's
+        id in Hooks.found): one look-up keyed by what they all read, and on a miss their
+        values one by one (`judge`)."""
+        cdef uint64_t reads[MAXW]
+        cdef int64_t found = self.news.get(x, -2)
+        cdef int i, k
+        if found == -2:
+            found = self.judge(x)
+            memset(reads, 0, sizeof(reads))
+            for i in range(len(self.verdicts)):
+                for k in range(self.w):
+                    reads[k] |= (<Memo>PyList_GET_ITEM(self.verdicts, i)).mask[k]
+            self.news.put_words(x, reads, found)
+        if found >= 0:
+            _push_q(self.settle, sid)
+            _push_q(self.settle, found)
+        return 0
+
+    cdef int64_t judge(self, const uint64_t* x) except -2:
+        """The id of the set of properties whose value is news at x (an invariant false,
+        a `sometimes` true), or -1 for none. Each value comes from its own cache; on a
+        miss, from Hooks.value (the property's cache in Python)."""
+        cdef uint64_t news[MAXW]
+        cdef uint64_t ones[MAXW]
+        cdef int64_t v, i, n = len(self.verdicts), any = 0
+        cdef Memo memo
+        cdef const unsigned char* always = <const unsigned char*><const char*>self.always
+        cdef object state = None
+        memset(news, 0, sizeof(news))
+        for i in range(n):
+            memo = <Memo>PyList_GET_ITEM(self.verdicts, i)
+            v = memo.get(x, -1)
+            if v < 0:
+                state = _to_int(x, self.w) if state is None else state
+                value, mask = self.on_value(i, state)
+                v = 1 if value else 0
+                memo.put(x, mask, v)
+            if v != always[i]:
+                news[i >> 6] |= (<uint64_t>1) << (i & 63)
+                any = 1
+        if not any:
+            return -1
+        v = self.sets.get(news, -1)
+        if v < 0:
+            v = self.on_news(_to_int(news, self.pw))
+            memset(ones, 0xff, sizeof(ones))
+            self.sets.put_words(news, ones, v)
+        return v
 
     cdef int64_t steps_of(self, int t, const uint64_t* x) except -2:
         """The id of thread t's steps from x in the pool Hooks.miss fills."""
@@ -334,79 +414,127 @@ cdef class Search:
 
     def run(self, list initial):
         cdef uint64_t x[MAXW]
-        cdef uint64_t y[MAXW]
-        cdef int64_t head = 0, level_end = 0, sid, nid, slot, k, n, at, lid
-        cdef int64_t loops, back, nsucc, t, pool_id
-        cdef int i, threads = self.threads
-        cdef Buffer keep_words = self.hooks.keep_words, put_words = self.hooks.put_words
-        cdef Buffer first = self.hooks.first, count = self.hooks.count
-        cdef Buffer labels = self.hooks.labels
+        cdef int64_t head = 0, level_end = 0
         for v in initial:
             _from_int(v, x, self.w)
             if self.lookup(x) < 0:
                 if self.add(x, -1, -1) < 0:
                     self.bound = "max"
                     return
-        while head < self.states.size // self.w:
+        while head < self.n:
             if head == level_end:
-                level_end = self.states.size // self.w
-            memcpy(x, self.at(head), self.w * sizeof(uint64_t))
-            nsucc = 0
-            loops = back = 0
-            if not self.flag(self.halted, self.on_halted, x):
-                for t in range(threads):
-                    pool_id = self.steps_of(t, x)
-                    at = first.data[pool_id]
-                    n = count.data[pool_id]
-                    for k in range(at, at + n):
-                        for i in range(self.w):
-                            y[i] = (x[i] & <uint64_t>keep_words.data[k * self.w + i]) | \
-                                <uint64_t>put_words.data[k * self.w + i]
-                        nid = self.lookup(y)
-                        if nid < 0:
-                            nid = self.add(y, head, labels.data[k])
-                            if nid < 0:
-                                self.bound = "max"
-                                return
-                        else:
-                            if nid < level_end:
-                                if nid == head:
-                                    loops += 1
-                                else:
-                                    back += 1
-                        self.succ.append(nid)
-                        nsucc += 1
-            self.start.append(self.succ.size)
-            self.back_edges += back
-            proper = self.flag(self.proper, self.on_proper, x)
-            if proper:
-                self.ends.append(head)
-            elif nsucc == 0:
-                self.settle.append(head)         # a dead end, told in order
-                self.settle.append(-1)
-            if loops:
-                self.loops.append(head)
-                if loops == nsucc and not proper:
-                    self.spin.append(head)
+                level_end = self.n
+            if self.expand(head, level_end) < 0:
+                self.bound = "max"
+                return
             head += 1
             if not head % 1024:
-                stop = self.on_checkpoint(head, self.states.size // self.w)
+                stop = self.on_checkpoint(head, self.n)
                 if stop:
                     self.bound = stop
                     return
 
+    cdef int expand(self, int64_t head, int64_t level_end) except -2:
+        """Add the successors of state `head` and its edges (an edge to a state below
+        `level_end` goes back up the search, or is a spin), and tell whether it is an
+        end, a dead end or a spinner; -1 when the bound on states is reached."""
+        cdef uint64_t x[MAXW]
+        cdef uint64_t y[MAXW]
+        cdef int64_t nid, k, at, t, pool_id, loops = 0, back = 0, nsucc = 0
+        cdef int i, w = self.w
+        cdef Buffer keep_words = self.hooks.keep_words, put_words = self.hooks.put_words
+        cdef Buffer first = self.hooks.first, count = self.hooks.count
+        cdef Buffer labels = self.hooks.labels
+        memcpy(x, self.at(head), w * sizeof(uint64_t))
+        if not self.flag(self.halted, self.on_halted, x):
+            for t in range(self.threads):
+                pool_id = self.steps_of(t, x)
+                at = first.data[pool_id]
+                for k in range(at, at + count.data[pool_id]):
+                    for i in range(w):
+                        y[i] = (x[i] & <uint64_t>keep_words.data[k * w + i]) | \
+                            <uint64_t>put_words.data[k * w + i]
+                    nid = self.lookup(y)
+                    if nid < 0:
+                        nid = self.add(y, head, labels.data[k])
+                        if nid < 0:
+                            return -1
+                    elif nid == head:
+                        loops += 1
+                    elif nid < level_end:
+                        back += 1
+                    _push_i(self.succ, <int>nid)
+                    nsucc += 1
+        _push_q(self.start, Py_SIZE(self.succ))
+        self.back_edges += back
+        self.classify(head, x, nsucc, loops)
+        return 0
+
+    cdef int classify(self, int64_t head, const uint64_t* x, int64_t nsucc,
+                      int64_t loops) except -1:
+        """Record `head` as a proper end, a dead end (told in order) or a state that
+        only spins."""
+        cdef int64_t proper = self.flag(self.proper, self.on_proper, x)
+        if proper:
+            _push_q(self.ends, head)
+        elif nsucc == 0:
+            _push_q(self.settle, head)
+            _push_q(self.settle, -1)
+        if loops:
+            _push_q(self.loops, head)
+            if loops == nsucc and not proper:
+                _push_q(self.spin, head)
+        return 0
+
     def count(self):
-        return self.states.size // self.w
+        return self.n
 
-    def state_ints(self):
-        return [_to_int(self.at(i), self.w) for i in range(self.states.size // self.w)]
+    def hand_over(self):
+        """The arrays the Graph takes as they are (trimmed to their size), and the states
+        as `States`; the caches, no longer needed, are freed."""
+        self.memos = self.verdicts = []
+        self.halted = self.proper = self.news = self.sets = None
+        self.hooks = self.on_miss = self.on_value = self.on_news = self.on_halted = None
+        self.on_proper = self.on_checkpoint = None
+        for a in (self.states, self.parent, self.label, self.depth, self.succ, self.start,
+                  self.ends, self.loops, self.spin, self.settle):
+            carray.resize(a, Py_SIZE(a))
+        return States(self), {"parent": self.parent, "label": self.label,
+                              "depth": self.depth, "succ": self.succ, "start": self.start,
+                              "ends": self.ends, "loops": self.loops, "spin": self.spin,
+                              "settle": self.settle}
 
-    def arrays(self):
-        return {name: buf.tobytes() for name, buf in (
-            ("parent", self.parent), ("label", self.label), ("depth", self.depth),
-            ("succ", self.succ), ("start", self.start), ("ends", self.ends),
-            ("loops", self.loops), ("spin", self.spin),
-            ("settle", self.settle))}
+
+cdef class States:
+    """The states of a finished search by id, as the Graph's `states` list gives them
+    (Python ints, each made when asked for), and the id of a state (`find`)."""
+    cdef Search search
+
+    def __cinit__(self, Search search):
+        self.search = search
+
+    def __len__(self):
+        return self.search.n
+
+    def __getitem__(self, Py_ssize_t sid):
+        if sid < 0:
+            sid += self.search.n
+        if not 0 <= sid < self.search.n:
+            raise IndexError("state id out of range")
+        return _to_int(self.search.at(sid), self.search.w)
+
+    def __iter__(self):
+        cdef int64_t sid
+        for sid in range(self.search.n):
+            yield _to_int(self.search.at(sid), self.search.w)
+
+    def find(self, state):
+        """The id of `state` (an int), or -1."""
+        cdef uint64_t x[MAXW]
+        if state < 0 or state.bit_length() > 64 * self.search.w:
+            return -1
+        _from_int(state, x, self.search.w)
+        return max(-1, self.search.lookup(x))
 
 
 def new_buffer():

@@ -4,8 +4,8 @@ The compiled loop takes a search when it can give exactly what the Python loop g
 packed states (checks/engine/packed.py) of at most 1,024 bits, every state kept (not
 --fingerprint), and no symmetry reduction. Everything it does not own it asks the
 PackedSystem for, through `Hooks`: a thread's steps, a property's value, the halted and
-end tests, each on a miss of its own cache; then it hands back the arrays, and the
-Graph the analysis reads is built from them. `SEARCH_LOOP=python` forces the Python
+end tests, each on a miss of its own cache; then it hands its arrays over, and the Graph
+the analysis reads takes them as they are. `SEARCH_LOOP=python` forces the Python
 loop (for comparisons); where the extension was not built, the Python loop runs.
 """
 
@@ -20,10 +20,12 @@ except ImportError:          # no compiler when it was installed: the Python loo
 __all__ = ["available", "usable", "search", "why_python", "peel", "backward_closure"]
 
 MAX_BITS = 1024
-# What `_fill` adds a state when the loop hands its arrays over: the state as a Python int
-# and its list slot, its parent, label, depth and edges as arrays (measured: socket N=4
-# P=3 R=2 stopped at 15 M states by --max-memory 6000 peaks at 5.4 GB; docs/scale.md).
-FILL_BYTES = 250
+# What a run still adds a state after a memory check: until the next one, the visited
+# set's doubling (4 bytes a slot, written at once) and the arrays' growth; then `_fill`,
+# whose Graph takes the loop's arrays with no copy. (It was 250 bytes while `_fill` made
+# every state a Python int. Measured: socket N=3 P=2 R=2 with --max-memory 100 peaks at
+# 102.5 MB with no reserve, 93.8 MB with this one; docs/scale.md.)
+FILL_BYTES = 16
 
 
 def available() -> bool:
@@ -36,14 +38,16 @@ def why_python() -> str:
         return "the compiled core is not built: make setup"
     if not available():
         return "SEARCH_LOOP=python"
-    return "the compiled loop takes packed states without symmetry or fingerprints"
+    return ("the compiled loop takes packed states without symmetry or fingerprints, "
+            f"and at most {MAX_BITS:,} properties")
 
 
-def usable(model, fingerprint: bool) -> bool:
-    """Whether the compiled loop can run this search."""
+def usable(model, fingerprint: bool, properties: int = 0) -> bool:
+    """Whether the compiled loop can run this search (`properties`: state predicates)."""
     layout = getattr(model, "layout", None)
     return (available() and layout is not None and not fingerprint and
-            getattr(model, "canonical", None) is None and 0 < layout.bits <= MAX_BITS)
+            getattr(model, "canonical", None) is None and 0 < layout.bits <= MAX_BITS and
+            properties <= MAX_BITS)
 
 
 class Hooks:
@@ -54,9 +58,9 @@ class Hooks:
         self.keep_words, self.put_words = _core.new_buffer(), _core.new_buffer()
         self.first, self.count, self.labels = (_core.new_buffer() for _ in range(3))
         self.words = max(1, (model.layout.bits + 63) // 64)
-        self.found = []
+        self.found = []                       # sets of properties news at a state
         self.size = self.entries = 0          # steps in the pool, and entries
-        self.news_at, self.key_mask = model.news_parts(run.checked)
+        self.values = model.property_values(run.checked)
 
     def miss(self, t: int, pc: int, x: int):
         """Thread t's steps from x, computed by the PackedSystem and added to the pool:
@@ -73,12 +77,16 @@ class Hooks:
         self.entries += 1
         return self.entries - 1, slots[pc][1]
 
-    def news(self, x: int):
-        """(None, or the id in `found` of the properties news at x; the key's mask)."""
-        found = self.news_at(x)
-        if found:
-            self.found.append(found)
-        return (len(self.found) - 1 if found else None), self.key_mask()
+    def value(self, i: int, x: int):
+        """Property i's value at x, from its cache in Python, and the mask it keys on."""
+        holds, memo = self.values[i]
+        return holds(x), memo[1]
+
+    def news(self, bits: int) -> int:
+        """The id in `found` of a set of properties news at a state, bit i for
+        property i: their indices, in order."""
+        self.found.append(tuple(i for i in range(len(self.values)) if bits >> i & 1))
+        return len(self.found) - 1
 
     def halted(self, x: int):
         return self.model._halted(x), self.model.halted_memo[1]
@@ -87,9 +95,10 @@ class Hooks:
         return self.model.is_proper_end(x), self.model.end_memo[1]
 
     def checkpoint(self, expanded: int, count: int):
-        """Why to stop, or None. The memory bound keeps room for the Graph built from the
-        arrays when the loop ends (`_fill`: FILL_BYTES a state), so that a run stopped by
-        it stays under it while its states are counted and reported."""
+        """Why to stop, or None. The memory bound keeps room for what the loop adds
+        until its next check and for the Graph handed over when it ends (FILL_BYTES a
+        state), so that a run stopped by it stays under it while its states are counted
+        and reported."""
         return self.run._checkpoint_count(expanded, count, self.began,
                                           reserve_kb=count * FILL_BYTES // 1024)
 
@@ -111,7 +120,8 @@ def search(run, began: float):
     run.next_report = began + run.interval
     hooks = Hooks(model, run, began)
     plan = [(offset, pc_mask) for _, offset, pc_mask, _ in model._plan]
-    core = _core.Search(hooks.words, hooks, plan, -1 if run.max_states is None else
+    always = [p.kind == "always" for p in run.checked]
+    core = _core.Search(hooks.words, hooks, plan, always, -1 if run.max_states is None else
                         run.max_states)
     try:
         core.run(model.initial_states())
@@ -123,13 +133,14 @@ def search(run, began: float):
 
 
 def _fill(run, core, hooks) -> None:
-    """The Graph and findings of the search so far, as the Python loop leaves them."""
-    g, arrays = run.graph, {k: _int64s(v) for k, v in core.arrays().items()}
-    g.states = core.state_ints()
-    g.index = _Index(g.states)
-    g.parent, g.label, g.depth, g.succ = (array("i", arrays[k]) for k in
-                                          ("parent", "label", "depth", "succ"))
-    g.start = arrays["start"]
+    """The Graph and findings of the search so far, as the Python loop leaves them. The
+    Graph takes the loop's arrays as they are; its states stay in the core as words,
+    each made a Python int when asked for (`_core.States`)."""
+    g = run.graph
+    states, arrays = core.hand_over()
+    g.states, g.index = states, _Index(states)
+    g.parent, g.label, g.depth, g.succ, g.start = (arrays[k] for k in
+                                                   ("parent", "label", "depth", "succ", "start"))
     g.back_edges = core.back_edges
     g.self_loops, g.spinners = array("l", arrays["loops"]), array("l", arrays["spin"])
     run.ends = arrays["ends"].tolist()
@@ -142,22 +153,16 @@ def _fill(run, core, hooks) -> None:
             run._settle(sid, hooks.found[found])
 
 
-def _int64s(data: bytes) -> array:
-    out = array("q")
-    out.frombytes(data)
-    return out
-
-
 class _Index:
-    """The graph's state -> id map, made on first use (only a lasso's edge names ask)."""
+    """The graph's state -> id map (only a lasso's edge names ask), from the core's
+    visited set."""
 
-    def __init__(self, states: list):
-        self.states, self.made = states, None
+    def __init__(self, states):
+        self.states = states
 
     def get(self, state, default=None):
-        if self.made is None:
-            self.made = {s: sid for sid, s in enumerate(self.states)}
-        return self.made.get(state, default)
+        sid = self.states.find(state)
+        return default if sid < 0 else sid
 
 
 def peel(g, skip: bytearray) -> bytearray:

@@ -144,7 +144,7 @@ class _Run:
                 self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
 
     def _search(self, began: float) -> Optional[str]:
-        if core.usable(self.model, self.fingerprint):
+        if core.usable(self.model, self.fingerprint, len(self.checked)):
             self.loop = "compiled"
             return core.search(self, began)
         g = self.graph

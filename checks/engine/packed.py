@@ -300,9 +300,9 @@ class PackedSystem:
     def news_parts(self, props: list) -> tuple:
         """(news_at, key_mask): the indices in `props` whose value is news at a state,
         from each property's own cache; and the bits those caches have read so far (a
-        key under which the answer holds: `screen` keeps it here, the compiled loop in
-        its own table)."""
-        cached = [self._cached(p.predicate) for p in props]
+        key under which the answer holds, which `screen` keeps it under). The compiled
+        loop does the same in its own tables, from `property_values`."""
+        cached = self.property_values(props)
         tests = [(i, holds, p.kind == "always")
                  for i, (p, (holds, _)) in enumerate(zip(props, cached))]
         memos = [memo for _, memo in cached]
@@ -316,6 +316,11 @@ class PackedSystem:
                 mask |= memo[1]
             return mask
         return news_at, key_mask
+
+    def property_values(self, props: list) -> list:
+        """Per property: its value at a packed state, from its own cache, and that
+        cache's memo ([reads, mask, values]; the compiled loop keys on the mask)."""
+        return [self._cached(p.predicate) for p in props]
 
     def _canonical(self, x: int) -> int:
         """Product._canonical_any on packed states: the channels' rows sorted as ints (a
