@@ -40,7 +40,7 @@ FIXTURES = ("qemu7.2-tcp-paused-c2", "qemu7.2-tcp-live-c4", "qemu10.0-tcp-paused
 def _one(build, spec, out):
     """Run one spec; validate its traces with the build's rules (`10.0-patched` for the
     build with patches/, whose runs go under out/10.0-patched)."""
-    rules = f"{spec.version}-patched" if build.patches else spec.version
+    rules = build.rules
     rundir = Path(out) / (rules if build.patches else "") / spec.name()
     shutil.rmtree(rundir, ignore_errors=True)
     start = time.monotonic()

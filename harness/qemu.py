@@ -56,6 +56,12 @@ class Build:
         text = out.stdout.splitlines()[0] if out.stdout else f"QEMU {self.version}"
         return text + (f" + patches/ ({len(self.patches)} patches)" if self.patches else "")
 
+    @property
+    def rules(self) -> str:
+        """The trace rules its traces follow (checks/traces/replay.py): the version's, or
+        `10.0-patched` for the build with patches/."""
+        return self.version + ("-patched" if self.patches else "")
+
 
 def _unpacked_10(root):
     base = Path(root) / "10.0"

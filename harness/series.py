@@ -121,7 +121,7 @@ def conforms(word, src, dst, build):
     """A clean run whose traces the build's rules reject is not clean."""
     if word != "clean":
         return word
-    verdict = validate_files(src, dst, "10.0-patched" if build.patches else "10.0")
+    verdict = validate_files(src, dst, build.rules)
     return word if verdict.conforms else f"clean, trace REJECTED: {verdict.reason}"
 
 
@@ -180,6 +180,8 @@ def _p2_run(build, rundir, channels, shim, env):
 
 
 def _source_word(src, info):
+    """Stricter than `p2.judge`: a failure needs query-migrate's `failed` and a traced
+    migration_cleanup (judge also takes a migration thread that is gone)."""
     if info == "qmp-silent":
         return "hang"
     if info == "qmp-closed":
