@@ -20,7 +20,6 @@ start, and the states stay 64-bit words, made Python ints only when one is asked
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t, int64_t
-from cpython.list cimport PyList_GET_ITEM
 from cpython.object cimport Py_SIZE
 from cpython cimport array as carray
 import array
@@ -28,14 +27,61 @@ import array
 DEF MAXW = 16
 
 
-cdef inline uint64_t _mix(const uint64_t* x, int w) noexcept nogil:
-    cdef uint64_t h = 0x9E3779B97F4A7C15ULL
+cdef extern from *:
+    """
+    typedef unsigned __int128 core_u128;
+    """
+    ctypedef unsigned long long core_u128
+    void __builtin_prefetch(const void*) noexcept nogil
+
+
+cdef uint64_t SALT[MAXW]
+cdef uint64_t SCALE[MAXW]
+
+
+cdef uint64_t _splitmix(uint64_t* z) noexcept:
+    z[0] += 0x9E3779B97F4A7C15ULL
+    cdef uint64_t r = z[0]
+    r = (r ^ (r >> 30)) * 0xBF58476D1CE4E5B9ULL
+    r = (r ^ (r >> 27)) * 0x94D049BB133111EBULL
+    return r ^ (r >> 31)
+
+
+cdef void _salt() noexcept:
+    cdef uint64_t z = 0x243F6A8885A308D3ULL
+    cdef int i
+    for i in range(MAXW):
+        SALT[i] = _splitmix(&z)
+        SCALE[i] = _splitmix(&z) | 1
+
+
+_salt()
+
+
+cdef inline uint64_t _word(uint64_t v, int i) noexcept nogil:
+    """Word i's share of a state's hash: v folded through its own 64x64->128-bit multiply."""
+    cdef core_u128 p = <core_u128>(v ^ SALT[i]) * SCALE[i]
+    return <uint64_t>p ^ <uint64_t>(p >> 64)
+
+
+cdef inline uint64_t _sum(const uint64_t* x, int w) noexcept nogil:
+    """The shares of a state's words summed: the words are mixed independently, so the
+    multiplies run side by side, and a step that changes two words changes two shares
+    (`Search.successors` updates the sum instead of hashing the successor again)."""
+    cdef uint64_t h = <uint64_t>w
     cdef int i
     for i in range(w):
-        h ^= x[i] + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2)
-        h *= 0xBF58476D1CE4E5B9ULL
-        h ^= h >> 31
+        h += _word(x[i], i)
     return h
+
+
+cdef inline uint64_t _final(uint64_t h) noexcept nogil:
+    return h ^ (h >> 29)
+
+
+cdef inline uint64_t _mix(const uint64_t* x, int w) noexcept nogil:
+    """A state's hash."""
+    return _final(_sum(x, w))
 
 
 cdef void _from_int(object v, uint64_t* out, int w):
@@ -55,32 +101,26 @@ cdef object _to_int(const uint64_t* x, int w):
 
 
 cdef struct Table:
-    # open addressing: keys (cap * w words), values (cap), used flags (cap)
-    uint64_t* keys
-    int64_t* values
-    char* used
+    # open addressing, one entry of `stride` words a slot: the value + 2 (0 when the slot
+    # is free), the key (kw words), and where kept the state the value was computed at
+    # (the rest)
+    uint64_t* slots
     int64_t cap
     int64_t size
+    int kw, stride
 
 
-cdef int _table_init(Table* t, int64_t cap, int w) except -1:
-    t.cap = cap
-    t.size = 0
-    t.keys = <uint64_t*>malloc(cap * w * sizeof(uint64_t))
-    t.values = <int64_t*>malloc(cap * sizeof(int64_t))
-    t.used = <char*>calloc(cap, 1)
-    if not t.keys or not t.values or not t.used:
+cdef int _table_init(Table* t, int64_t cap, int kw, int stride) except -1:
+    t.cap, t.size, t.kw, t.stride = cap, 0, kw, stride
+    t.slots = <uint64_t*>calloc(cap * stride, sizeof(uint64_t))
+    if not t.slots:
         raise MemoryError()
     return 0
 
 
 cdef void _table_free(Table* t) noexcept:
-    free(t.keys)
-    free(t.values)
-    free(t.used)
-    t.keys = NULL
-    t.values = NULL
-    t.used = NULL
+    free(t.slots)
+    t.slots = NULL
 
 
 cdef inline int _eq(const uint64_t* a, const uint64_t* b, int w) noexcept nogil:
@@ -91,85 +131,151 @@ cdef inline int _eq(const uint64_t* a, const uint64_t* b, int w) noexcept nogil:
     return 1
 
 
-cdef inline int64_t _find(Table* t, const uint64_t* key, int w) noexcept nogil:
+cdef inline int64_t _find(const Table* t, const uint64_t* key) noexcept nogil:
     """The slot holding `key`, or -(free slot) - 1."""
     cdef uint64_t mask = <uint64_t>(t.cap - 1)
-    cdef uint64_t i = _mix(key, w) & mask
-    while t.used[i]:
-        if _eq(t.keys + i * w, key, w):
+    cdef uint64_t i = _mix(key, t.kw) & mask
+    cdef uint64_t* e = t.slots + i * t.stride
+    while e[0]:
+        if _eq(e + 1, key, t.kw):
             return <int64_t>i
         i = (i + 1) & mask
+        e = t.slots + i * t.stride
     return -<int64_t>i - 1
 
 
-cdef int _grow(Table* t, int w) except -1:
+cdef inline int64_t _value(const Table* t, int64_t slot) noexcept nogil:
+    return <int64_t>t.slots[slot * t.stride] - 2
+
+
+cdef int _grow(Table* t) except -1:
     cdef Table old = t[0]
     cdef int64_t i, slot
-    _table_init(t, old.cap * 2, w)
+    cdef uint64_t* e
+    _table_init(t, old.cap * 2, old.kw, old.stride)
     for i in range(old.cap):
-        if old.used[i]:
-            slot = -_find(t, old.keys + i * w, w) - 1
-            memcpy(t.keys + slot * w, old.keys + i * w, w * sizeof(uint64_t))
-            t.values[slot] = old.values[i]
-            t.used[slot] = 1
+        e = old.slots + i * old.stride
+        if e[0]:
+            slot = -_find(t, e + 1) - 1
+            memcpy(t.slots + slot * t.stride, e, t.stride * sizeof(uint64_t))
             t.size += 1
     _table_free(&old)
     return 0
 
 
-cdef int _put(Table* t, const uint64_t* key, int64_t value, int w) except -1:
+cdef int _put(Table* t, const uint64_t* key, int64_t value, const uint64_t* origin) except -1:
+    """Key `key` (kw words) to `value` (-1 or more), and keep `origin` (the rest of the
+    stride) beside it."""
     cdef int64_t slot
+    cdef uint64_t* e
     if (t.size + 1) * 2 > t.cap:
-        _grow(t, w)
-    slot = _find(t, key, w)
+        _grow(t)
+    slot = _find(t, key)
+    e = t.slots + slot * t.stride if slot >= 0 else t.slots + (-slot - 1) * t.stride
     if slot < 0:
-        slot = -slot - 1
-        memcpy(t.keys + slot * w, key, w * sizeof(uint64_t))
-        t.used[slot] = 1
+        memcpy(e + 1, key, t.kw * sizeof(uint64_t))
         t.size += 1
-    t.values[slot] = value
+    memcpy(e + 1 + t.kw, origin, (t.stride - 1 - t.kw) * sizeof(uint64_t))
+    e[0] = <uint64_t>(value + 2)
     return 0
 
 
-cdef class Memo:
-    """A cache keyed by a state's bits under a mask that only widens (a wider mask
-    starts the table over, as the Python caches do)."""
-    cdef Table table
-    cdef uint64_t mask[MAXW]
-    cdef int w
+cdef struct Memo:
+    # A cache keyed by a state's bits under a mask that only widens. The key holds only
+    # the words the mask touches (`nz`), so a cache that reads two words of a nine-word
+    # state hashes and compares two. A plain struct, kept in C arrays: the loop reads one
+    # per thread a state, with no Python object in the way.
+    #
+    # A wider mask starts the table over, as the Python caches do, unless the Memo keeps
+    # each value's state (`origins`, for the threads' steps): then each entry is keyed
+    # again under the wider mask by the state it was computed at. That is sound: what
+    # was computed read only bits under the old mask, which the new one holds, so it
+    # holds for every state that agrees with that one under the new mask.
+    Table table
+    uint64_t mask[MAXW]
+    int nz[MAXW]                 # the words the mask touches, in order
+    int kw                       # how many (at least 1: an empty mask keys on word 0)
+    int w
+    bint origins
 
-    def __cinit__(self, int w):
-        self.w = w
-        memset(self.mask, 0, sizeof(self.mask))
-        _table_init(&self.table, 16, w)
 
-    def __dealloc__(self):
-        _table_free(&self.table)
+cdef int _memo_init(Memo* m, int w, bint origins) except -1:
+    m.w, m.origins = w, origins
+    memset(m.mask, 0, sizeof(m.mask))
+    m.kw = 1
+    m.nz[0] = 0
+    return _table_init(&m.table, 16, 1, 2 + (w if origins else 0))
 
-    cdef inline int64_t get(self, const uint64_t* x, int64_t missing) noexcept:
-        cdef uint64_t key[MAXW]
-        cdef int i
-        for i in range(self.w):
-            key[i] = x[i] & self.mask[i]
-        cdef int64_t slot = _find(&self.table, key, self.w)
-        return self.table.values[slot] if slot >= 0 else missing
 
-    cdef int put(self, const uint64_t* x, object mask, int64_t value) except -1:
-        cdef uint64_t m[MAXW]
-        _from_int(mask, m, self.w)
-        return self.put_words(x, m, value)
+cdef Memo* _memos(int64_t n, int w, bint origins=False) except NULL:
+    """n new Memos in one block (free with _memos_free)."""
+    cdef Memo* out = <Memo*>calloc(max(n, 1), sizeof(Memo))
+    cdef int64_t i
+    if not out:
+        raise MemoryError()
+    for i in range(n):
+        _memo_init(&out[i], w, origins)
+    return out
 
-    cdef int put_words(self, const uint64_t* x, const uint64_t* m, int64_t value) except -1:
-        cdef uint64_t key[MAXW]
-        cdef int i
-        if not _eq(m, self.mask, self.w):
-            memcpy(self.mask, m, self.w * sizeof(uint64_t))
-            _table_free(&self.table)
-            _table_init(&self.table, 16, self.w)
-        for i in range(self.w):
-            key[i] = x[i] & self.mask[i]
-        _put(&self.table, key, value, self.w)
-        return 0
+
+cdef void _memos_free(Memo* ms, int64_t n) noexcept:
+    cdef int64_t i
+    if ms:
+        for i in range(n):
+            _table_free(&ms[i].table)
+        free(ms)
+
+
+cdef inline void _memo_key(const Memo* m, const uint64_t* x, uint64_t* out) noexcept nogil:
+    cdef int j
+    for j in range(m.kw):
+        out[j] = x[m.nz[j]] & m.mask[m.nz[j]]
+
+
+cdef inline int64_t _memo_get(Memo* m, const uint64_t* x, int64_t missing) noexcept nogil:
+    cdef uint64_t key[MAXW]
+    _memo_key(m, x, key)
+    cdef int64_t slot = _find(&m.table, key)
+    return _value(&m.table, slot) if slot >= 0 else missing
+
+
+cdef int _memo_put(Memo* m, const uint64_t* x, object mask, int64_t value) except -1:
+    cdef uint64_t words[MAXW]
+    _from_int(mask, words, m.w)
+    return _memo_put_words(m, x, words, value)
+
+
+cdef int _memo_put_words(Memo* m, const uint64_t* x, const uint64_t* mask,
+                         int64_t value) except -1:
+    cdef uint64_t key[MAXW]
+    if not _eq(mask, m.mask, m.w):
+        _memo_widen(m, mask)
+    _memo_key(m, x, key)
+    return _put(&m.table, key, value, x)
+
+
+cdef int _memo_widen(Memo* m, const uint64_t* mask) except -1:
+    """Key the Memo under `mask` (wider): its entries again by their states, or none."""
+    cdef Table old = m.table
+    cdef uint64_t key[MAXW]
+    cdef uint64_t* e
+    cdef int64_t i
+    memcpy(m.mask, mask, m.w * sizeof(uint64_t))
+    m.kw = 0
+    for i in range(m.w):
+        if mask[i]:
+            m.nz[m.kw] = <int>i
+            m.kw += 1
+    if not m.kw:
+        m.nz[0], m.kw = 0, 1
+    _table_init(&m.table, 16, m.kw, 1 + m.kw + (m.w if m.origins else 0))
+    for i in range(old.cap if m.origins else 0):
+        e = old.slots + i * old.stride
+        if e[0]:
+            _memo_key(m, e + 1 + old.kw, key)
+            _put(&m.table, key, <int64_t>e[0] - 2, e + 1 + old.kw)
+    _table_free(&old)
+    return 0
 
 
 cdef class Buffer:
@@ -231,19 +337,27 @@ cdef class Search:
     cdef carray.array parent, label, depth, succ      # 'i', as the Graph keeps them
     cdef carray.array start, ends, loops, spin        # 'q'
     cdef carray.array settle     # in order: (state id, news id), or (id, -1) for a dead end
-    cdef int* ids                # the visited set: state ids by hash (-1: free)
-    cdef int64_t idcap
-    cdef list memos              # every thread's Memo per pc code, flattened
+    cdef uint64_t* ids           # the visited set: (hash's top 32 bits << 32) | id + 1
+    cdef int64_t idcap           # by hash, 0 when free
+    cdef uint64_t* ys            # one expansion's successors (w words each)
+    cdef uint64_t* hs            # and their hashes
+    cdef int64_t* ls             # and their labels
+    cdef Buffer keep_words, put_words, first, sizes, labels    # the step pool (Hooks)
+    cdef Buffer sstart, sword, skeep, sput    # its steps as the words each writes
+    cdef int64_t ycap
+    cdef Memo* memos             # every thread's Memo per pc code, flattened
+    cdef int64_t nmemos
     cdef int64_t* base           # per thread: its first Memo in `memos`
     cdef int64_t* offsets        # per thread: where its pc's bits start
     cdef uint64_t* pcmasks       # per thread: its pc's bits, unshifted
     cdef int threads
-    cdef Memo halted, proper
-    cdef list verdicts           # per property: its value (0, 1) keyed by what it reads
+    cdef Memo* flags             # the halted test, the end test, and the news: keyed by
+                                 # every property's reads, the news set's id or -1
+    cdef Memo* verdicts          # per property: its value (0, 1) keyed by what it reads
+    cdef int64_t nprops
     cdef bytes always            # per property: 1 for an invariant (news when false)
     cdef int pw                  # words in a set of properties, a bit each
-    cdef Memo news               # keyed by every property's reads: the news set's id, or -1
-    cdef Memo sets               # a set of properties (pw words) -> its id in Hooks.found
+    cdef Memo* sets              # a set of properties (pw words) -> its id in Hooks.found
     cdef object on_miss, on_value, on_news, on_halted, on_proper, on_checkpoint
     cdef public int64_t back_edges, limit
     cdef public object bound
@@ -257,10 +371,11 @@ cdef class Search:
         self.base = <int64_t*>malloc((self.threads + 1) * sizeof(int64_t))
         self.offsets = <int64_t*>malloc((self.threads + 1) * sizeof(int64_t))
         self.pcmasks = <uint64_t*>malloc((self.threads + 1) * sizeof(uint64_t))
-        self.memos = []
+        self.nmemos = 0
         for t, (offset, mask) in enumerate(plan):
-            self.base[t], self.offsets[t], self.pcmasks[t] = len(self.memos), offset, mask
-            self.memos += [Memo(w) for _ in range(mask + 1)]
+            self.base[t], self.offsets[t], self.pcmasks[t] = self.nmemos, offset, mask
+            self.nmemos += mask + 1
+        self.memos = _memos(self.nmemos, w, True)
         self.on_miss, self.on_value, self.on_news = hooks.miss, hooks.value, hooks.news
         self.on_halted, self.on_proper = hooks.halted, hooks.proper
         self.on_checkpoint = hooks.checkpoint
@@ -271,68 +386,112 @@ cdef class Search:
         self.loops, self.spin = array.array("q"), array.array("q")
         self.settle = array.array("q")
         self.idcap = 1024
-        self.ids = <int*>malloc(self.idcap * sizeof(int))
+        self.ids = <uint64_t*>calloc(self.idcap, sizeof(uint64_t))
+        self.ycap = 0
+        self.ys = self.hs = NULL
+        self.ls = NULL
+        self.keep_words, self.put_words = hooks.keep_words, hooks.put_words
+        self.first, self.sizes, self.labels = hooks.first, hooks.count, hooks.labels
+        self.sstart, self.sword, self.skeep, self.sput = Buffer(), Buffer(), Buffer(), Buffer()
+        self.sstart.append(0)
         if not self.ids:
             raise MemoryError()
-        memset(self.ids, 0xff, self.idcap * sizeof(int))
-        self.halted, self.proper, self.news = Memo(w), Memo(w), Memo(w)
+        self.flags = _memos(3, w)
         if len(always) > 64 * MAXW:
             raise ValueError(f"more than {64 * MAXW} properties")
         self.always = bytes(always)
-        self.verdicts = [Memo(w) for _ in always]
+        self.nprops = len(always)
+        self.verdicts = _memos(self.nprops, w)
         self.pw = max(1, (len(always) + 63) // 64)
-        self.sets = Memo(self.pw)
+        self.sets = _memos(1, self.pw)
         self.back_edges = 0
         self.bound = None
 
     def __dealloc__(self):
         free(self.ids)
+        free(self.ys)
+        free(self.hs)
+        free(self.ls)
         free(self.base)
         free(self.offsets)
         free(self.pcmasks)
+        self.free_caches()
+
+    cdef void free_caches(self) noexcept:
+        _memos_free(self.memos, self.nmemos)
+        _memos_free(self.flags, 3)
+        _memos_free(self.verdicts, self.nprops)
+        _memos_free(self.sets, 1)
+        self.memos = self.flags = self.verdicts = self.sets = NULL
+        self.nmemos = self.nprops = 0
 
     cdef inline uint64_t* at(self, int64_t sid) noexcept:
         return <uint64_t*>self.states.data.as_ulonglongs + sid * self.w
 
     cdef inline int64_t lookup(self, const uint64_t* x) noexcept:
-        """The id of state x, or -(its free slot) - 1; the set holds ids only, and
-        compares against the state array (no second copy of the states)."""
+        return self.lookup_h(x, _mix(x, self.w))
+
+    cdef inline int64_t lookup_h(self, const uint64_t* x, uint64_t h) noexcept:
+        """The id of state x (whose hash is h), or -(its free slot) - 1. The set holds ids
+        only, and compares against the state array (no second copy of the states). Each
+        slot keeps the hash's top 32 bits beside the id: they give the slot a state
+        starts probing from, and they skip other states' slots without reading those
+        states."""
         cdef uint64_t mask = <uint64_t>(self.idcap - 1)
-        cdef uint64_t i = _mix(x, self.w) & mask
+        cdef uint64_t tag = h >> 32, i = tag & mask, slot
         cdef int64_t sid
         while True:
-            sid = self.ids[i]
-            if sid < 0:
+            slot = self.ids[i]
+            if not slot:
                 return -<int64_t>i - 1
-            if _eq(self.at(sid), x, self.w):
-                return sid
+            if slot >> 32 == tag:
+                sid = <int64_t>(slot & 0xFFFFFFFFULL) - 1
+                if _eq(self.at(sid), x, self.w):
+                    return sid
             i = (i + 1) & mask
 
+    cdef inline void place(self, uint64_t slot) noexcept:
+        """Put `slot` (a tag and an id not in the set) in the first free slot from its
+        tag's."""
+        cdef uint64_t mask = <uint64_t>(self.idcap - 1)
+        cdef uint64_t i = (slot >> 32) & mask
+        while self.ids[i]:
+            i = (i + 1) & mask
+        self.ids[i] = slot
+
     cdef int rehash(self) except -1:
-        cdef int64_t sid, slot
-        free(self.ids)
-        self.idcap *= 2
-        self.ids = <int*>malloc(self.idcap * sizeof(int))
+        """Twice the slots, each id moved by its tag (no state is read)."""
+        cdef uint64_t* old = self.ids
+        cdef int64_t i, cap = self.idcap
+        self.ids = <uint64_t*>calloc(cap * 2, sizeof(uint64_t))
         if not self.ids:
+            self.ids = old
             raise MemoryError()
-        memset(self.ids, 0xff, self.idcap * sizeof(int))
-        for sid in range(self.n - 1):        # the newest is placed by add()
-            slot = -self.lookup(self.at(sid)) - 1
-            self.ids[slot] = <int>sid
+        self.idcap = cap * 2
+        for i in range(cap):
+            if old[i]:
+                self.place(old[i])
+        free(old)
         return 0
 
-    cdef int64_t add(self, const uint64_t* x, int64_t parent, int64_t label) except -2:
-        """The id of new state x, or -1 when the bound on states is reached."""
+    cdef int64_t add(self, const uint64_t* x, uint64_t h, int64_t free_slot,
+                     int64_t parent, int64_t label) except -2:
+        """The id of new state x (hash h; `free_slot` is where lookup_h found none), or
+        -1 when the bound on states is reached."""
         cdef int64_t sid = self.n
+        cdef uint64_t slot
         if sid == self.limit:
             return -1
         if sid == 0x7FFFFFFF:
             raise OverflowError("2^31 states: the Graph's state ids are 32-bit")
         carray.extend_buffer(self.states, <char*>x, self.w)
         self.n += 1
+        slot = (h >> 32) << 32 | <uint64_t>(sid + 1)
         if self.n * 2 > self.idcap:
             self.rehash()
-        self.ids[-self.lookup(x) - 1] = <int>sid
+            self.place(slot)
+        else:
+            self.ids[free_slot] = slot
         _push_i(self.parent, <int>parent)
         _push_i(self.label, <int>label)
         _push_i(self.depth, 0 if parent < 0 else self.depth.data.as_ints[parent] + 1)
@@ -344,15 +503,15 @@ cdef class Search:
         id in Hooks.found): one look-up keyed by what they all read, and on a miss their
         values one by one (`judge`)."""
         cdef uint64_t reads[MAXW]
-        cdef int64_t found = self.news.get(x, -2)
+        cdef int64_t found = _memo_get(&self.flags[2], x, -2)
         cdef int i, k
         if found == -2:
             found = self.judge(x)
             memset(reads, 0, sizeof(reads))
-            for i in range(len(self.verdicts)):
+            for i in range(self.nprops):
                 for k in range(self.w):
-                    reads[k] |= (<Memo>PyList_GET_ITEM(self.verdicts, i)).mask[k]
-            self.news.put_words(x, reads, found)
+                    reads[k] |= self.verdicts[i].mask[k]
+            _memo_put_words(&self.flags[2], x, reads, found)
         if found >= 0:
             _push_q(self.settle, sid)
             _push_q(self.settle, found)
@@ -364,29 +523,29 @@ cdef class Search:
         miss, from Hooks.value (the property's cache in Python)."""
         cdef uint64_t news[MAXW]
         cdef uint64_t ones[MAXW]
-        cdef int64_t v, i, n = len(self.verdicts), any = 0
-        cdef Memo memo
+        cdef int64_t v, i, n = self.nprops, any = 0
+        cdef Memo* memo
         cdef const unsigned char* always = <const unsigned char*><const char*>self.always
         cdef object state = None
         memset(news, 0, sizeof(news))
         for i in range(n):
-            memo = <Memo>PyList_GET_ITEM(self.verdicts, i)
-            v = memo.get(x, -1)
+            memo = &self.verdicts[i]
+            v = _memo_get(memo, x, -1)
             if v < 0:
                 state = _to_int(x, self.w) if state is None else state
                 value, mask = self.on_value(i, state)
                 v = 1 if value else 0
-                memo.put(x, mask, v)
+                _memo_put(memo, x, mask, v)
             if v != always[i]:
                 news[i >> 6] |= (<uint64_t>1) << (i & 63)
                 any = 1
         if not any:
             return -1
-        v = self.sets.get(news, -1)
+        v = _memo_get(self.sets, news, -1)
         if v < 0:
             v = self.on_news(_to_int(news, self.pw))
             memset(ones, 0xff, sizeof(ones))
-            self.sets.put_words(news, ones, v)
+            _memo_put_words(self.sets, news, ones, v)
         return v
 
     cdef int64_t steps_of(self, int t, const uint64_t* x) except -2:
@@ -397,28 +556,32 @@ cdef class Search:
         if shift and word + 1 < self.w:
             pc |= x[word + 1] << (64 - shift)
         pc &= self.pcmasks[t]
-        cdef Memo memo = <Memo>PyList_GET_ITEM(self.memos, self.base[t] + <int64_t>pc)
-        cdef int64_t sid = memo.get(x, -1)
+        cdef Memo* memo = &self.memos[self.base[t] + <int64_t>pc]
+        cdef int64_t sid = _memo_get(memo, x, -1)
         if sid < 0:
             sid, mask = self.on_miss(t, pc, _to_int(x, self.w))
-            memo.put(x, mask, sid)
+            _memo_put(memo, x, mask, sid)
+            self.sparsify()
         return sid
 
-    cdef int64_t flag(self, Memo memo, object function, const uint64_t* x) except -2:
-        cdef int64_t v = memo.get(x, -1)
+    cdef int64_t flag(self, Memo* memo, object function, const uint64_t* x) except -2:
+        cdef int64_t v = _memo_get(memo, x, -1)
         if v < 0:
             value, mask = function(_to_int(x, self.w))
             v = 1 if value else 0
-            memo.put(x, mask, v)
+            _memo_put(memo, x, mask, v)
         return v
 
     def run(self, list initial):
         cdef uint64_t x[MAXW]
-        cdef int64_t head = 0, level_end = 0
+        cdef uint64_t h
+        cdef int64_t nid, head = 0, level_end = 0
         for v in initial:
             _from_int(v, x, self.w)
-            if self.lookup(x) < 0:
-                if self.add(x, -1, -1) < 0:
+            h = _mix(x, self.w)
+            nid = self.lookup_h(x, h)
+            if nid < 0:
+                if self.add(x, h, -nid - 1, -1, -1) < 0:
                     self.bound = "max"
                     return
         while head < self.n:
@@ -437,44 +600,110 @@ cdef class Search:
     cdef int expand(self, int64_t head, int64_t level_end) except -2:
         """Add the successors of state `head` and its edges (an edge to a state below
         `level_end` goes back up the search, or is a spin), and tell whether it is an
-        end, a dead end or a spinner; -1 when the bound on states is reached."""
+        end, a dead end or a spinner; -1 when the bound on states is reached. The
+        successors are all made first, and their slots and states fetched ahead, so
+        that the visited set's cache misses overlap instead of coming one by one."""
         cdef uint64_t x[MAXW]
-        cdef uint64_t y[MAXW]
-        cdef int64_t nid, k, at, t, pool_id, loops = 0, back = 0, nsucc = 0
-        cdef int i, w = self.w
-        cdef Buffer keep_words = self.hooks.keep_words, put_words = self.hooks.put_words
-        cdef Buffer first = self.hooks.first, count = self.hooks.count
-        cdef Buffer labels = self.hooks.labels
-        memcpy(x, self.at(head), w * sizeof(uint64_t))
-        if not self.flag(self.halted, self.on_halted, x):
-            for t in range(self.threads):
-                pool_id = self.steps_of(t, x)
-                at = first.data[pool_id]
-                for k in range(at, at + count.data[pool_id]):
-                    for i in range(w):
-                        y[i] = (x[i] & <uint64_t>keep_words.data[k * w + i]) | \
-                            <uint64_t>put_words.data[k * w + i]
-                    nid = self.lookup(y)
-                    if nid < 0:
-                        nid = self.add(y, head, labels.data[k])
-                        if nid < 0:
-                            return -1
-                    elif nid == head:
-                        loops += 1
-                    elif nid < level_end:
-                        back += 1
-                    _push_i(self.succ, <int>nid)
-                    nsucc += 1
+        cdef uint64_t* y
+        cdef int64_t nid, j, m = 0, loops = 0, back = 0
+        memcpy(x, self.at(head), self.w * sizeof(uint64_t))
+        if not self.flag(&self.flags[0], self.on_halted, x):
+            m = self.successors(x)
+            self.fetch_ahead(m)
+        for j in range(m):
+            y = self.ys + j * self.w
+            nid = self.lookup_h(y, self.hs[j])
+            if nid < 0:
+                nid = self.add(y, self.hs[j], -nid - 1, head, self.ls[j])
+                if nid < 0:
+                    return -1
+            elif nid == head:
+                loops += 1
+            elif nid < level_end:
+                back += 1
+            _push_i(self.succ, <int>nid)
         _push_q(self.start, Py_SIZE(self.succ))
         self.back_edges += back
-        self.classify(head, x, nsucc, loops)
+        self.classify(head, x, m, loops)
+        return 0
+
+    cdef int64_t successors(self, const uint64_t* x) except -1:
+        """Every thread's steps from x applied, in order, into `ys` (their hashes in
+        `hs`, their labels in `ls`), each one's slot in the visited set fetched ahead;
+        how many. A step writes a few words (`sparsify`), and the hash is updated for
+        them alone."""
+        cdef int64_t t, k, e, at, c, pool_id, m = 0
+        cdef int i, w = self.w
+        cdef uint64_t* y
+        cdef uint64_t h, sum_x = _sum(x, w), v
+        for t in range(self.threads):
+            pool_id = self.steps_of(t, x)
+            at, c = self.first.data[pool_id], self.sizes.data[pool_id]
+            if m + c > self.ycap:
+                self.grow_ys(m + c)
+            for k in range(at, at + c):
+                y = self.ys + m * w
+                memcpy(y, x, w * sizeof(uint64_t))
+                h = sum_x
+                for e in range(self.sstart.data[k], self.sstart.data[k + 1]):
+                    i = <int>self.sword.data[e]
+                    v = (x[i] & <uint64_t>self.skeep.data[e]) | <uint64_t>self.sput.data[e]
+                    h += _word(v, i) - _word(x[i], i)
+                    y[i] = v
+                h = _final(h)
+                self.hs[m], self.ls[m] = h, self.labels.data[k]
+                __builtin_prefetch(&self.ids[(h >> 32) & <uint64_t>(self.idcap - 1)])
+                m += 1
+        return m
+
+    cdef int sparsify(self) except -1:
+        """The steps the pool gained since the last call, as the words each writes:
+        (word, keep, put) where keep is not all ones or put is not zero."""
+        cdef int64_t k, i, w = self.w, steps = self.keep_words.size // self.w
+        cdef int64_t keep, put
+        for k in range(self.sstart.size - 1, steps):
+            for i in range(w):
+                keep, put = self.keep_words.data[k * w + i], self.put_words.data[k * w + i]
+                if keep != -1 or put != 0:
+                    self.sword.append(i)
+                    self.skeep.append(keep)
+                    self.sput.append(put)
+            self.sstart.append(self.sword.size)
+        return 0
+
+    cdef void fetch_ahead(self, int64_t m) noexcept:
+        """Fetch the state named in each successor's first slot (most often its own)."""
+        cdef uint64_t mask = <uint64_t>(self.idcap - 1), slot
+        cdef int64_t j
+        for j in range(m):
+            slot = self.ids[(self.hs[j] >> 32) & mask]
+            if slot:
+                __builtin_prefetch(self.at(<int64_t>(slot & 0xFFFFFFFFULL) - 1))
+
+    cdef int grow_ys(self, int64_t need) except -1:
+        """Room for `need` successors of one state (each array kept if another fails)."""
+        cdef int64_t cap = max(64, self.ycap)
+        cdef void* p
+        while cap < need:
+            cap *= 2
+        p = realloc(self.ys, cap * self.w * sizeof(uint64_t))
+        if p:
+            self.ys = <uint64_t*>p
+            p = realloc(self.hs, cap * sizeof(uint64_t))
+        if p:
+            self.hs = <uint64_t*>p
+            p = realloc(self.ls, cap * sizeof(int64_t))
+        if not p:
+            raise MemoryError()
+        self.ls = <int64_t*>p
+        self.ycap = cap
         return 0
 
     cdef int classify(self, int64_t head, const uint64_t* x, int64_t nsucc,
                       int64_t loops) except -1:
         """Record `head` as a proper end, a dead end (told in order) or a state that
         only spins."""
-        cdef int64_t proper = self.flag(self.proper, self.on_proper, x)
+        cdef int64_t proper = self.flag(&self.flags[1], self.on_proper, x)
         if proper:
             _push_q(self.ends, head)
         elif nsucc == 0:
@@ -492,8 +721,9 @@ cdef class Search:
     def hand_over(self):
         """The arrays the Graph takes as they are (trimmed to their size), and the states
         as `States`; the caches, no longer needed, are freed."""
-        self.memos = self.verdicts = []
-        self.halted = self.proper = self.news = self.sets = None
+        self.free_caches()
+        self.keep_words = self.put_words = self.first = self.sizes = self.labels = None
+        self.sstart = self.sword = self.skeep = self.sput = None
         self.hooks = self.on_miss = self.on_value = self.on_news = self.on_halted = None
         self.on_proper = self.on_checkpoint = None
         for a in (self.states, self.parent, self.label, self.depth, self.succ, self.start,

@@ -21,10 +21,11 @@ __all__ = ["available", "usable", "search", "why_python", "peel", "backward_clos
 
 MAX_BITS = 1024
 # What a run still adds a state after a memory check: until the next one, the visited
-# set's doubling (4 bytes a slot, written at once) and the arrays' growth; then `_fill`,
+# set's doubling (8 bytes a slot, written at once) and the arrays' growth; then `_fill`,
 # whose Graph takes the loop's arrays with no copy. (It was 250 bytes while `_fill` made
 # every state a Python int. Measured: socket N=3 P=2 R=2 with --max-memory 100 peaks at
-# 102.5 MB with no reserve, 93.8 MB with this one; docs/scale.md.)
+# 102.5 MB with no reserve, 93.8 MB with this one; 96.2 MB since a slot holds a tag
+# beside the id; docs/scale.md.)
 FILL_BYTES = 16
 
 
@@ -144,13 +145,15 @@ def _fill(run, core, hooks) -> None:
     g.back_edges = core.back_edges
     g.self_loops, g.spinners = array("l", arrays["loops"]), array("l", arrays["spin"])
     run.ends = arrays["ends"].tolist()
-    events = arrays["settle"]
+    events, done = arrays["settle"], set()    # done: sets of news nothing is left to do for
     for k in range(0, len(events), 2):
         sid, found = events[k], events[k + 1]
         if found < 0:
             run._dead_end(sid)
-        else:
+        elif found not in done:
             run._settle(sid, hooks.found[found])
+            if run._settled(hooks.found[found]):
+                done.add(found)
 
 
 class _Index:

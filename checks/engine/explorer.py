@@ -143,6 +143,13 @@ class _Run:
             elif prop.name not in self.found:
                 self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
 
+    def _settled(self, news) -> bool:
+        """Whether `_settle` has nothing left to do for `news` at any later state: each
+        is witnessed already (a `sometimes`), or broken already and not a goal."""
+        return all(self.checked[i].kind == "sometimes" or (
+            self.checked[i].name not in self.goals and self.checked[i].name in self.found)
+            for i in news)
+
     def _search(self, began: float) -> Optional[str]:
         if core.usable(self.model, self.fingerprint, len(self.checked)):
             self.loop = "compiled"

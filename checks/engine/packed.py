@@ -116,18 +116,38 @@ class Layout:
         return x
 
     def unpack(self, x: int) -> tuple:
-        values = []
-        for i in range(len(self.fields)):
-            if i in self.columns:
-                values.append(tuple(self.value(x, i, c) for c in range(self.channels)))
-            else:
-                values.append(self.value(x, i, WHOLE))
-        return tuple.__new__(self.type, values)
+        return tuple.__new__(self.type, [self.field(x, i) for i in range(len(self.fields))])
+
+    def field(self, x: int, i: int):
+        """Field i of packed state `x` (a tuple of its channels' values if per-channel)."""
+        if i in self.columns:
+            return tuple(self.value(x, i, c) for c in range(self.channels))
+        return self.value(x, i, WHOLE)
 
     def value(self, x: int, i: int, k: int):
         """The value of slot (i, k) in packed state `x`."""
         offset, bits = self.offsets[i, k]
         return self.tables[i, k][1][(x >> offset) & ((1 << bits) - 1)]
+
+
+class Fields:
+    """A packed state's fields by index, each unpacked when first read: what a Recorder
+    (stepcache.py) reads a state through on a cache miss, where a step or a property
+    reads a few of its fields."""
+
+    __slots__ = ("layout", "x", "got")
+
+    def __init__(self, layout: Layout, x: int):
+        self.layout, self.x, self.got = layout, x, {}
+
+    def __getitem__(self, i: int):
+        got = self.got.get(i, _UNREAD)
+        if got is _UNREAD:
+            got = self.got[i] = self.layout.field(self.x, i)
+        return got
+
+
+_UNREAD = object()
 
 
 def _first_width(value, per_channel: bool) -> int:
@@ -215,7 +235,7 @@ class PackedSystem:
         return slots[(x >> offset) & pc_mask][1] | pc_mask << offset
 
     def _miss(self, thread, slots, pc: int, x: int) -> tuple:
-        steps, log = self.system.cache.writes_of(thread, self.layout.unpack(x))
+        steps, log = self.system.cache.writes_of(thread, Fields(self.layout, x))
         packed = tuple((label, ~clear, put) for label, (clear, put) in
                        ((label, self._writes(writes)) for label, writes in steps))
         slot = slots[pc] = self._keep(slots[pc], log)
@@ -266,7 +286,7 @@ class PackedSystem:
             nonlocal mask, values
             v = values.get(x & mask, missing)
             if v is missing:
-                v, log = self.system.cache.evaluate(function, self.layout.unpack(x))
+                v, log = self.system.cache.evaluate(function, Fields(self.layout, x))
                 memo[:] = self._keep(memo, log)
                 mask, values = memo[1], memo[2]
                 values[x & mask] = v
