@@ -28,3 +28,35 @@ def test_the_trace_bench_pads_a_real_log_that_still_conforms(tmp_path):
     bench_trace.pad(bench_trace.FIXTURE, 5000, path)
     r = bench_trace.measure(str(path))
     assert r["conforms"] and 4900 <= r["lines"] <= 5000 and r["seconds"] >= 0
+
+
+def test_a_bounded_run_leaves_no_watchdog_behind():
+    """When the search sees its time bound before the watchdog does, the watchdog stands
+    down: its signal, due a moment later, must not come out of the `with` block (in CI
+    it once did, from Watchdog.__exit__, and the watchdog left running raised BoundHit
+    in the tests that came after)."""
+    import signal
+    from checks.engine import bounds
+    handler = signal.getsignal(signal.SIGUSR1)
+    for _ in range(3):
+        r = measure("seed", dict(transport="socket", channels=3, pages=3, rounds=2), "none", 1)
+        assert r["verdict"] == "inconclusive"
+    assert not bounds._WATCHING and signal.getsignal(signal.SIGUSR1) is handler
+
+
+def test_a_signal_taken_as_the_block_ends_raises_nothing():
+    """The watchdog's signal, taken inside Watchdog.__exit__ before it has stopped the
+    watchdog, raises nothing there (a BoundHit out of __exit__ would leave it running)."""
+    import signal
+    import sys
+    from checks.engine.bounds import Watchdog
+    dog = Watchdog(max_seconds=3600)
+    stop = dog._stop.set
+
+    def signalled_first():
+        dog.reason = "time bound 1 s reached"
+        dog._raise(signal.SIGUSR1, sys._getframe())
+        stop()
+    with dog:
+        dog._stop.set = signalled_first
+    assert dog._stop.is_set()

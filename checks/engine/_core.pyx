@@ -76,6 +76,10 @@ cdef inline uint64_t _sum(const uint64_t* x, int w) noexcept nogil:
 
 
 cdef inline uint64_t _final(uint64_t h) noexcept nogil:
+    """The sum mixed once more, so that its top bits (the visited set's tag) depend on
+    every word's share."""
+    h ^= h >> 32
+    h *= 0x9E3779B97F4A7C15ULL
     return h ^ (h >> 29)
 
 
@@ -149,17 +153,19 @@ cdef inline int64_t _value(const Table* t, int64_t slot) noexcept nogil:
 
 
 cdef int _grow(Table* t) except -1:
-    cdef Table old = t[0]
+    """Twice the slots (t as it was if memory runs out)."""
+    cdef Table new
     cdef int64_t i, slot
     cdef uint64_t* e
-    _table_init(t, old.cap * 2, old.kw, old.stride)
-    for i in range(old.cap):
-        e = old.slots + i * old.stride
+    _table_init(&new, t.cap * 2, t.kw, t.stride)
+    for i in range(t.cap):
+        e = t.slots + i * t.stride
         if e[0]:
-            slot = -_find(t, e + 1) - 1
-            memcpy(t.slots + slot * t.stride, e, t.stride * sizeof(uint64_t))
-            t.size += 1
-    _table_free(&old)
+            slot = -_find(&new, e + 1) - 1
+            memcpy(new.slots + slot * new.stride, e, new.stride * sizeof(uint64_t))
+            new.size += 1
+    _table_free(t)
+    t[0] = new
     return 0
 
 
@@ -247,34 +253,46 @@ cdef int _memo_put(Memo* m, const uint64_t* x, object mask, int64_t value) excep
 
 cdef int _memo_put_words(Memo* m, const uint64_t* x, const uint64_t* mask,
                          int64_t value) except -1:
+    """Key x's bits under `mask` to `value`; the Memo's mask takes in `mask` first (it
+    only widens: a re-keyed entry stays right only under a mask holding its old one)."""
     cdef uint64_t key[MAXW]
-    if not _eq(mask, m.mask, m.w):
-        _memo_widen(m, mask)
+    cdef uint64_t wider[MAXW]
+    cdef int i
+    for i in range(m.w):
+        wider[i] = m.mask[i] | mask[i]
+    if not _eq(wider, m.mask, m.w):
+        _memo_widen(m, wider)
     _memo_key(m, x, key)
     return _put(&m.table, key, value, x)
 
 
 cdef int _memo_widen(Memo* m, const uint64_t* mask) except -1:
-    """Key the Memo under `mask` (wider): its entries again by their states, or none."""
-    cdef Table old = m.table
+    """Key the Memo under `mask` (wider): its entries again by their states, or none
+    (the Memo as it was if memory runs out)."""
+    cdef Memo wide = m[0]
     cdef uint64_t key[MAXW]
     cdef uint64_t* e
     cdef int64_t i
-    memcpy(m.mask, mask, m.w * sizeof(uint64_t))
-    m.kw = 0
+    memcpy(wide.mask, mask, m.w * sizeof(uint64_t))
+    wide.kw = 0
     for i in range(m.w):
         if mask[i]:
-            m.nz[m.kw] = <int>i
-            m.kw += 1
-    if not m.kw:
-        m.nz[0], m.kw = 0, 1
-    _table_init(&m.table, 16, m.kw, 1 + m.kw + (m.w if m.origins else 0))
-    for i in range(old.cap if m.origins else 0):
-        e = old.slots + i * old.stride
-        if e[0]:
-            _memo_key(m, e + 1 + old.kw, key)
-            _put(&m.table, key, <int64_t>e[0] - 2, e + 1 + old.kw)
-    _table_free(&old)
+            wide.nz[wide.kw] = <int>i
+            wide.kw += 1
+    if not wide.kw:
+        wide.nz[0], wide.kw = 0, 1
+    _table_init(&wide.table, 16, wide.kw, 1 + wide.kw + (m.w if m.origins else 0))
+    try:
+        for i in range(m.table.cap if m.origins else 0):
+            e = m.table.slots + i * m.table.stride
+            if e[0]:
+                _memo_key(&wide, e + 1 + m.table.kw, key)
+                _put(&wide.table, key, <int64_t>e[0] - 2, e + 1 + m.table.kw)
+    except MemoryError:
+        _table_free(&wide.table)
+        raise
+    _table_free(&m.table)
+    m[0] = wide
     return 0
 
 
@@ -295,13 +313,14 @@ cdef class Buffer:
 
     cdef int reserve(self, int64_t more) except -1:
         cdef int64_t cap = self.cap
+        cdef void* p
         while self.size + more > cap:
             cap *= 2
         if cap != self.cap:
-            self.data = <int64_t*>realloc(self.data, cap * sizeof(int64_t))
-            if not self.data:
+            p = realloc(self.data, cap * sizeof(int64_t))
+            if not p:
                 raise MemoryError()
-            self.cap = cap
+            self.data, self.cap = <int64_t*>p, cap
         return 0
 
     cdef inline int append(self, int64_t v) except -1:
@@ -484,14 +503,14 @@ cdef class Search:
             return -1
         if sid == 0x7FFFFFFF:
             raise OverflowError("2^31 states: the Graph's state ids are 32-bit")
-        carray.extend_buffer(self.states, <char*>x, self.w)
-        self.n += 1
+        carray.extend_buffer(self.states, <char*>x, self.w)    # the set names it next
         slot = (h >> 32) << 32 | <uint64_t>(sid + 1)
-        if self.n * 2 > self.idcap:
+        if (sid + 1) * 2 > self.idcap:
             self.rehash()
             self.place(slot)
         else:
             self.ids[free_slot] = slot
+        self.n += 1
         _push_i(self.parent, <int>parent)
         _push_i(self.label, <int>label)
         _push_i(self.depth, 0 if parent < 0 else self.depth.data.as_ints[parent] + 1)

@@ -121,15 +121,18 @@ class Watchdog:
         return self
 
     def __exit__(self, *exc):
+        self._stop.set()
         if self._thread is not None:
-            self._stop.set()
             self._thread.join()
             _WATCHING.remove(self)
             signal.signal(signal.SIGUSR1, self._previous)
         return False
 
     def _raise(self, signum, frame):
-        if self.reason is not None and not (self._stop.is_set() or self.acknowledged):
+        """Raise BoundHit in the main thread, unless the block is over: a signal taken as
+        __exit__ begins would leave this watchdog running for good."""
+        if self.reason is not None and not (self._stop.is_set() or self.acknowledged or
+                                            _leaving(frame)):
             raise BoundHit(self.reason)
 
     def _watch(self):
@@ -148,6 +151,15 @@ class Watchdog:
         if self.max_kb and rss_kb() > self.max_kb:
             return f"memory bound {self.max_kb // 1024} MB reached"
         return None
+
+
+def _leaving(frame) -> bool:
+    """Whether the main thread is inside a Watchdog's __exit__."""
+    while frame is not None:
+        if frame.f_code is Watchdog.__exit__.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def acknowledge() -> None:

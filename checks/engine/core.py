@@ -21,12 +21,12 @@ __all__ = ["available", "usable", "search", "why_python", "peel", "backward_clos
 
 MAX_BITS = 1024
 # What a run still adds a state after a memory check: until the next one, the visited
-# set's doubling (8 bytes a slot, written at once) and the arrays' growth; then `_fill`,
-# whose Graph takes the loop's arrays with no copy. (It was 250 bytes while `_fill` made
-# every state a Python int. Measured: socket N=3 P=2 R=2 with --max-memory 100 peaks at
-# 102.5 MB with no reserve, 93.8 MB with this one; 96.2 MB since a slot holds a tag
-# beside the id; docs/scale.md.)
-FILL_BYTES = 16
+# set's doubling (a new table of 8-byte slots, four a state, written at once while the old
+# one is held) and the arrays' growth; then `_fill`, whose Graph takes the loop's arrays
+# with no copy. (It was 250 bytes while `_fill` made every state a Python int, and 16
+# while a slot was 4 bytes. Measured: socket N=3 P=2 R=2 with --max-memory 100 peaks at
+# 102.5 MB with no reserve; docs/scale.md.)
+FILL_BYTES = 32
 
 
 def available() -> bool:

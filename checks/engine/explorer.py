@@ -113,6 +113,8 @@ class _Run:
                 self._search(began)
             if bound is None:
                 self._analyse()
+            else:                 # the search saw the bound first: the watchdogs stand down
+                acknowledge()
         except (BoundHit, RecursionError) as e:
             acknowledge()
             bound = stop_reason(e)
