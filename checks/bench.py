@@ -23,6 +23,8 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
   split-waits   `transactions` with each wait of a merged run its own step
                 (`--split-waits`): what merging them is worth
   rr-split      `round-robin` with `--split-waits`
+  rr-fingerprint  `round-robin` with `--fingerprint`: safety and deadlock at the sizes
+                where the whole graph does not fit (the compiled loop's hash compaction)
 
 `--modes=a,b` measures only those modes. `--matrix` measures every entry of the
 verification matrix instead of the configurations below (for example
@@ -50,7 +52,8 @@ MODES = {"none": dict(transactions=False), "transactions": dict(),
          "round-robin": dict(pick="round-robin"), "any-order": dict(loops="any"),
          "derived": dict(transactions="derived"),
          "python-loop": dict(loop="python"), "split-waits": dict(merge_waits=False),
-         "rr-split": dict(pick="round-robin", merge_waits=False)}
+         "rr-split": dict(pick="round-robin", merge_waits=False),
+         "rr-fingerprint": dict(pick="round-robin", fingerprint=True)}
 
 
 def _socket(n, p, r):

@@ -13,7 +13,7 @@ from checks.engine import core
 from checks.matrix import MATRIX
 from checks.properties import property_docs
 from checks.reports.counterexample import render, result_json
-from checks.verify import verify
+from checks.verify import transactions_for, verify
 from model.config import FAULTS, Config
 from model.variants import CATALOGUE, get_variant
 
@@ -23,14 +23,15 @@ def test_the_compiled_core_is_built():
     assert core._core is not None, "checks/engine/_core.pyx was not built: run make setup"
 
 
-def _report(config, variant, monkeypatch, which: str) -> tuple:
+def _report(config, variant, monkeypatch, which: str, fingerprint=False) -> tuple:
     """The report's text and JSON, and a digest of the graph the analysis read."""
     monkeypatch.setenv("SEARCH_LOOP", which)
-    system, result = verify(config, variant)
+    system, result = verify(config, variant, fingerprint=fingerprint)
     data = result_json(system, result)
     data.pop("seconds")
     return (render(system, result, property_docs(variant)).split("\nverdict")[0] +
-            json.dumps(data, sort_keys=True), _graph(result))
+            json.dumps(data, sort_keys=True),
+            _tree(result) if fingerprint else _graph(result))
 
 
 def _graph(result) -> str:
@@ -47,11 +48,25 @@ def _graph(result) -> str:
     return digest.hexdigest()
 
 
-def _same(config, variant, monkeypatch) -> None:
-    compiled = _report(config, variant, monkeypatch, "compiled")
-    python = _report(config, variant, monkeypatch, "python")
+def _tree(result) -> tuple:
+    """What fingerprint mode keeps of a graph, but the fingerprints themselves (each loop
+    hashes its own way): the parent of each state, the depth, the transitions, the
+    proper ends and their states."""
+    g = result.graph
+    return (list(g.parent), g.max_depth(), g.edges, result.ends,
+            [g.kept[sid] for sid in result.ends])
+
+
+def _same(config, variant, monkeypatch, fingerprint=False) -> None:
+    compiled = _report(config, variant, monkeypatch, "compiled", fingerprint)
+    python = _report(config, variant, monkeypatch, "python", fingerprint)
     assert compiled[0] == python[0]
     assert compiled[1] == python[1]
+
+
+def _fingerprints_allowed(entry) -> bool:
+    """Derived transactions check every kept state last: they refuse --fingerprint."""
+    return transactions_for(entry.config, get_variant(entry.variant)) != "derived"
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
@@ -61,11 +76,21 @@ def test_both_loops_agree_on_the_matrix(entry, monkeypatch):
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("entry", [e for e in MATRIX if _fingerprints_allowed(e)],
+                         ids=lambda e: f"{e.variant}-{e.config.slug()}")
+def test_both_loops_agree_in_fingerprint_mode_on_the_matrix(entry, monkeypatch):
+    """--fingerprint: the same report, the same search tree (each state's parent, in
+    the same order), the same depth, transitions and proper ends."""
+    _same(entry.config, get_variant(entry.variant), monkeypatch, fingerprint=True)
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
 @settings(max_examples=25)
 @given(variant=st.sampled_from(CATALOGUE), transport=st.sampled_from(["socket", "file"]),
        channels=st.integers(1, 3), pages=st.integers(1, 2), live=st.booleans(),
-       faults=st.lists(st.sampled_from(sorted(FAULTS)), max_size=1))
-def test_both_loops_agree_on_a_sweep(variant, transport, channels, pages, live, faults):
+       faults=st.lists(st.sampled_from(sorted(FAULTS)), max_size=1), fingerprint=st.booleans())
+def test_both_loops_agree_on_a_sweep(variant, transport, channels, pages, live, faults,
+                                     fingerprint):
     try:
         config = Config(transport=transport, channels=channels, pages=pages,
                         rounds=2 if live and channels < 3 else 1, live=live,
@@ -74,7 +99,8 @@ def test_both_loops_agree_on_a_sweep(variant, transport, channels, pages, live, 
     except Exception:
         return                           # a configuration this variant does not model
     with pytest.MonkeyPatch.context() as mp:
-        _same(config, variant, mp)
+        _same(config, variant, mp, fingerprint and
+              transactions_for(config, variant) != "derived")
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
@@ -91,6 +117,62 @@ def test_the_compiled_loop_reports_progress_and_says_it_ran(capsys):
     assert lines and all(line.startswith("explored ") for line in lines)
     assert main(["run", "--pages", "1"]) == 0
     assert "(compiled search loop)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("bound", [1, 700, 100_000])
+def test_fingerprint_mode_stops_at_a_bound_on_states_as_the_python_loop(bound, monkeypatch):
+    """The same states counted, the same bound reported, the same report, whether the
+    bound falls in the initial states, inside a depth or past the last state."""
+    config = Config(transport="socket", channels=2, pages=2, rounds=2, live=True)
+    outputs = []
+    for which in ("compiled", "python"):
+        monkeypatch.setenv("SEARCH_LOOP", which)
+        system, result = verify(config, get_variant("seed"), max_states=bound,
+                                fingerprint=True)
+        outputs.append((result.loop, result.states, result.bound,
+                        render(system, result, property_docs(get_variant("seed")))))
+    assert outputs[0][0] == "compiled" and outputs[0][1:] == outputs[1][1:]
+    assert (outputs[0][2] is None) == (bound > 61_765)     # the states at this configuration
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+def test_a_search_tells_what_it_holds(monkeypatch):
+    """`held()` (docs/scale.md's figures): one visited slot a state, no state kept in
+    fingerprint mode, and each cache's entries within its bytes."""
+    held = {}
+
+    class Told(core._core.Fingerprints):
+        def run(self, initial):
+            try:
+                super().run(initial)
+            finally:
+                held.update(self.held())
+
+    monkeypatch.setattr(core._core, "Fingerprints", Told)
+    config = Config(transport="socket", channels=2, pages=2, rounds=2, live=True)
+    _, result = verify(config, get_variant("seed"), fingerprint=True)
+    assert held["visited set"][0] == result.states and held["states"] == [0, 0]
+    assert all(0 < entries * 8 < size for entries, size in held.values() if entries)
+    assert held["threads' steps"][0] > 0 and held["properties' values"][0] > 0
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+def test_fingerprint_mode_walks_a_counterexample_back_through_its_files():
+    """A hang found in fingerprint mode (P2 at N=2) is told as a path of real states,
+    each the successor of the one before, ending at a state with no step."""
+    from checks.engine.graph import FingerprintGraph
+    config = Config(transport="socket", channels=2, pages=1, rounds=1, live=False,
+                    faults=("send-write-error",))
+    system, result = verify(config, get_variant("seed"), fingerprint=True)
+    assert result.loop == "compiled" and isinstance(result.graph, FingerprintGraph)
+    assert result.verdict == "violation" and "no_deadlock" in result.violations
+    path = result.violations["no_deadlock"].path
+    steps = result.graph.steps(path)
+    assert len(steps) == len(path) > 3 and steps[0][1] in system.initial_states()
+    for (_, before), (label, after) in zip(steps, steps[1:]):
+        assert (label, after) in system.successors(before)
+    assert not system.successors(steps[-1][1])
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
@@ -179,12 +261,15 @@ def test_compiled_liveness_passes_give_the_python_answers(graph, data):
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
-def test_a_memory_bound_holds_while_the_graph_is_built():
+@pytest.mark.parametrize("mode", [[], ["--fingerprint", "--channels", "4"]])
+def test_a_memory_bound_holds_while_the_graph_is_built(mode):
     """A run the memory bound stops stays under it while the compiled loop's arrays become
     the Graph, and its report counts the states explored. (Before core.FILL_BYTES the
     bound was checked on the loop alone: socket N=4 P=3 R=2 with --max-memory 6000 peaked
     at 8.6 GB and reported 0 states. Since the Graph takes the arrays with no copy, the
-    whole of socket N=3 P=2 R=2 fits in 140 MB, hence the bound of 100.)"""
+    whole of socket N=3 P=2 R=2 fits in 140 MB, hence the bound of 100.) In fingerprint mode,
+    socket N=4 P=2 R=2 (millions of states with the default pick) stops at the bound: the
+    bound keeps room for a doubling of the visited set."""
     import subprocess
     import sys
     bound = 100
@@ -196,7 +281,7 @@ def test_a_memory_bound_holds_while_the_graph_is_built():
             "file=sys.stderr); sys.exit(code)")
     child = subprocess.run(
         [sys.executable, "-c", peak, "run", "--channels", "3", "--pages", "2", "--rounds", "2",
-         "--quiet", "--json", "--max-memory", str(bound)], capture_output=True, text=True)
+         "--quiet", "--json", "--max-memory", str(bound), *mode], capture_output=True, text=True)
     data = json.loads(child.stdout)
     assert child.returncode == 3 and "memory bound" in data["bound"]
     assert data["states"] > 0

@@ -19,7 +19,10 @@ start, and the states stay 64-bit words, made Python ints only when one is asked
 
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
-from libc.stdint cimport uint64_t, int64_t
+from libc.stdint cimport uint64_t, int64_t, int32_t
+from libc.stdio cimport FILE, fdopen, fclose, fflush, fread, fwrite, rewind, setvbuf, _IOFBF
+from posix.mman cimport (mmap, munmap, madvise, MAP_FAILED, MAP_PRIVATE, MAP_ANONYMOUS,
+                         PROT_READ, PROT_WRITE, MADV_HUGEPAGE)
 from cpython.object cimport Py_SIZE
 from cpython cimport array as carray
 import array
@@ -104,6 +107,33 @@ cdef object _to_int(const uint64_t* x, int w):
     return v
 
 
+DEF BIG = 1 << 22       # bytes: a table this large is mapped, with huge pages asked for
+
+
+cdef void* _zeroed(size_t size) noexcept:
+    """`size` bytes of zeros, or NULL. A large table is mapped, with transparent huge
+    pages asked for (these machines give them only on madvise): a probe lands anywhere
+    in the table, and with 4 KB pages nearly every one missed the TLB as well."""
+    cdef void* p
+    if size < BIG:
+        return calloc(size, 1)
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if p == MAP_FAILED:
+        return NULL
+    madvise(p, size, MADV_HUGEPAGE)
+    return p
+
+
+cdef void _unzeroed(void* p, size_t size) noexcept:
+    """Give back what `_zeroed(size)` gave."""
+    if p == NULL:
+        return
+    if size < BIG:
+        free(p)
+    else:
+        munmap(p, size)
+
+
 cdef struct Table:
     # open addressing, one entry of `stride` words a slot: the value + 2 (0 when the slot
     # is free), the key (kw words), and where kept the state the value was computed at
@@ -116,14 +146,14 @@ cdef struct Table:
 
 cdef int _table_init(Table* t, int64_t cap, int kw, int stride) except -1:
     t.cap, t.size, t.kw, t.stride = cap, 0, kw, stride
-    t.slots = <uint64_t*>calloc(cap * stride, sizeof(uint64_t))
+    t.slots = <uint64_t*>_zeroed(cap * stride * sizeof(uint64_t))
     if not t.slots:
         raise MemoryError()
     return 0
 
 
 cdef void _table_free(Table* t) noexcept:
-    free(t.slots)
+    _unzeroed(t.slots, t.cap * t.stride * sizeof(uint64_t))
     t.slots = NULL
 
 
@@ -222,6 +252,15 @@ cdef Memo* _memos(int64_t n, int w, bint origins=False) except NULL:
     for i in range(n):
         _memo_init(&out[i], w, origins)
     return out
+
+
+cdef list _memos_held(Memo* ms, int64_t n):
+    """(entries, bytes) of n Memos' tables."""
+    cdef int64_t i, entries = 0, size = 0
+    for i in range(n if ms else 0):
+        entries += ms[i].table.size
+        size += ms[i].table.cap * ms[i].table.stride * sizeof(uint64_t)
+    return [entries, size]
 
 
 cdef void _memos_free(Memo* ms, int64_t n) noexcept:
@@ -370,8 +409,7 @@ cdef class Search:
     cdef int64_t* offsets        # per thread: where its pc's bits start
     cdef uint64_t* pcmasks       # per thread: its pc's bits, unshifted
     cdef int threads
-    cdef Memo* flags             # the halted test, the end test, and the news: keyed by
-                                 # every property's reads, the news set's id or -1
+    cdef Memo* flags             # the halted test and the end test
     cdef Memo* verdicts          # per property: its value (0, 1) keyed by what it reads
     cdef int64_t nprops
     cdef bytes always            # per property: 1 for an invariant (news when false)
@@ -405,7 +443,7 @@ cdef class Search:
         self.loops, self.spin = array.array("q"), array.array("q")
         self.settle = array.array("q")
         self.idcap = 1024
-        self.ids = <uint64_t*>calloc(self.idcap, sizeof(uint64_t))
+        self.ids = <uint64_t*>_zeroed(self.idcap * sizeof(uint64_t))
         self.ycap = 0
         self.ys = self.hs = NULL
         self.ls = NULL
@@ -415,7 +453,7 @@ cdef class Search:
         self.sstart.append(0)
         if not self.ids:
             raise MemoryError()
-        self.flags = _memos(3, w)
+        self.flags = _memos(2, w)
         if len(always) > 64 * MAXW:
             raise ValueError(f"more than {64 * MAXW} properties")
         self.always = bytes(always)
@@ -427,7 +465,7 @@ cdef class Search:
         self.bound = None
 
     def __dealloc__(self):
-        free(self.ids)
+        _unzeroed(self.ids, self.idcap * sizeof(uint64_t))
         free(self.ys)
         free(self.hs)
         free(self.ls)
@@ -438,7 +476,7 @@ cdef class Search:
 
     cdef void free_caches(self) noexcept:
         _memos_free(self.memos, self.nmemos)
-        _memos_free(self.flags, 3)
+        _memos_free(self.flags, 2)
         _memos_free(self.verdicts, self.nprops)
         _memos_free(self.sets, 1)
         self.memos = self.flags = self.verdicts = self.sets = NULL
@@ -482,7 +520,7 @@ cdef class Search:
         """Twice the slots, each id moved by its tag (no state is read)."""
         cdef uint64_t* old = self.ids
         cdef int64_t i, cap = self.idcap
-        self.ids = <uint64_t*>calloc(cap * 2, sizeof(uint64_t))
+        self.ids = <uint64_t*>_zeroed(cap * 2 * sizeof(uint64_t))
         if not self.ids:
             self.ids = old
             raise MemoryError()
@@ -490,7 +528,7 @@ cdef class Search:
         for i in range(cap):
             if old[i]:
                 self.place(old[i])
-        free(old)
+        _unzeroed(old, cap * sizeof(uint64_t))
         return 0
 
     cdef int64_t add(self, const uint64_t* x, uint64_t h, int64_t free_slot,
@@ -519,21 +557,20 @@ cdef class Search:
 
     cdef int screen(self, int64_t sid, const uint64_t* x) except -1:
         """Record the properties whose value is news at new state `sid` (as their set's
-        id in Hooks.found): one look-up keyed by what they all read, and on a miss their
-        values one by one (`judge`)."""
-        cdef uint64_t reads[MAXW]
-        cdef int64_t found = _memo_get(&self.flags[2], x, -2)
-        cdef int i, k
-        if found == -2:
-            found = self.judge(x)
-            memset(reads, 0, sizeof(reads))
-            for i in range(self.nprops):
-                for k in range(self.w):
-                    reads[k] |= self.verdicts[i].mask[k]
-            _memo_put_words(&self.flags[2], x, reads, found)
+        id in Hooks.found), from each property's own cache (`judge`). (A cache keyed by
+        what they all read, in front of those, cost more than it saved: its key spans
+        nearly the whole state, and at socket N=6 it held half a million entries, 200
+        MB, for a hit rate that saved look-ups in tables small enough to stay in the
+        processor's caches; docs/scale.md.)"""
+        cdef int64_t found = self.judge(x)
         if found >= 0:
-            _push_q(self.settle, sid)
-            _push_q(self.settle, found)
+            self.note(sid, found)
+        return 0
+
+    cdef int note(self, int64_t sid, int64_t found) except -1:
+        """Tell `_fill`, in order, that the properties of set `found` are news at `sid`."""
+        _push_q(self.settle, sid)
+        _push_q(self.settle, found)
         return 0
 
     cdef int64_t judge(self, const uint64_t* x) except -2:
@@ -737,14 +774,26 @@ cdef class Search:
     def count(self):
         return self.n
 
-    def hand_over(self):
-        """The arrays the Graph takes as they are (trimmed to their size), and the states
-        as `States`; the caches, no longer needed, are freed."""
+    def held(self):
+        """What the search holds, by part: (entries, bytes) each (docs/scale.md)."""
+        return {"visited set": [self.n, self.idcap * sizeof(uint64_t)],
+                "states": [Py_SIZE(self.states) // self.w, Py_SIZE(self.states) * 8],
+                "threads' steps": _memos_held(self.memos, self.nmemos),
+                "halted, end": _memos_held(self.flags, 2),
+                "properties' values": _memos_held(self.verdicts, self.nprops)}
+
+    cdef void release(self):
+        """Free the caches and let go of the hooks: the search is over."""
         self.free_caches()
         self.keep_words = self.put_words = self.first = self.sizes = self.labels = None
         self.sstart = self.sword = self.skeep = self.sput = None
         self.hooks = self.on_miss = self.on_value = self.on_news = self.on_halted = None
         self.on_proper = self.on_checkpoint = None
+
+    def hand_over(self):
+        """The arrays the Graph takes as they are (trimmed to their size), and the states
+        as `States`; the caches, no longer needed, are freed."""
+        self.release()
         for a in (self.states, self.parent, self.label, self.depth, self.succ, self.start,
                   self.ends, self.loops, self.spin, self.settle):
             carray.resize(a, Py_SIZE(a))
@@ -752,6 +801,213 @@ cdef class Search:
                               "depth": self.depth, "succ": self.succ, "start": self.start,
                               "ends": self.ends, "loops": self.loops, "spin": self.spin,
                               "settle": self.settle}
+
+
+cdef FILE* _stream(int fd) except NULL:
+    """A buffered stream over file descriptor `fd` (read and written; closed with it)."""
+    cdef FILE* f = fdopen(fd, "w+b")
+    if f == NULL:
+        raise OSError(f"cannot open file descriptor {fd} for the search's files")
+    setvbuf(f, NULL, _IOFBF, 1 << 20)
+    return f
+
+
+cdef int _write(const void* data, size_t size, size_t count, FILE* f) except -1:
+    if fwrite(data, size, count, f) != count:
+        raise OSError("cannot write the search's files (is the disk full?)")
+    return 0
+
+
+DEF CHUNK = 4096      # frontier states read back at once
+
+
+cdef class Fingerprints(Search):
+    """Fingerprint mode (`--fingerprint`) in the compiled loop: hash compaction, as TLC
+    keeps its states. The visited set (`ids`) holds each state's 64-bit hash and nothing
+    else, 8 bytes a slot and at most three quarters full, placed by the hash's top bits
+    as the full search places its slots (so `rehash` and the fetches ahead serve both).
+    The frontier goes to a file a depth at a time; each state's parent id and
+    fingerprint go to two more, which a counterexample is walked back through (TLC keeps
+    both on disk too). No edge is kept: safety properties, deadlocks and `sometimes` are
+    checked, and the liveness properties, which need the graph, are not."""
+    cdef FILE* level[2]              # the frontier: the depth being read, the next written
+    cdef int out                     # which of the two is written
+    cdef FILE* parents               # by state id: its parent's id (int32)
+    cdef FILE* hashes                # by state id: its fingerprint (uint64)
+    cdef uint64_t* chunk             # frontier states read back
+    cdef int64_t noted               # news sets told (each at the first state it is at)
+    cdef carray.array end_words      # the proper ends' states, w words each
+    cdef public int64_t edges, deepest
+
+    def __cinit__(self, *args):
+        self.level[0] = self.level[1] = self.parents = self.hashes = NULL
+        self.out = 0
+        self.chunk = NULL
+        self.noted = self.edges = self.deepest = 0
+        self.end_words = array.array("Q")
+
+    def __dealloc__(self):
+        self.close()
+        free(self.chunk)
+
+    cdef void close(self) noexcept:
+        cdef int i
+        for i in range(2):
+            if self.level[i]:
+                fclose(self.level[i])
+            self.level[i] = NULL
+        if self.parents:
+            fclose(self.parents)
+        if self.hashes:
+            fclose(self.hashes)
+        self.parents = self.hashes = NULL
+
+    def open(self, int level_a, int level_b, int parents, int hashes):
+        """Take four file descriptors, closed with the search: the frontier's two files,
+        then the parents' and the fingerprints' (which outlive it: `hand_over`)."""
+        self.level[0], self.level[1] = _stream(level_a), _stream(level_b)
+        self.parents, self.hashes = _stream(parents), _stream(hashes)
+        self.chunk = <uint64_t*>malloc(CHUNK * self.w * sizeof(uint64_t))
+        if not self.chunk:
+            raise MemoryError()
+
+    def run(self, list initial):
+        cdef uint64_t x[MAXW]
+        cdef int64_t size, depth = 0, head = 0
+        for v in initial:
+            _from_int(v, x, self.w)
+            if self.visit(x, _mix(x, self.w), -1, 0) == -1:
+                self.bound = "max"
+                return
+        size = self.n
+        while size:
+            head = self.depth_of(head, size, depth)
+            if head < 0:
+                return
+            size = self.n - head
+            depth += 1
+
+    cdef int64_t depth_of(self, int64_t head, int64_t size, int64_t depth) except -2:
+        """Expand the `size` states of `depth`, from id `head` on, as they are read back
+        from the frontier's file while the next depth's are written to the other; the
+        next id to expand, or -1 when the search stops (`bound` says why)."""
+        cdef FILE* f = self.level[self.out]
+        cdef int64_t k, got = 0, at = 0
+        self.out = 1 - self.out
+        if fflush(f):
+            raise OSError("cannot write the search's files (is the disk full?)")
+        rewind(f)
+        rewind(self.level[self.out])
+        for k in range(size):
+            if at == got:
+                got, at = <int64_t>fread(self.chunk, sizeof(uint64_t) * self.w,
+                                         min(CHUNK, size - k), f), 0
+                if got == 0:
+                    raise OSError("cannot read the frontier back from its file")
+            if self.expand_fingerprints(head, self.chunk + at * self.w, depth) < 0:
+                self.bound = "max"
+                return -1
+            head += 1
+            at += 1
+            if not head % 1024:
+                stop = self.on_checkpoint(head, self.n, self.reserve())
+                if stop:
+                    self.bound = stop
+                    return -1
+        return head
+
+    cdef int64_t reserve(self) noexcept:
+        """The bytes a doubling of the visited set adds while the old table is held, once
+        it is near (past three fifths full): the memory bound keeps room for it."""
+        return self.idcap * 16 if self.n * 5 > self.idcap * 3 else 0
+
+    cdef int expand_fingerprints(self, int64_t head, const uint64_t* x,
+                                 int64_t depth) except -2:
+        """Add the successors of state `head` (x) whose fingerprints are new; -1 when the
+        bound on states is reached."""
+        cdef int64_t j, m = 0
+        if not self.flag(&self.flags[0], self.on_halted, x):
+            m = self.successors(x)
+        self.edges += m
+        for j in range(m):
+            if self.visit(self.ys + j * self.w, self.hs[j], head, depth + 1) == -1:
+                return -1
+        self.classify(head, x, m, 0)
+        return 0
+
+    cdef int64_t visit(self, const uint64_t* x, uint64_t h, int64_t parent,
+                       int64_t depth) except -3:
+        """State x (hash h) at `depth`: its new id if its fingerprint is new (its state
+        written to the frontier, its parent and fingerprint to theirs); -2 if seen
+        before; -1 at the bound on states."""
+        cdef uint64_t mask = <uint64_t>(self.idcap - 1), i
+        cdef int64_t sid = self.n
+        cdef int32_t up = <int32_t>parent
+        h |= (h == 0)                    # 0 marks a free slot
+        i = (h >> 32) & mask
+        while self.ids[i]:
+            if self.ids[i] == h:
+                return -2
+            i = (i + 1) & mask
+        if sid == self.limit:
+            return -1
+        if sid == 0x7FFFFFFF:
+            raise OverflowError("2^31 states: the parent ids are 32-bit")
+        _write(x, sizeof(uint64_t), self.w, self.level[self.out])
+        _write(&up, sizeof(int32_t), 1, self.parents)
+        _write(&h, sizeof(uint64_t), 1, self.hashes)
+        self.ids[i] = h
+        self.n += 1
+        self.deepest = depth
+        if self.n * 4 > self.idcap * 3:
+            self.rehash()
+        self.screen(sid, x)
+        return sid
+
+    cdef int note(self, int64_t sid, int64_t found) except -1:
+        """Only the first state a set of news is at is told: with no graph, nothing
+        after it is judged (the liveness goals are not checked in this mode). Hooks.news
+        numbers the sets in the order their first states are found."""
+        if found == self.noted:
+            self.noted += 1
+            _push_q(self.settle, sid)
+            _push_q(self.settle, found)
+        return 0
+
+    cdef int classify(self, int64_t head, const uint64_t* x, int64_t nsucc,
+                      int64_t loops) except -1:
+        """A proper end is kept whole (reports count its kind); a dead end is told."""
+        if self.flag(&self.flags[1], self.on_proper, x):
+            _push_q(self.ends, head)
+            carray.extend_buffer(self.end_words, <char*>x, self.w)
+        elif nsucc == 0:
+            _push_q(self.settle, head)
+            _push_q(self.settle, -1)
+        return 0
+
+    def hand_over(self):
+        """The proper ends and their states, and the events `_fill` settles in order.
+        The parents' and fingerprints' files are flushed (the caller keeps them for the
+        counterexamples); the rest is freed."""
+        cdef int64_t k
+        cdef int bad = fflush(self.parents) or fflush(self.hashes)
+        self.close()
+        self.release()
+        _unzeroed(self.ids, self.idcap * sizeof(uint64_t))
+        self.ids, self.idcap = NULL, 0
+        if bad:
+            raise OSError("cannot write the search's files (is the disk full?)")
+        words = <uint64_t*>self.end_words.data.as_ulonglongs
+        return {"ends": self.ends, "settle": self.settle,
+                "end_states": [_to_int(words + k * self.w, self.w)
+                               for k in range(Py_SIZE(self.ends))]}
+
+
+def fingerprint(state, int w):
+    """The fingerprint `Fingerprints` keeps of a state (an int of at most w words)."""
+    cdef uint64_t x[MAXW]
+    _from_int(state, x, w)
+    return _mix(x, w) or 1
 
 
 cdef class States:

@@ -1,15 +1,19 @@
 """Which search loop runs: the compiled one (checks/engine/_core.pyx) or Python's.
 
 The compiled loop takes a search when it can give exactly what the Python loop gives:
-packed states (checks/engine/packed.py) of at most 1,024 bits, every state kept (not
---fingerprint), and no symmetry reduction. Everything it does not own it asks the
-PackedSystem for, through `Hooks`: a thread's steps, a property's value, the halted and
-end tests, each on a miss of its own cache; then it hands its arrays over, and the Graph
-the analysis reads takes them as they are. `SEARCH_LOOP=python` forces the Python
-loop (for comparisons); where the extension was not built, the Python loop runs.
+packed states (checks/engine/packed.py) of at most 1,024 bits, and no symmetry
+reduction. Everything it does not own it asks the PackedSystem for, through `Hooks`: a
+thread's steps, a property's value, the halted and end tests, each on a miss of its own
+cache; then it hands its arrays over, and the Graph the analysis reads takes them as
+they are. With --fingerprint it keeps each state's hash alone (`_core.Fingerprints`),
+and the FingerprintGraph reads the parents and hashes from the files it wrote.
+`SEARCH_LOOP=python` forces the Python loop (for comparisons); where the extension was
+not built, the Python loop runs.
 """
 
+import mmap
 import os
+import tempfile
 from array import array
 
 try:
@@ -39,14 +43,14 @@ def why_python() -> str:
         return "the compiled core is not built: make setup"
     if not available():
         return "SEARCH_LOOP=python"
-    return ("the compiled loop takes packed states without symmetry or fingerprints, "
+    return ("the compiled loop takes packed states without symmetry, "
             f"and at most {MAX_BITS:,} properties")
 
 
-def usable(model, fingerprint: bool, properties: int = 0) -> bool:
+def usable(model, properties: int = 0) -> bool:
     """Whether the compiled loop can run this search (`properties`: state predicates)."""
     layout = getattr(model, "layout", None)
-    return (available() and layout is not None and not fingerprint and
+    return (available() and layout is not None and
             getattr(model, "canonical", None) is None and 0 < layout.bits <= MAX_BITS and
             properties <= MAX_BITS)
 
@@ -95,13 +99,15 @@ class Hooks:
     def proper(self, x: int):
         return self.model.is_proper_end(x), self.model.end_memo[1]
 
-    def checkpoint(self, expanded: int, count: int):
+    def checkpoint(self, expanded: int, count: int, reserve: int = None):
         """Why to stop, or None. The memory bound keeps room for what the loop adds
         until its next check and for the Graph handed over when it ends (FILL_BYTES a
         state), so that a run stopped by it stays under it while its states are counted
-        and reported."""
+        and reported; in fingerprint mode, `reserve` bytes (a doubling of its table)."""
+        if reserve is None:
+            reserve = count * FILL_BYTES
         return self.run._checkpoint_count(expanded, count, self.began,
-                                          reserve_kb=count * FILL_BYTES // 1024)
+                                          reserve_kb=reserve // 1024)
 
 
 def _words(value: int, n: int) -> list:
@@ -116,21 +122,36 @@ def _words(value: int, n: int) -> list:
 
 def search(run, began: float):
     """The compiled breadth-first search of `run` (explorer._Run): fills its graph, its
-    ends and dead ends, and its findings, as `_Run._search` does; the bound hit, or None."""
+    ends and dead ends, and its findings, as `_Run._search` (or, in fingerprint mode,
+    `_Run._search_fingerprints`) does; the bound hit, or None."""
     model = run.model
     run.next_report = began + run.interval
     hooks = Hooks(model, run, began)
     plan = [(offset, pc_mask) for _, offset, pc_mask, _ in model._plan]
     always = [p.kind == "always" for p in run.checked]
-    core = _core.Search(hooks.words, hooks, plan, always, -1 if run.max_states is None else
-                        run.max_states)
+    kind = _core.Fingerprints if run.fingerprint else _core.Search
+    core = kind(hooks.words, hooks, plan, always,
+                -1 if run.max_states is None else run.max_states)
+    files = _open_files(core) if run.fingerprint else None
     try:
         core.run(model.initial_states())
     finally:
-        _fill(run, core, hooks)
+        if files:
+            _fill_fingerprints(run, core, hooks, files)
+        else:
+            _fill(run, core, hooks)
     if core.bound == "max":
         return f"max-states {run.max_states} reached"
     return core.bound
+
+
+def _open_files(core) -> list:
+    """Fingerprint mode's four temporary files (where TMPDIR says): the frontier's two,
+    then each state's parent id and its fingerprint. The core writes through duplicates
+    of their descriptors; the last two are mapped into memory once it is done."""
+    files = [tempfile.TemporaryFile() for _ in range(4)]
+    core.open(*(os.dup(f.fileno()) for f in files))
+    return files
 
 
 def _fill(run, core, hooks) -> None:
@@ -145,7 +166,40 @@ def _fill(run, core, hooks) -> None:
     g.back_edges = core.back_edges
     g.self_loops, g.spinners = array("l", arrays["loops"]), array("l", arrays["spin"])
     run.ends = arrays["ends"].tolist()
-    events, done = arrays["settle"], set()    # done: sets of news nothing is left to do for
+    _settle_events(run, arrays["settle"], hooks)
+
+
+def _fill_fingerprints(run, core, hooks, files) -> None:
+    """The FingerprintGraph and findings of the search so far, as the Python loop
+    leaves them: the parents and fingerprints by state id read from their files (mapped,
+    not loaded), the proper ends kept whole, and the core's hash as the fingerprint a
+    counterexample is walked back by."""
+    g, words = run.graph, hooks.words
+    arrays = core.hand_over()
+    for f in files[:2]:
+        f.close()
+    g.parent, g.fps = _mapped(files[2], "i"), _mapped(files[3], "Q")
+    g.edges, g.deepest = core.edges, core.deepest
+    g.fingerprint = lambda state: _core.fingerprint(state, words)
+    run.ends = arrays["ends"].tolist()
+    g.kept = dict(zip(run.ends, arrays["end_states"]))
+    _settle_events(run, arrays["settle"], hooks)
+
+
+def _mapped(f, typecode: str):
+    """The file's contents as an array of `typecode`, mapped read-only; the file is
+    closed (the map keeps its own descriptor)."""
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if not size:
+            return array(typecode)
+        return memoryview(mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)).cast(typecode)
+
+
+def _settle_events(run, events, hooks) -> None:
+    """The core's findings in order: (state id, id of a set of news in hooks.found), or
+    (state id, -1) for a dead end."""
+    done = set()                            # sets of news nothing is left to do for
     for k in range(0, len(events), 2):
         sid, found = events[k], events[k + 1]
         if found < 0:

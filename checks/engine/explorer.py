@@ -153,7 +153,7 @@ class _Run:
             for i in news)
 
     def _search(self, began: float) -> Optional[str]:
-        if core.usable(self.model, self.fingerprint, len(self.checked)):
+        if core.usable(self.model, len(self.checked)):
             self.loop = "compiled"
             return core.search(self, began)
         g = self.graph
@@ -174,6 +174,9 @@ class _Run:
         return None
 
     def _search_fingerprints(self, began: float) -> Optional[str]:
+        if core.usable(self.model, len(self.checked)):
+            self.loop = "compiled"
+            return core.search(self, began)
         g, canon, queue = self.graph, self.canon, DiskQueue()
         for state in self.model.initial_states():
             state = canon(state) if canon else state
@@ -352,7 +355,7 @@ class _Run:
         return Result(verdict=verdict, property=broken[0].property.name if broken else None,
                       violations=violations, states=g.count(),
                       transitions=g.edges if fp else len(g.succ),
-                      depth=max(g.depth) if g.depth else 0, seconds=seconds, bound=bound,
+                      depth=g.max_depth(), seconds=seconds, bound=bound,
                       graph=g, ends=self.ends, fingerprint=fp, loop=self.loop,
                       unchecked=[p.name for p in self.props
                                  if fp and p.kind in ("eventually", "fair")])

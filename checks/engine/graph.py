@@ -57,6 +57,9 @@ class Graph:
             self.labels.append(label)
         return lid
 
+    def max_depth(self) -> int:
+        return max(self.depth) if self.depth else 0
+
     def successors_of(self, sid: int):
         return self.succ[self.start[sid]:self.start[sid + 1]]
 
@@ -283,6 +286,10 @@ class FingerprintGraph(Graph):
         self.parent, self.label, self.depth = array("i"), array("i"), array("I")
         self.edges = 0
         self.kept = {}               # the few states kept whole: proper ends
+        self.deepest = None          # the compiled loop's depth reached (it keeps none)
+
+    def max_depth(self) -> int:
+        return super().max_depth() if self.deepest is None else self.deepest
 
     def state_of(self, sid: int):
         return self._shown(self.kept[sid])
