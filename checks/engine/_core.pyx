@@ -558,10 +558,10 @@ cdef class Search:
     cdef int screen(self, int64_t sid, const uint64_t* x) except -1:
         """Record the properties whose value is news at new state `sid` (as their set's
         id in Hooks.found), from each property's own cache (`judge`). (A cache keyed by
-        what they all read, in front of those, cost more than it saved: its key spans
-        nearly the whole state, and at socket N=6 it held half a million entries, 200
-        MB, for a hit rate that saved look-ups in tables small enough to stay in the
-        processor's caches; docs/scale.md.)"""
+        what they all read, in front of those, was dropped: its key spans nearly the
+        whole state, and at socket N=6 it held half a million entries, 200 MB; without
+        it fingerprint runs were faster and the full search no slower beyond the
+        machine's noise; docs/scale.md.)"""
         cdef int64_t found = self.judge(x)
         if found >= 0:
             self.note(sid, found)
@@ -825,7 +825,8 @@ cdef class Fingerprints(Search):
     """Fingerprint mode (`--fingerprint`) in the compiled loop: hash compaction, as TLC
     keeps its states. The visited set (`ids`) holds each state's 64-bit hash and nothing
     else, 8 bytes a slot and at most three quarters full, placed by the hash's top bits
-    as the full search places its slots (so `rehash` and the fetches ahead serve both).
+    as the full search places its slots (so `rehash` and the prefetch in `successors`
+    serve both; `fetch_ahead`, which reads a slot as an id, is not used here).
     The frontier goes to a file a depth at a time; each state's parent id and
     fingerprint go to two more, which a counterexample is walked back through (TLC keeps
     both on disk too). No edge is kept: safety properties, deadlocks and `sometimes` are

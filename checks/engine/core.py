@@ -136,7 +136,7 @@ def search(run, began: float):
     try:
         core.run(model.initial_states())
     finally:
-        if files:
+        if run.fingerprint:
             _fill_fingerprints(run, core, hooks, files)
         else:
             _fill(run, core, hooks)
