@@ -115,13 +115,13 @@ def _child(variant, config, mode, seconds):
 
 def _line(r):
     if r["verdict"] == "error":
-        return f"{r['config']:<40} {r['mode']:<13} error: {r['error'][0]}"
-    return (f"{r['config']:<40} {r['mode']:<13} {r['verdict']:<12} {r['states']:>10,} "
+        return f"{r['config']:<40} {r['mode']:<14} error: {r['error'][0]}"
+    return (f"{r['config']:<40} {r['mode']:<14} {r['verdict']:<12} {r['states']:>10,} "
             f"{r['seconds']:>8.1f} {r['states_per_second']:>9,} {r['peak_mb']:>7,} "
             f"{r['bytes_per_state']:>7,}")
 
 
-HEAD = (f"{'configuration':<40} {'reduction':<13} {'verdict':<12} {'states':>10} "
+HEAD = (f"{'configuration':<40} {'reduction':<14} {'verdict':<12} {'states':>10} "
         f"{'seconds':>8} {'states/s':>9} {'peak MB':>7} {'B/state':>7}")
 
 
@@ -143,7 +143,7 @@ def _totals(rows, modes) -> list:
         other = [r for r in done if first.get((r["variant"], r["config"]), {}).get("verdict")
                  not in (None, "inconclusive", "error")]
         differ = [r for r in other if r["broken"] != first[r["variant"], r["config"]]["broken"]]
-        lines.append(f"{mode:<13} {sum(r['states'] for r in mine):>12,} states "
+        lines.append(f"{mode:<14} {sum(r['states'] for r in mine):>12,} states "
                      f"{sum(r['seconds'] for r in mine):>8.1f} s; {len(done)} of "
                      f"{len(rows) // len(modes)} reached a verdict; {len(differ)} of "
                      f"{len(other)} differ from {modes[0]}")

@@ -69,8 +69,8 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
     bounds = dict(max_states=max_states, max_memory_mb=max_memory_mb, progress=progress,
                   max_seconds=max_seconds, fingerprint=fingerprint, started=time.monotonic())
     props, skipped = _checkable(config, variant)
-    with Watchdog(max_seconds, max_memory_mb, started=bounds["started"]):
-        try:
+    try:                # outside the watchdog's block: its exit may raise BoundHit too
+        with Watchdog(max_seconds, max_memory_mb, started=bounds["started"]):
             if mode == "derived":
                 system, result = _derived(config, variant, props, bounds, pack)
             else:
@@ -78,9 +78,9 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
                                 symmetry=symmetry, cache=cache, merge_waits=merge_waits)
                 result = _explore(system, props, bounds, pack)[1]
                 _settle_hangs(system, result)
-        except (BoundHit, RecursionError) as e:
-            acknowledge()
-            system, result = System(config, variant), _stopped(e, bounds["started"])
+    except (BoundHit, RecursionError) as e:
+        acknowledge()
+        system, result = System(config, variant), _stopped(e, bounds["started"])
     result.transactions = mode
     result.merged_waits = mode == "declared" and merge_waits
     result.unchecked += [name for name in skipped if name not in result.unchecked]

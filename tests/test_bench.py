@@ -1,5 +1,7 @@
 """make bench: one measurement runs, and reports what the table prints."""
 
+import pytest
+
 from checks import bench_trace
 from checks.bench import MODES, measure
 
@@ -46,17 +48,21 @@ def test_a_bounded_run_leaves_no_watchdog_behind():
 
 def test_a_signal_taken_as_the_block_ends_raises_nothing():
     """The watchdog's signal, taken inside Watchdog.__exit__ before it has stopped the
-    watchdog, raises nothing there (a BoundHit out of __exit__ would leave it running)."""
+    watchdog, raises nothing there (a BoundHit out of the handler would leave it
+    running); the bound is reported once the watchdog is stopped and its handler gone."""
     import signal
     import sys
-    from checks.engine.bounds import Watchdog
-    dog = Watchdog(max_seconds=3600)
+    from checks.engine import bounds
+    handler = signal.getsignal(signal.SIGUSR1)
+    dog = bounds.Watchdog(max_seconds=3600)
     stop = dog._stop.set
 
     def signalled_first():
         dog.reason = "time bound 1 s reached"
         dog._raise(signal.SIGUSR1, sys._getframe())
         stop()
-    with dog:
-        dog._stop.set = signalled_first
-    assert dog._stop.is_set()
+    with pytest.raises(bounds.BoundHit, match="time bound 1 s"):
+        with dog:
+            dog._stop.set = signalled_first
+    assert dog._stop.is_set() and not dog._thread.is_alive()
+    assert not bounds._WATCHING and signal.getsignal(signal.SIGUSR1) is handler

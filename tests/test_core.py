@@ -84,13 +84,12 @@ def test_both_loops_agree_in_fingerprint_mode_on_the_matrix(entry, monkeypatch):
     _same(entry.config, get_variant(entry.variant), monkeypatch, fingerprint=True)
 
 
-@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
-@settings(max_examples=25)
-@given(variant=st.sampled_from(CATALOGUE), transport=st.sampled_from(["socket", "file"]),
-       channels=st.integers(1, 3), pages=st.integers(1, 2), live=st.booleans(),
-       faults=st.lists(st.sampled_from(sorted(FAULTS)), max_size=1), fingerprint=st.booleans())
-def test_both_loops_agree_on_a_sweep(variant, transport, channels, pages, live, faults,
-                                     fingerprint):
+SWEEP = dict(variant=st.sampled_from(CATALOGUE), transport=st.sampled_from(["socket", "file"]),
+             channels=st.integers(1, 3), pages=st.integers(1, 2), live=st.booleans(),
+             faults=st.lists(st.sampled_from(sorted(FAULTS)), max_size=1))
+
+
+def _swept(variant, transport, channels, pages, live, faults, fingerprint=False) -> None:
     try:
         config = Config(transport=transport, channels=channels, pages=pages,
                         rounds=2 if live and channels < 3 else 1, live=live,
@@ -104,6 +103,29 @@ def test_both_loops_agree_on_a_sweep(variant, transport, channels, pages, live, 
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@settings(max_examples=25)
+@given(**SWEEP)
+def test_both_loops_agree_on_a_sweep(**drawn):
+    _swept(**drawn)
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@settings(max_examples=12)
+@given(**SWEEP)
+def test_both_loops_agree_on_a_sweep_in_fingerprint_mode(**drawn):
+    _swept(**drawn, fingerprint=True)
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+def test_fingerprint_mode_reads_the_frontier_back_in_many_chunks(monkeypatch):
+    """Socket N=4 round-robin has depths of more than the 4,096 states the compiled loop
+    reads back from its file at once: both loops give the same tree and report."""
+    config = Config(transport="socket", channels=4, pages=2, rounds=2, live=True,
+                    pick="round-robin")
+    _same(config, get_variant("seed"), monkeypatch, fingerprint=True)
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
 def test_the_compiled_loop_reports_progress_and_says_it_ran(capsys):
     from checks.cli import main
     from checks.engine.explorer import explore
@@ -112,15 +134,19 @@ def test_the_compiled_loop_reports_progress_and_says_it_ran(capsys):
     lines = []
     config = Config(transport="socket", channels=2, pages=2, rounds=2, live=True)
     model = PackedSystem(System(config, get_variant("seed"), transactions=True))
-    result = explore(model, [], progress=lines.append, interval=0.0)
-    assert result.loop == "compiled" and result.states > 2048
-    assert lines and all(line.startswith("explored ") for line in lines)
+    for fingerprint in (False, True):
+        lines.clear()
+        result = explore(model, [], progress=lines.append, interval=0.0,
+                         fingerprint=fingerprint)
+        assert result.loop == "compiled" and result.states > 2048
+        assert lines and all(line.startswith("explored ") and ", depth " in line
+                             for line in lines)
     assert main(["run", "--pages", "1"]) == 0
     assert "(compiled search loop)" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
-@pytest.mark.parametrize("bound", [1, 700, 100_000])
+@pytest.mark.parametrize("bound", [0, 1, 700, 100_000])
 def test_fingerprint_mode_stops_at_a_bound_on_states_as_the_python_loop(bound, monkeypatch):
     """The same states counted, the same bound reported, the same report, whether the
     bound falls in the initial states, inside a depth or past the last state."""
@@ -245,8 +271,9 @@ def _graphs(draw):
 @settings(max_examples=300, deadline=None)
 @given(graph=_graphs(), data=st.data())
 def test_compiled_liveness_passes_give_the_python_answers(graph, data):
-    """The compiled peel and backward closure mark the states the Python ones mark, on
-    random graphs (cycles, self-loops, repeated edges, skipped states and targets)."""
+    """The compiled peel, backward closure and strongly connected sets are the Python
+    ones, on random graphs (cycles, self-loops, repeated edges, skipped states and
+    targets)."""
     from checks.engine import liveness
     from checks.engine.graph import Graph
     succ, start, n = graph
@@ -257,6 +284,7 @@ def test_compiled_liveness_passes_give_the_python_answers(graph, data):
     skip = bytearray(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
     targets = data.draw(st.lists(st.integers(0, n - 1), max_size=5))
     assert core.peel(g, skip) == liveness.peel_py(g, skip)
+    assert core.sccs(g, skip) == liveness.sccs_py(g, skip)
     assert core.backward_closure(g, targets) == liveness.backward_closure_py(g, targets)
 
 
@@ -286,3 +314,48 @@ def test_a_memory_bound_holds_while_the_graph_is_built(mode):
     assert child.returncode == 3 and "memory bound" in data["bound"]
     assert data["states"] > 0
     assert int(child.stderr.split()[-1]) <= bound * 1024
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+def test_a_full_disk_ends_a_fingerprint_search_as_a_bound():
+    """The search's files over a 1 MB file size limit (as a full disk): the run stops
+    before a verdict, says why, and counts the states whose parent and fingerprint were
+    written (before, an internal error)."""
+    import resource
+    import subprocess
+    import sys
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    child = subprocess.run(
+        [sys.executable, "-m", "checks.cli", "run", "--channels", "4", "--pages", "2",
+         "--rounds", "2", "--pick", "round-robin", "--fingerprint", "--json", "--quiet"],
+        capture_output=True, text=True, preexec_fn=limited)
+    data = json.loads(child.stdout)
+    assert child.returncode == 3 and data["verdict"] == "inconclusive", child.stderr
+    assert "the search's files in" in data["bound"] and "File too large" in data["bound"]
+    assert data["states"] == (1 << 20) // 8                # the fingerprints' file is full
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+def test_fingerprints_close_the_descriptors_they_cannot_take(tmp_path):
+    import os
+    from checks.engine.packed import PackedSystem
+    from checks.system import System
+    model = PackedSystem(System(Config(channels=1, pages=1), get_variant("seed")))
+    search = core._core.Fingerprints(1, core.Hooks(model, _Run(), 0.0), [], [], -1)
+    with open(tmp_path / "f", "wb") as f:
+        fds = [os.dup(f.fileno()) for _ in range(3)]
+        with pytest.raises(OSError):
+            search.open(fds[0], fds[1], 9999, fds[2])       # 9999: no such descriptor
+        for fd in fds:
+            with pytest.raises(OSError):
+                os.fstat(fd)
+    with pytest.raises(ValueError, match="open"):
+        core._core.Fingerprints(1, core.Hooks(model, _Run(), 0.0), [], [], -1).run([0])
+
+
+class _Run:
+    """What Hooks reads of a run, for a search made by hand."""
+    checked = []
+    graph = None

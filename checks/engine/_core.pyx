@@ -3,7 +3,8 @@
 end of the file the liveness passes over the built graph (the peel, the backward closure).
 
 It owns what the pure-Python loop spends its time on: the visited set over fixed-width
-states (W 64-bit words), the frontier (the state array itself), the parent links, the
+states (W 64-bit words), the frontier (the state array itself; in fingerprint mode,
+`Fingerprints`, a file), the parent links, the
 edges, and the caches of each thread's steps, of the properties' answers and of the
 halted and end tests, each keyed by the state's bits under a mask. Python is called only
 on a cache miss (the Product computes the steps, the properties their values, exactly
@@ -14,18 +15,23 @@ would out of the Python loop.
 The Graph the analysis reads takes the loop's arrays as they are, with no copy: the
 parent links, labels, depths and edges are Python `array`s of the Graph's types from the
 start, and the states stay 64-bit words, made Python ints only when one is asked for
-(`States`).
+(`States`). In fingerprint mode nothing of a state is kept but its hash, and the
+parents and hashes go to files (`Fingerprints`).
 """
 
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint64_t, int64_t, int32_t
-from libc.stdio cimport FILE, fdopen, fclose, fflush, fread, fwrite, rewind, setvbuf, _IOFBF
+from libc.stdio cimport (FILE, fdopen, fclose, fflush, fread, fwrite, rewind, setvbuf, _IOFBF,
+                         ferror)
+from libc.errno cimport errno
+from posix.unistd cimport close as close_fd
 from posix.mman cimport (mmap, munmap, madvise, MAP_FAILED, MAP_PRIVATE, MAP_ANONYMOUS,
                          PROT_READ, PROT_WRITE, MADV_HUGEPAGE)
 from cpython.object cimport Py_SIZE
 from cpython cimport array as carray
 import array
+import os
 
 DEF MAXW = 16
 
@@ -396,7 +402,7 @@ cdef class Search:
     cdef carray.array start, ends, loops, spin        # 'q'
     cdef carray.array settle     # in order: (state id, news id), or (id, -1) for a dead end
     cdef uint64_t* ids           # the visited set: (hash's top 32 bits << 32) | id + 1
-    cdef int64_t idcap           # by hash, 0 when free
+    cdef int64_t idcap           # by hash, 0 when free (Fingerprints: the hash itself)
     cdef uint64_t* ys            # one expansion's successors (w words each)
     cdef uint64_t* hs            # and their hashes
     cdef int64_t* ls             # and their labels
@@ -648,7 +654,7 @@ cdef class Search:
                 return
             head += 1
             if not head % 1024:
-                stop = self.on_checkpoint(head, self.n)
+                stop = self.on_checkpoint(head, self.n, None, self.depth.data.as_ints[head - 1])
                 if stop:
                     self.bound = stop
                     return
@@ -814,8 +820,16 @@ cdef FILE* _stream(int fd) except NULL:
 
 cdef int _write(const void* data, size_t size, size_t count, FILE* f) except -1:
     if fwrite(data, size, count, f) != count:
-        raise OSError("cannot write the search's files (is the disk full?)")
+        _files_failed("written")
     return 0
+
+
+cdef int _files_failed(str what) except -1:
+    """Raise OSError with errno's number and text: the search's files could not be
+    written (a full disk, a file size limit) or read back; core.py ends the search there
+    as at a bound."""
+    cdef int e = errno or 5              # EIO where the stream kept no errno
+    raise OSError(e, f"{os.strerror(e)}, as they were {what}")
 
 
 DEF CHUNK = 4096      # frontier states read back at once
@@ -864,10 +878,25 @@ cdef class Fingerprints(Search):
         self.parents = self.hashes = NULL
 
     def open(self, int level_a, int level_b, int parents, int hashes):
-        """Take four file descriptors, closed with the search: the frontier's two files,
-        then the parents' and the fingerprints' (which outlive it: `hand_over`)."""
-        self.level[0], self.level[1] = _stream(level_a), _stream(level_b)
-        self.parents, self.hashes = _stream(parents), _stream(hashes)
+        """Take four file descriptors, closed with the search (or here, if it cannot
+        take them all): the frontier's two files, then the parents' and the
+        fingerprints' (whose contents outlive it: `hand_over`)."""
+        cdef int k
+        fds = [level_a, level_b, parents, hashes]
+        try:
+            for k in range(4):
+                f = _stream(fds[k])
+                if k < 2:
+                    self.level[k] = f
+                elif k == 2:
+                    self.parents = f
+                else:
+                    self.hashes = f
+                fds[k] = -1
+        finally:
+            for fd in fds:
+                if fd >= 0:
+                    close_fd(fd)
         self.chunk = <uint64_t*>malloc(CHUNK * self.w * sizeof(uint64_t))
         if not self.chunk:
             raise MemoryError()
@@ -875,10 +904,11 @@ cdef class Fingerprints(Search):
     def run(self, list initial):
         cdef uint64_t x[MAXW]
         cdef int64_t size, depth = 0, head = 0
+        if not (self.chunk and self.hashes):
+            raise ValueError("Fingerprints.open() takes the search's files first")
         for v in initial:
             _from_int(v, x, self.w)
             if self.visit(x, _mix(x, self.w), -1, 0) == -1:
-                self.bound = "max"
                 return
         size = self.n
         while size:
@@ -896,7 +926,7 @@ cdef class Fingerprints(Search):
         cdef int64_t k, got = 0, at = 0
         self.out = 1 - self.out
         if fflush(f):
-            raise OSError("cannot write the search's files (is the disk full?)")
+            _files_failed("written")
         rewind(f)
         rewind(self.level[self.out])
         for k in range(size):
@@ -904,14 +934,13 @@ cdef class Fingerprints(Search):
                 got, at = <int64_t>fread(self.chunk, sizeof(uint64_t) * self.w,
                                          min(CHUNK, size - k), f), 0
                 if got == 0:
-                    raise OSError("cannot read the frontier back from its file")
+                    _files_failed("read back")
             if self.expand_fingerprints(head, self.chunk + at * self.w, depth) < 0:
-                self.bound = "max"
                 return -1
             head += 1
             at += 1
             if not head % 1024:
-                stop = self.on_checkpoint(head, self.n, self.reserve())
+                stop = self.on_checkpoint(head, self.n, self.reserve(), depth)
                 if stop:
                     self.bound = stop
                     return -1
@@ -924,8 +953,8 @@ cdef class Fingerprints(Search):
 
     cdef int expand_fingerprints(self, int64_t head, const uint64_t* x,
                                  int64_t depth) except -2:
-        """Add the successors of state `head` (x) whose fingerprints are new; -1 when the
-        bound on states is reached."""
+        """Add the successors of state `head` (x) whose fingerprints are new; -1 when a
+        bound on states is reached (`bound` says which)."""
         cdef int64_t j, m = 0
         if not self.flag(&self.flags[0], self.on_halted, x):
             m = self.successors(x)
@@ -940,7 +969,8 @@ cdef class Fingerprints(Search):
                        int64_t depth) except -3:
         """State x (hash h) at `depth`: its new id if its fingerprint is new (its state
         written to the frontier, its parent and fingerprint to theirs); -2 if seen
-        before; -1 at the bound on states."""
+        before; -1 at a bound on states (--max-states, or the 2^31 the 32-bit parent ids
+        and the slots' index, the hash's top 32 bits, can name)."""
         cdef uint64_t mask = <uint64_t>(self.idcap - 1), i
         cdef int64_t sid = self.n
         cdef int32_t up = <int32_t>parent
@@ -951,9 +981,11 @@ cdef class Fingerprints(Search):
                 return -2
             i = (i + 1) & mask
         if sid == self.limit:
+            self.bound = "max"
             return -1
         if sid == 0x7FFFFFFF:
-            raise OverflowError("2^31 states: the parent ids are 32-bit")
+            self.bound = "2^31 states reached (fingerprint mode's most: its ids are 32-bit)"
+            return -1
         _write(x, sizeof(uint64_t), self.w, self.level[self.out])
         _write(&up, sizeof(int32_t), 1, self.parents)
         _write(&h, sizeof(uint64_t), 1, self.hashes)
@@ -968,7 +1000,10 @@ cdef class Fingerprints(Search):
     cdef int note(self, int64_t sid, int64_t found) except -1:
         """Only the first state a set of news is at is told: with no graph, nothing
         after it is judged (the liveness goals are not checked in this mode). Hooks.news
-        numbers the sets in the order their first states are found."""
+        numbers the sets in the order their first states are found, each once (`sets`
+        keeps every id it gave), so a set is new exactly when its id is the next."""
+        if found > self.noted:
+            raise AssertionError(f"news set {found} told before set {self.noted}")
         if found == self.noted:
             self.noted += 1
             _push_q(self.settle, sid)
@@ -987,19 +1022,23 @@ cdef class Fingerprints(Search):
         return 0
 
     def hand_over(self):
-        """The proper ends and their states, and the events `_fill` settles in order.
-        The parents' and fingerprints' files are flushed (the caller keeps them for the
-        counterexamples); the rest is freed."""
+        """The proper ends and their states, the events `_fill` settles in order, and
+        why the parents' and fingerprints' files are short, if they are (None, or
+        errno's text). They are flushed, and the caller keeps them for the
+        counterexamples; the rest is freed. It raises nothing: it runs in a `finally`."""
         cdef int64_t k
-        cdef int bad = fflush(self.parents) or fflush(self.hashes)
+        cdef int e = 0
+        if self.parents and self.hashes:
+            if fflush(self.parents) or fflush(self.hashes) or ferror(self.parents) or \
+                    ferror(self.hashes):
+                e = errno or 5                # EIO, as in _files_failed
         self.close()
         self.release()
         _unzeroed(self.ids, self.idcap * sizeof(uint64_t))
         self.ids, self.idcap = NULL, 0
-        if bad:
-            raise OSError("cannot write the search's files (is the disk full?)")
         words = <uint64_t*>self.end_words.data.as_ulonglongs
         return {"ends": self.ends, "settle": self.settle,
+                "short": os.strerror(e) if e else None,
                 "end_states": [_to_int(words + k * self.w, self.w)
                                for k in range(Py_SIZE(self.ends))]}
 
@@ -1139,3 +1178,116 @@ def backward_closure(succ_a, start_a, targets, Py_ssize_t n):
     finally:
         free(first); free(fill); free(rev); free(todo)
     return mark
+
+
+def sccs(succ_a, start_a, excluded_a, Py_ssize_t n):
+    """liveness.sccs on the graph's arrays: the strongly connected sets of the states not
+    excluded that hold a cycle (more than one state, or one with an edge to itself), each
+    sorted, in the order of their first state: the Python version's list (Tarjan's
+    algorithm, iterative; which sets there are does not depend on the order)."""
+    cdef const int[:] succ = succ_a
+    cdef const long long[:] start = start_a
+    cdef const unsigned char[:] excluded = excluded_a
+    cdef Py_ssize_t m = start.shape[0] - 1
+    cdef Tarjan t
+    out = []
+    if not _tarjan_open(&t, n):
+        raise MemoryError()
+    try:
+        for root in range(n):
+            if not t.index[root] and not excluded[root]:
+                _tarjan_from(&t, <int>root, succ, start, excluded, m, out)
+    finally:
+        _tarjan_close(&t)
+    return sorted(out)
+
+
+ctypedef struct Tarjan:
+    int* index                   # by state: its order of discovery from 1, 0 if unseen
+    int* low                     # the lowest index reachable through the search tree
+    unsigned char* on_stack
+    int* stack                   # the states of the sets not yet closed
+    int* work_v                  # the depth-first path: each state,
+    long long* work_k            # and its next edge
+    int counter, top
+
+
+cdef bint _tarjan_open(Tarjan* t, Py_ssize_t n) noexcept:
+    t.index = <int*>calloc(n + 1, sizeof(int))
+    t.low = <int*>malloc((n + 1) * sizeof(int))
+    t.on_stack = <unsigned char*>calloc(n + 1, 1)
+    t.stack = <int*>malloc((n + 1) * sizeof(int))
+    t.work_v = <int*>malloc((n + 1) * sizeof(int))
+    t.work_k = <long long*>malloc((n + 1) * sizeof(long long))
+    t.counter = t.top = 0
+    return (t.index != NULL and t.low != NULL and t.on_stack != NULL and t.stack != NULL and
+            t.work_v != NULL and t.work_k != NULL)
+
+
+cdef void _tarjan_close(Tarjan* t) noexcept:
+    free(t.index); free(t.low); free(t.on_stack); free(t.stack); free(t.work_v)
+    free(t.work_k)
+
+
+cdef inline void _tarjan_push(Tarjan* t, int v, Py_ssize_t* wp, const long long[:] start,
+                              Py_ssize_t m) noexcept:
+    t.counter += 1
+    t.index[v] = t.low[v] = t.counter
+    t.stack[t.top] = v
+    t.top += 1
+    t.on_stack[v] = 1
+    t.work_v[wp[0]] = v
+    t.work_k[wp[0]] = start[v] if v < m else 0
+    wp[0] += 1
+
+
+cdef int _tarjan_from(Tarjan* t, int root, const int[:] succ, const long long[:] start,
+                      const unsigned char[:] excluded, Py_ssize_t m, list out) except -1:
+    """Tarjan's search from `root`: each set it closes that holds a cycle, to `out`."""
+    cdef Py_ssize_t wp = 0
+    cdef long long k, end
+    cdef int v, w
+    _tarjan_push(t, root, &wp, start, m)
+    while wp:
+        v, k = t.work_v[wp - 1], t.work_k[wp - 1]
+        end = start[v + 1] if v < m else 0
+        if k < end:
+            t.work_k[wp - 1] = k + 1
+            w = succ[k]
+            if excluded[w]:
+                continue
+            if not t.index[w]:
+                _tarjan_push(t, w, &wp, start, m)
+            elif t.on_stack[w] and t.index[w] < t.low[v]:
+                t.low[v] = t.index[w]
+            continue
+        wp -= 1
+        if wp and t.low[v] < t.low[t.work_v[wp - 1]]:
+            t.low[t.work_v[wp - 1]] = t.low[v]
+        if t.low[v] == t.index[v]:
+            _tarjan_close_set(t, v, succ, start, m, out)
+    return 0
+
+
+cdef int _tarjan_close_set(Tarjan* t, int v, const int[:] succ, const long long[:] start,
+                           Py_ssize_t m, list out) except -1:
+    """Pop the set whose root is v; keep it if it holds a cycle."""
+    cdef Py_ssize_t bottom = t.top
+    cdef long long k
+    cdef bint cycle = False
+    while True:
+        bottom -= 1
+        t.on_stack[t.stack[bottom]] = 0
+        if t.stack[bottom] == v:
+            break
+    if t.top - bottom > 1:
+        cycle = True
+    elif v < m:
+        for k in range(start[v], start[v + 1]):
+            if succ[k] == v:
+                cycle = True
+                break
+    if cycle:
+        out.append(sorted([t.stack[k] for k in range(bottom, t.top)]))
+    t.top = bottom
+    return 0

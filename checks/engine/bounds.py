@@ -34,13 +34,33 @@ def stop_reason(e: BaseException) -> str:
     return str(e) if isinstance(e, BoundHit) else RECURSION
 
 
+_STATM = {}         # pid -> a descriptor of its /proc/<pid>/statm, kept open (a fork's own)
+
+
 def rss_kb() -> int:
-    """The resident memory of this process now, in KiB (its peak where /proc is absent)."""
+    """The resident memory of this process now, in KiB (its peak where /proc is absent).
+    The file stays open: a read is 2 µs, an open and a read 22 µs, and the compiled loop
+    asks every 1,024 states."""
     try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+        return int(os.pread(_statm(), 128, 0).split()[1]) * (_PAGE_SIZE // 1024)
     except (OSError, ValueError, IndexError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _statm() -> int:
+    pid = os.getpid()
+    if pid not in _STATM:
+        for fd in _STATM.values():             # a parent's, inherited over a fork
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _STATM.clear()
+        _STATM[pid] = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+    return _STATM[pid]
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 def memory_available_bytes(root: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup"):
@@ -120,12 +140,18 @@ class Watchdog:
             _WATCHING.append(self)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, value, traceback):
+        """Stop watching; a bound passed and never acknowledged ends the block here with
+        BoundHit, though the block ran on: its BoundHit was swallowed (raised inside a
+        finalizer or a gc callback, which Python ignores), and the block finished before
+        the watchdog fired again."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             _WATCHING.remove(self)
             signal.signal(signal.SIGUSR1, self._previous)
+        if kind is None and self.reason is not None and not self.acknowledged:
+            raise BoundHit(self.reason)
         return False
 
     def _raise(self, signum, frame):

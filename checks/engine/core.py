@@ -21,7 +21,7 @@ try:
 except ImportError:          # no compiler when it was installed: the Python loop
     _core = None
 
-__all__ = ["available", "usable", "search", "why_python", "peel", "backward_closure"]
+__all__ = ["available", "usable", "search", "why_python", "peel", "backward_closure", "sccs"]
 
 MAX_BITS = 1024
 # What a run still adds a state after a memory check: until the next one, the visited
@@ -99,15 +99,16 @@ class Hooks:
     def proper(self, x: int):
         return self.model.is_proper_end(x), self.model.end_memo[1]
 
-    def checkpoint(self, expanded: int, count: int, reserve: int = None):
-        """Why to stop, or None. The memory bound keeps room for what the loop adds
-        until its next check and for the Graph handed over when it ends (FILL_BYTES a
-        state), so that a run stopped by it stays under it while its states are counted
-        and reported; in fingerprint mode, `reserve` bytes (a doubling of its table)."""
+    def checkpoint(self, expanded: int, count: int, reserve: int = None, depth: int = 0):
+        """Why to stop, or None (`depth`: the last expanded state's, for progress). The
+        memory bound keeps room for what the loop adds until its next check and for the
+        Graph handed over when it ends (FILL_BYTES a state), so that a run stopped by it
+        stays under it while its states are counted and reported; in fingerprint mode,
+        `reserve` bytes (a doubling of its table)."""
         if reserve is None:
             reserve = count * FILL_BYTES
         return self.run._checkpoint_count(expanded, count, self.began,
-                                          reserve_kb=reserve // 1024)
+                                          reserve_kb=reserve // 1024, depth=depth)
 
 
 def _words(value: int, n: int) -> list:
@@ -132,9 +133,14 @@ def search(run, began: float):
     kind = _core.Fingerprints if run.fingerprint else _core.Search
     core = kind(hooks.words, hooks, plan, always,
                 -1 if run.max_states is None else run.max_states)
-    files = _open_files(core) if run.fingerprint else None
+    try:
+        files = _open_files(core) if run.fingerprint else None
+    except OSError as e:
+        return _files_bound(e.strerror or str(e))
     try:
         core.run(model.initial_states())
+    except OSError as e:        # fingerprint mode's files: a full disk, a file size limit
+        core.bound = _files_bound(e.strerror or str(e))
     finally:
         if run.fingerprint:
             _fill_fingerprints(run, core, hooks, files)
@@ -145,12 +151,28 @@ def search(run, began: float):
     return core.bound
 
 
+def _files_bound(why: str) -> str:
+    """The bound a search ends at when its files cannot be written or read."""
+    return (f"the search's files in {tempfile.gettempdir()} failed ({why}); "
+            "TMPDIR names where they go")
+
+
 def _open_files(core) -> list:
     """Fingerprint mode's four temporary files (where TMPDIR says): the frontier's two,
     then each state's parent id and its fingerprint. The core writes through duplicates
     of their descriptors; the last two are mapped into memory once it is done."""
-    files = [tempfile.TemporaryFile() for _ in range(4)]
-    core.open(*(os.dup(f.fileno()) for f in files))
+    files, fds = [], []
+    try:
+        for _ in range(4):
+            files.append(tempfile.TemporaryFile())
+            fds.append(os.dup(files[-1].fileno()))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        for f in files:
+            f.close()
+        raise
+    core.open(*fds)             # it closes the four, whether it takes them or not
     return files
 
 
@@ -181,9 +203,16 @@ def _fill_fingerprints(run, core, hooks, files) -> None:
     g.parent, g.fps = _mapped(files[2], "i"), _mapped(files[3], "Q")
     g.edges, g.deepest = core.edges, core.deepest
     g.fingerprint = lambda state: _core.fingerprint(state, words)
-    run.ends = arrays["ends"].tolist()
+    kept = min(len(g.parent), len(g.fps))      # short if the disk filled: those alone count
+    if arrays["short"] and not core.bound:
+        core.bound = _files_bound(arrays["short"])
+    g.parent, g.fps = g.parent[:kept], g.fps[:kept]
+    ends = arrays["ends"].tolist()
+    run.ends = [sid for sid in ends if sid < kept]
     g.kept = dict(zip(run.ends, arrays["end_states"]))
-    _settle_events(run, arrays["settle"], hooks)
+    settle = arrays["settle"]
+    _settle_events(run, [v for k in range(0, len(settle), 2) if settle[k] < kept
+                         for v in (settle[k], settle[k + 1])], hooks)
 
 
 def _mapped(f, typecode: str):
@@ -230,3 +259,8 @@ def peel(g, skip: bytearray) -> bytearray:
 def backward_closure(g, targets: list) -> bytearray:
     """liveness.backward_closure, compiled."""
     return _core.backward_closure(g.succ, g.start, targets, len(g.states))
+
+
+def sccs(g, excluded: bytearray) -> list:
+    """liveness.sccs, compiled (the same list: sorted sets, sorted)."""
+    return _core.sccs(g.succ, g.start, excluded, len(g.states))

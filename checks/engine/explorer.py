@@ -109,8 +109,7 @@ class _Run:
         an effect or the analysis after the search) makes it inconclusive."""
         began = time.monotonic() if self.started is None else self.started
         try:
-            bound = self._search_fingerprints(began) if self.fingerprint else \
-                self._search(began)
+            bound = self._search_with(began)
             if bound is None:
                 self._analyse()
             else:                 # the search saw the bound first: the watchdogs stand down
@@ -152,10 +151,15 @@ class _Run:
             self.checked[i].name not in self.goals and self.checked[i].name in self.found)
             for i in news)
 
-    def _search(self, began: float) -> Optional[str]:
+    def _search_with(self, began: float) -> Optional[str]:
+        """The search, by the compiled loop where it can take it (core.py), in either
+        mode; the bound hit, or None."""
         if core.usable(self.model, len(self.checked)):
             self.loop = "compiled"
             return core.search(self, began)
+        return self._search_fingerprints(began) if self.fingerprint else self._search(began)
+
+    def _search(self, began: float) -> Optional[str]:
         g = self.graph
         for state in self.model.initial_states():
             state = self.canon(state) if self.canon else state
@@ -174,9 +178,6 @@ class _Run:
         return None
 
     def _search_fingerprints(self, began: float) -> Optional[str]:
-        if core.usable(self.model, len(self.checked)):
-            self.loop = "compiled"
-            return core.search(self, began)
         g, canon, queue = self.graph, self.canon, DiskQueue()
         for state in self.model.initial_states():
             state = canon(state) if canon else state
@@ -208,16 +209,17 @@ class _Run:
         return self._checkpoint_count(expanded, self.graph.count(), began)
 
     def _checkpoint_count(self, expanded: int, count: int, began: float,
-                          reserve_kb: int = 0) -> Optional[str]:
+                          reserve_kb: int = 0, depth: Optional[int] = None) -> Optional[str]:
         """`_checkpoint` at a 1024th expansion, with `count` states known; `reserve_kb`:
-        memory the run will still need after it stops (the compiled loop's Graph)."""
+        memory the run will still need after it stops (the compiled loop's Graph);
+        `depth`: the last expanded state's (the compiled loop's; else the graph's)."""
         now = time.monotonic()
         if self.max_memory_kb and rss_kb() + reserve_kb > self.max_memory_kb:
             return f"memory bound {self.max_memory_kb // 1024} MB reached"
         if self.max_seconds and now - began > self.max_seconds:
             return f"time bound {self.max_seconds:g} s reached"
         if self.progress and now >= self.next_report:
-            self.progress(_progress_line(self.graph, count, expanded, now - began))
+            self.progress(_progress_line(self.graph, count, expanded, now - began, depth))
             self.next_report = now + self.interval
         return None
 
@@ -369,10 +371,13 @@ def _screen(props: list) -> Callable:
     return lambda state: [i for i, holds, always in tests if always != bool(holds(state))]
 
 
-def _progress_line(g: Graph, count: int, done: int, elapsed: float) -> str:
+def _progress_line(g: Graph, count: int, done: int, elapsed: float,
+                   depth: Optional[int] = None) -> str:
     rate = count / elapsed if elapsed > 0 else 0.0
-    depth = f", depth {g.depth[done - 1]}" if len(g.depth) >= done else ""
-    return f"explored {count:,} states ({rate:,.0f}/s), queue {count - done:,}{depth}"
+    if depth is None and len(g.depth) >= done:
+        depth = g.depth[done - 1]
+    at = "" if depth is None else f", depth {depth}"
+    return f"explored {count:,} states ({rate:,.0f}/s), queue {count - done:,}{at}"
 
 
 def default_progress(line: str) -> None:

@@ -9,7 +9,7 @@ from .graph import Graph
 from .verdict import Property, Violation
 
 __all__ = ["backward_closure", "backward_closure_py", "lasso", "lasso_into", "peel", "peel_py",
-           "sccs", "is_fair"]
+           "sccs", "sccs_py", "is_fair"]
 
 
 def backward_closure(g: Graph, targets: list) -> bytearray:
@@ -105,7 +105,21 @@ def peel_py(g: Graph, skip: bytearray) -> bytearray:
 
 def sccs(g: Graph, excluded: bytearray) -> list:
     """The non-trivial strongly connected sets of states not marked in `excluded`, each
-    sorted, in the order of their first state (Tarjan's algorithm, iterative)."""
+    sorted, in the order of their first state (Tarjan's algorithm, iterative). Compiled
+    where the core is (checks/engine/_core.pyx).
+
+    >>> g = Graph(); _ = [g.add(s, -1, None) for s in "abcd"]
+    >>> g.succ.extend([1, 2, 1, 3]); g.start.extend([1, 2, 3, 4])   # a -> b <-> c, d -> d
+    >>> sccs(g, bytearray(4)), sccs_py(g, bytearray(4))
+    ([[1, 2], [3]], [[1, 2], [3]])
+    """
+    if core.available():
+        return core.sccs(g, excluded)
+    return sccs_py(g, excluded)
+
+
+def sccs_py(g: Graph, excluded: bytearray) -> list:
+    """sccs in Python: the reference, and the fallback."""
     n, start, succ = len(g.states), g.start, g.succ
     index, low, on_stack = [-1] * n, [0] * n, bytearray(n)
     stack, out, counter = [], [], 0
