@@ -141,9 +141,10 @@ def _parser():
     steps.add_argument("--fine-grained", action="store_true",
                        help="one step per row: no transaction reduction")
     run.add_argument("--split-waits", action="store_true",
-                     help="with declared transactions, each wait of multifd_recv_sync_main() "
-                          "and of a sync's collect its own step, as QEMU takes them (slower; "
-                          "the default takes such a run of waits as one step)")
+                     help="with declared transactions, each wait of multifd_recv_sync_main(), "
+                          "of a sync's collect and of each side's join loop its own step, as "
+                          "QEMU takes them (slower; the default takes such a run of waits as "
+                          "one step)")
     run.add_argument("--max-states", type=_positive, help="stop at K states (exit 3)")
     _bound_options(run, "the run, guards, effects and the analysis after the search included")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

@@ -67,11 +67,15 @@ START = {"socket": "READ_RECORD", "file": "START"}
 # Where a transaction starts (machine.py): before a read, a busy pick or a join that
 # follows a post, and before vm_start(), which the properties observe.
 TRANSACTION_STARTS = ("START", "READ_RECORD", "PICK_CHANNEL", "VM_START", "CLEANUP")
-# A run of waits taken as one step (machine.py): multifd_recv_sync_main()'s N waits on
-# multifd_recv_state->sem_sync, which only this thread waits on ("for (i = 0; i <
-# thread_count; i++) { qemu_sem_wait(&multifd_recv_state->sem_sync); }", no check of
-# `exiting` between them); recv threads only post it.
-MERGED_WAITS = ("SYNC_WAIT",)
+# Runs of waits taken as one step (machine.py):
+# - multifd_recv_sync_main()'s N waits on multifd_recv_state->sem_sync, which only this
+#   thread waits on ("for (i = 0; i < thread_count; i++) { qemu_sem_wait(&multifd_recv_state
+#   ->sem_sync); }", no check of `exiting` between them); recv threads only post it;
+# - multifd_recv_cleanup()'s joins, "for (i = 0; i < migrate_multifd_channels(); i++) {
+#   ... qemu_thread_join(&p->thread); }": each on a recv thread that has returned for
+#   good, which no other thread joins; what a join writes (recv_joined, load_i) no other
+#   thread reads, and threads_joined_before_free reads recv_joined only once freed.
+MERGED_WAITS = ("SYNC_WAIT", "CLEANUP")
 # States inside a loop over channels in index order, with load_i the position (Role's
 # channel_loops: channel symmetry must respect them); SYNC_WAIT counts waits on the
 # shared semaphore, not channels.

@@ -30,12 +30,17 @@ until it reaches one, blocks, or repeats a state (a spin). The fine-grained step
 available with transactions off, and the tests check both give the same verdicts.
 
 `merged_waits` names the states where the thread waits on a semaphore that no other
-thread waits on and no other thread reads (it only posts it): a run of such waits is one
+thread waits on and no other thread reads (it only posts it), or joins a thread no other
+thread joins (a thread that has returned stays returned): a run of such waits is one
 step, as a compiled checker takes it (SPIN's anchor). A transaction that blocks in such
 a run is postponed back to where the run began: the thread takes the run's tokens only
 when it can take them all. To every other thread a consumer that holds some tokens and
 blocks is the same as one that holds none yet (posts commute with waits), and it blocks
-where the split run would block forever, so deadlocks are the same.
+where the split run would block forever, so deadlocks are the same. A merged state that
+is also a transaction start (a join loop, after the posts that wake the threads it
+joins) ends a transaction only when it is entered from another state: a wait of its run
+from it back to itself goes on in the same transaction. A variant that edits a run's
+rows splits that run's waits again (variants/dsl.py `_kept_waits`).
 """
 
 import inspect

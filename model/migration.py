@@ -79,11 +79,16 @@ SETUP, WRAP, SECTION, COMPLETE = range(len(CALLERS))
 # Where a transaction starts (machine.py): before a wait that follows a post, and before
 # `exiting := 1`, which other threads read.
 TRANSACTION_STARTS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CREATED")
-# A run of waits taken as one step (machine.py): multifd_send_sync_main()'s collect of a
-# channel, "qemu_sem_wait(&multifd_send_state->channels_ready); ... qemu_sem_wait(&p->sem_sync);",
-# two semaphores only this thread waits on; send threads (and multifd_send_kick_main() on
-# error) only post them.
-MERGED_WAITS = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC")
+# Runs of waits taken as one step (machine.py):
+# - multifd_send_sync_main()'s collect of a channel, "qemu_sem_wait(&multifd_send_state->
+#   channels_ready); ... qemu_sem_wait(&p->sem_sync);", two semaphores only this thread
+#   waits on; send threads (and multifd_send_kick_main() on error) only post them;
+# - multifd_send_terminate_threads()'s joins, "for (i = 0; i < migrate_multifd_channels();
+#   i++) { ... qemu_thread_join(&p->thread); }": each waits on a thread that has returned
+#   for good, which no other thread joins, and no other thread reads what a join writes
+#   (send_joined, mig_i; threads_joined_before_free reads send_joined only once the state
+#   is freed, by the row that leaves the run).
+MERGED_WAITS = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC", "JOIN")
 # States inside a loop over channels in index order, with mig_i the position: symmetry
 # may only permute channels on the same side of mig_i there (Role's channel_loops).
 CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC_WAIT_READY",

@@ -10,11 +10,13 @@ and counts the states by what the two sides are doing:
             shutdown    from QEMU_VM_EOF (or an error) on: exiting, vm_start(), the joins
 
 and, among the source's shutdown states, those where the migration thread has joined
-some send threads but not all (`joins part way`): what taking its run of joins as one
-step, as the merged waits are, would leave out.
+some send threads but not all (`joins part way`): none since the joins are a run of
+merged waits (model/migration.py); `--split-waits` counts them with each wait its own
+step, as before.
 
     python -m research.phases --channels 3
     python -m research.phases --channels 4 --pick any
+    python -m research.phases --channels 4 --split-waits
 
 research/test_phases.py checks that the phases count every state once.
 """
@@ -46,10 +48,10 @@ def _dest(s) -> str:
     return "shutdown" if load.STATES[s.load_pc] in DEST_SHUTDOWN else "run"
 
 
-def phases(config: Config, variant: str = "seed") -> tuple:
+def phases(config: Config, variant: str = "seed", merge_waits: bool = True) -> tuple:
     """(states, Counter of (source phase, destination phase), states with the joins
     part way) at `config`."""
-    _, result = verify(config, get_variant(variant))
+    _, result = verify(config, get_variant(variant), merge_waits=merge_waits)
     g, counts, part_way = result.graph, Counter(), 0
     join = migration.STATES.index("JOIN")
     for x in g.states:
@@ -66,10 +68,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--pick", default="round-robin")
     ap.add_argument("--variant", default="seed")
+    ap.add_argument("--split-waits", action="store_true", help="each wait its own step")
     args = ap.parse_args(argv)
     config = Config(transport="socket", channels=args.channels, pages=args.pages,
                     rounds=args.rounds, pick=args.pick)
-    states, counts, part_way = phases(config, args.variant)
+    states, counts, part_way = phases(config, args.variant, not args.split_waits)
     print(f"{states:,} states ({config.slug()}, {args.variant})")
     for (source, dest), n in sorted(counts.items()):
         print(f"  source {source:<8} dest {dest:<8} {n:>12,} {100 * n / states:5.1f}%")

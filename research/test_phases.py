@@ -1,5 +1,6 @@
 """The state-count probe (research/phases.py): every state counted once, in a phase that
-exists, and the joins part way only where the migration thread is inside its join loop."""
+exists, and the joins part way only where the migration thread is inside its join loop,
+and only with the waits split."""
 
 from .phases import main, phases
 from model.config import Config
@@ -7,11 +8,13 @@ from model.config import Config
 
 def test_every_state_is_in_one_phase_and_each_phase_is_reached():
     config = Config(transport="socket", channels=2, pages=1, rounds=1, pick="round-robin")
-    states, counts, part_way = phases(config)
-    assert sum(counts.values()) == states
-    assert {("setup", "run"), ("run", "run"), ("shutdown", "run"),
-            ("shutdown", "shutdown")} <= set(counts)
-    assert 0 < part_way < counts[("shutdown", "run")] + counts[("shutdown", "shutdown")]
+    for merged in (True, False):
+        states, counts, part_way = phases(config, merge_waits=merged)
+        assert sum(counts.values()) == states
+        assert {("setup", "run"), ("run", "run"), ("shutdown", "run"),
+                ("shutdown", "shutdown")} <= set(counts)
+        shutdown = counts[("shutdown", "run")] + counts[("shutdown", "shutdown")]
+        assert (part_way == 0) if merged else (0 < part_way < shutdown)
 
 
 def test_one_channel_has_no_joins_part_way(capsys):

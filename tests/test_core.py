@@ -159,7 +159,7 @@ def test_fingerprint_mode_stops_at_a_bound_on_states_as_the_python_loop(bound, m
         outputs.append((result.loop, result.states, result.bound,
                         render(system, result, property_docs(get_variant("seed")))))
     assert outputs[0][0] == "compiled" and outputs[0][1:] == outputs[1][1:]
-    assert (outputs[0][2] is None) == (bound > 35_250)     # the states at this configuration
+    assert (outputs[0][2] is None) == (bound > 31_656)     # the states at this configuration
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")

@@ -106,16 +106,49 @@ def test_a_hang_ends_where_the_split_model_ends():
 
 def test_merged_waits_cut_the_states_where_a_run_is_part_taken():
     """With the waits merged no state the search keeps has the load thread part way
-    through multifd_recv_sync_main()'s waits; with them split, some do."""
+    through multifd_recv_sync_main()'s waits, or either side part way through its joins;
+    with them split, some do."""
     def part_taken(merge):
         system, result = verify(Config(channels=2, pages=1, rounds=2), get_variant("seed"),
                                 merge_waits=merge, pack=False)
-        wait = system.roles["load"].states.index("SYNC_WAIT")
         states = [result.graph.state_of(i) for i in range(result.states)]
-        return result.states, sum(s.load_pc == wait and 0 < s.load_i < 2 for s in states)
+        runs = (("load", "SYNC_WAIT", "load_pc", "load_i"), ("load", "CLEANUP", "load_pc",
+                "load_i"), ("migration", "JOIN", "mig_pc", "mig_i"))
+        return result.states, [sum(getattr(s, pc) == system.roles[role].states.index(wait)
+                                   and 0 < getattr(s, i) < 2 for s in states)
+                               for role, wait, pc, i in runs]
     (merged, merged_part), (split, split_part) = part_taken(True), part_taken(False)
-    assert merged_part == 0 < split_part
+    assert merged_part == [0, 0, 0] and all(split_part)
     assert merged < split
+
+
+def test_only_the_joining_thread_touches_what_its_joins_write():
+    """The argument for merging the joins, checked from what the steps do (derived
+    transactions record every step's accesses): what a join writes (which threads are
+    joined, the loop's position) no thread but the joining one touches; and the state a
+    join waits for, a thread returned, no row of a channel thread leaves."""
+    from model import recv, send
+    written = {"mig": ("send_joined", "mig_i"), "load": ("recv_joined", "load_i")}
+    for name, config in (("seed", P2), ("seed", P1), ("qemu-10.0", P2),
+                         ("p1-p2-fix", Config(channels=3, pages=1, rounds=2))):
+        system, _ = verify(config, get_variant(name), transactions="derived")
+        fields = system.state._fields
+        for loc, by_thread in system.knowledge.ops.items():
+            for thread, names in written.items():
+                if fields[loc[0]] in names:
+                    assert set(by_thread) == {thread}, (name, fields[loc[0]], set(by_thread))
+    for role in (send.ROLE, recv.ROLE):
+        assert [r["trigger"] for r in role.rows if r["source"] == "EXITED"] == []
+
+
+def test_a_variant_that_edits_a_run_splits_that_run_alone():
+    """b5-destroy-in-join-loop makes a join destroy its channel, which a failing send
+    thread still touches: its joins are split again, its sync's merged waits are kept."""
+    from model.variants.dsl import apply_variant
+    roles = apply_variant(get_variant("b5-destroy-in-join-loop"))
+    assert roles["migration"].merged_waits == ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC")
+    assert apply_variant(get_variant("seed"))["migration"].merged_waits == (
+        "SYNC_WAIT_READY", "SYNC_WAIT_SYNC", "JOIN")
 
 
 def test_the_output_says_whether_waits_were_merged(capsys):

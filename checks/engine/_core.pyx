@@ -824,12 +824,15 @@ cdef int _write(const void* data, size_t size, size_t count, FILE* f) except -1:
     return 0
 
 
+class FilesFailed(OSError):
+    """Fingerprint mode's files could not be written (a full disk, a file size limit) or
+    read back; core.py ends the search there as at a bound."""
+
+
 cdef int _files_failed(str what) except -1:
-    """Raise OSError with errno's number and text: the search's files could not be
-    written (a full disk, a file size limit) or read back; core.py ends the search there
-    as at a bound."""
+    """Raise FilesFailed with errno's number and text."""
     cdef int e = errno or 5              # EIO where the stream kept no errno
-    raise OSError(e, f"{os.strerror(e)}, as they were {what}")
+    raise FilesFailed(e, f"{os.strerror(e)}, as they were {what}")
 
 
 DEF CHUNK = 4096      # frontier states read back at once
@@ -1188,7 +1191,7 @@ def sccs(succ_a, start_a, excluded_a, Py_ssize_t n):
     cdef const int[:] succ = succ_a
     cdef const long long[:] start = start_a
     cdef const unsigned char[:] excluded = excluded_a
-    cdef Py_ssize_t m = start.shape[0] - 1
+    cdef Py_ssize_t root, m = start.shape[0] - 1
     cdef Tarjan t
     out = []
     if not _tarjan_open(&t, n):

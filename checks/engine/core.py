@@ -139,7 +139,7 @@ def search(run, began: float):
         return _files_bound(e.strerror or str(e))
     try:
         core.run(model.initial_states())
-    except OSError as e:        # fingerprint mode's files: a full disk, a file size limit
+    except _core.FilesFailed as e:   # fingerprint mode's files: a full disk, a size limit
         core.bound = _files_bound(e.strerror or str(e))
     finally:
         if run.fingerprint:
@@ -207,9 +207,10 @@ def _fill_fingerprints(run, core, hooks, files) -> None:
     if arrays["short"] and not core.bound:
         core.bound = _files_bound(arrays["short"])
     g.parent, g.fps = g.parent[:kept], g.fps[:kept]
-    ends = arrays["ends"].tolist()
-    run.ends = [sid for sid in ends if sid < kept]
-    g.kept = dict(zip(run.ends, arrays["end_states"]))
+    ends = [(sid, state) for sid, state in zip(arrays["ends"], arrays["end_states"])
+            if sid < kept]
+    run.ends = [sid for sid, _ in ends]
+    g.kept = dict(ends)
     settle = arrays["settle"]
     _settle_events(run, [v for k in range(0, len(settle), 2) if settle[k] < kept
                          for v in (settle[k], settle[k + 1])], hooks)

@@ -314,13 +314,16 @@ class Product:
         A transaction ends at a declared start, where the thread is blocked, where the
         last row changed nothing (a spin, which must stay a visible step), or where the
         protocol halts (nothing runs on after a crash, inside a transaction either).
+        A start that is a merged wait, come back to by a wait of its run, is no end.
         One that blocks in a run of merged waits ends where the run began."""
         todo = [(chain, (before, s))]
         while todo:
             chain, path = todo.pop()
             before, s = path[-2], path[-1]
+            pc = self.pc(s, thread)
             ends = not self.transactions or _same(s, before) or self._halted(s) or \
-                thread.starts[self.pc(s, thread)]
+                (thread.starts[pc] and not (self.merge_waits and thread.waits[pc] and
+                                            self.pc(before, thread) == pc))
             more = [] if ends else self._enabled(s, thread)
             if not more:
                 k = len(chain) if ends else self._unblocked(thread, path)

@@ -271,20 +271,37 @@ def apply_variant(variant: Variant) -> dict:
     roles = {name: role.with_rows(tables[name], variant.functions.get(name),
                                   variant.states.get(name, ()))
              for name, role in ROLES.items()}
-    return {name: role if _same_waits(ROLES[name], role) else replace(role, merged_waits=())
-            for name, role in roles.items()}
+    return {name: _kept_waits(ROLES[name], role) for name, role in roles.items()}
 
 
-def _same_waits(base, edited) -> bool:
-    """Whether a role's merged waits (model/machine.py) are as its author declared them:
-    the rows from one such state to another, and the functions they name, untouched by
-    the variant. An edit there voids the declaration, and the waits are split again."""
-    def waits(role):
-        rows = [r for r in role.rows
-                if r["source"] in role.merged_waits and r["dest"] in role.merged_waits]
-        names = {n for r in rows for n in r["conditions"] + r["unless"] + r["after"]}
-        return rows, {n: role.functions.get(n) for n in names}
-    return waits(base) == waits(edited)
+def _kept_waits(base, edited):
+    """`edited` with the merged waits (model/machine.py) its author declared, but for the
+    runs the variant touched: a run is a set of merged states its rows link, and an edit
+    of one of those rows, or of a function they name, voids the argument for that run,
+    whose waits are then split again. (b5-destroy-in-join-loop makes a join destroy its
+    channel, which other threads touch: its joins are split, its sync's waits are not.)"""
+    kept = tuple(state for run in _runs(base) if _run_rows(base, run) == _run_rows(edited, run)
+                 for state in sorted(run, key=base.merged_waits.index))
+    return edited if kept == edited.merged_waits else replace(edited, merged_waits=kept)
+
+
+def _runs(role) -> list:
+    """The role's merged states, in sets linked by its rows from one to another."""
+    runs = [{state} for state in role.merged_waits]
+    for r in role.rows:
+        if r["source"] in role.merged_waits and r["dest"] in role.merged_waits:
+            a, b = (next(x for x in runs if state in x) for state in (r["source"], r["dest"]))
+            if a is not b:
+                a |= b
+                runs.remove(b)
+    return runs
+
+
+def _run_rows(role, run) -> tuple:
+    """The rows of a role from one state of `run` to another, and the functions they name."""
+    rows = [r for r in role.rows if r["source"] in run and r["dest"] in run]
+    names = {n for r in rows for n in r["conditions"] + r["unless"] + r["after"]}
+    return rows, {n: role.functions.get(n) for n in names}
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,79}")
