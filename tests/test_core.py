@@ -359,3 +359,22 @@ class _Run:
     """What Hooks reads of a run, for a search made by hand."""
     checked = []
     graph = None
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("mode", [[], ["--fingerprint"]])
+def test_a_time_bound_keeps_the_states_counted(mode):
+    """The search sees its time bound as the watchdog does; the watchdog stands down at
+    once, so that what the compiled loop hands over (in fingerprint mode, its files mapped
+    while a large table is freed) is kept whole. Before, fingerprint mode said 0 states:
+    the watchdog's BoundHit landed in the middle of the hand-over. (A fresh process, as
+    the race showed there.)"""
+    import subprocess
+    import sys
+    child = subprocess.run(
+        [sys.executable, "-m", "checks.cli", "run", "--channels", "4", "--pages", "3",
+         "--rounds", "2", "--max-seconds", "3", "--json", "--quiet", *mode],
+        capture_output=True, text=True)
+    data = json.loads(child.stdout)
+    assert child.returncode == 3 and data["bound"] == "time bound 3 s reached"
+    assert data["states"] > 10_000 and data["transitions"] > data["states"]

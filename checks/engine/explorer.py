@@ -214,10 +214,14 @@ class _Run:
         memory the run will still need after it stops (the compiled loop's Graph);
         `depth`: the last expanded state's (the compiled loop's; else the graph's)."""
         now = time.monotonic()
+        stop = None
         if self.max_memory_kb and rss_kb() + reserve_kb > self.max_memory_kb:
-            return f"memory bound {self.max_memory_kb // 1024} MB reached"
-        if self.max_seconds and now - began > self.max_seconds:
-            return f"time bound {self.max_seconds:g} s reached"
+            stop = f"memory bound {self.max_memory_kb // 1024} MB reached"
+        elif self.max_seconds and now - began > self.max_seconds:
+            stop = f"time bound {self.max_seconds:g} s reached"
+        if stop:                # the watchdogs stand down now: the search ends on its own,
+            acknowledge()       # and what it hands over (the compiled loop's) is kept whole
+            return stop
         if self.progress and now >= self.next_report:
             self.progress(_progress_line(self.graph, count, expanded, now - began, depth))
             self.next_report = now + self.interval
