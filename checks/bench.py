@@ -53,7 +53,8 @@ MODES = {"none": dict(transactions=False), "transactions": dict(),
          "derived": dict(transactions="derived"),
          "python-loop": dict(loop="python"), "split-waits": dict(merge_waits=False),
          "rr-split": dict(pick="round-robin", merge_waits=False),
-         "rr-fingerprint": dict(pick="round-robin", fingerprint=True)}
+         "rr-fingerprint": dict(pick="round-robin", fingerprint=True),
+         "rr-2-threads": dict(pick="round-robin", threads=2)}
 
 
 def _socket(n, p, r):

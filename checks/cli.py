@@ -132,6 +132,9 @@ def _parser():
     run.add_argument("--fingerprint", action="store_true",
                      help="keep 64-bit hashes, not states (less memory; safety and deadlock "
                           "only, with the collision probability)")
+    run.add_argument("--threads", type=_positive, metavar="K",
+                     help="threads for the compiled search (the same result on any "
+                          "number); default: the cores this process may use, at most 64")
     steps = run.add_mutually_exclusive_group()
     steps.add_argument("--transactions", choices=("declared", "derived"),
                        help="where a thread's steps are cut into transactions: at the waits "
@@ -310,8 +313,9 @@ def cmd_run(args) -> int:
         _write_charts(out, stem, system, result)
     print(json.dumps(data, indent=2) if args.json else text, end="\n" if args.json else "")
     if not args.quiet:
+        threads = f", {result.threads} threads" if result.threads > 1 else ""
         print(f"{result.states:,} states in {result.seconds:.2f} s ({result.loop} search loop"
-              f"{'' if result.loop == 'compiled' else ', ' + core.why_python()})",
+              f"{threads if result.loop == 'compiled' else ', ' + core.why_python()})",
               file=sys.stderr)
     if result.verdict == "violation":
         return EXIT_VIOLATION
@@ -327,11 +331,18 @@ def _verified(args, config, variant, transactions) -> tuple:
                       transactions=transactions,
                       symmetry=True if args.symmetry else False if args.no_symmetry else None,
                       max_seconds=args.max_seconds, fingerprint=args.fingerprint,
-                      merge_waits=not args.split_waits)
+                      merge_waits=not args.split_waits, threads=_threads(args.threads))
     except ModelError:
         raise
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def _threads(asked) -> int:
+    """--threads, or the cores this process may use (at most the core's 64)."""
+    if asked is not None:
+        return min(asked, 64)
+    return min(len(os.sched_getaffinity(0)), 64)
 
 
 def _chosen_variant(args):

@@ -47,7 +47,7 @@ def transactions_for(config: Config, variant: Variant) -> str:
 
 def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=None,
            progress=None, transactions=None, symmetry=None, max_seconds=None,
-           fingerprint=False, cache=True, pack=True, merge_waits=True):
+           fingerprint=False, cache=True, pack=True, merge_waits=True, threads=1):
     """Explore the model of `variant` at `config`; return (system, result).
 
     `transactions`: "declared", "derived" or "none" (see above); None picks with
@@ -56,7 +56,8 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
     step afresh (checks/engine/stepcache.py; for comparisons). `pack` False keeps states as
     tuples, not ints (checks/engine/packed.py; for comparisons); states are packed only with
     the cache on, and with symmetry only where it is exact (--loops any). `merge_waits` False
-    takes each wait of a declared run of waits as its own step (model/machine.py)."""
+    takes each wait of a declared run of waits as its own step (model/machine.py).
+    `threads`: how many the compiled search runs on (the same result on any)."""
     variant.check_config(config)
     mode = _mode(transactions, config, variant)
     if mode == "derived" and not (cache and pack):
@@ -67,7 +68,8 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
                          "every kept state last: drop --fingerprint (or bound the run with "
                          "--max-states or --max-memory)")
     bounds = dict(max_states=max_states, max_memory_mb=max_memory_mb, progress=progress,
-                  max_seconds=max_seconds, fingerprint=fingerprint, started=time.monotonic())
+                  max_seconds=max_seconds, fingerprint=fingerprint, started=time.monotonic(),
+                  threads=threads)
     props, skipped = _checkable(config, variant)
     try:                # outside the watchdog's block: its exit may raise BoundHit too
         with Watchdog(max_seconds, max_memory_mb, started=bounds["started"]):

@@ -89,14 +89,22 @@ SWEEP = dict(variant=st.sampled_from(CATALOGUE), transport=st.sampled_from(["soc
              faults=st.lists(st.sampled_from(sorted(FAULTS)), max_size=1))
 
 
-def _swept(variant, transport, channels, pages, live, faults, fingerprint=False) -> None:
+def _sweep_config(variant, transport, channels, pages, live, faults):
+    """The drawn configuration, or None where the variant does not model it."""
     try:
         config = Config(transport=transport, channels=channels, pages=pages,
                         rounds=2 if live and channels < 3 else 1, live=live,
                         faults=tuple(faults))
         variant.check_config(config)
     except Exception:
-        return                           # a configuration this variant does not model
+        return None
+    return config
+
+
+def _swept(variant, transport, channels, pages, live, faults, fingerprint=False) -> None:
+    config = _sweep_config(variant, transport, channels, pages, live, faults)
+    if config is None:
+        return
     with pytest.MonkeyPatch.context() as mp:
         _same(config, variant, mp, fingerprint and
               transactions_for(config, variant) != "derived")
@@ -114,6 +122,86 @@ def test_both_loops_agree_on_a_sweep(**drawn):
 @given(**SWEEP)
 def test_both_loops_agree_on_a_sweep_in_fingerprint_mode(**drawn):
     _swept(**drawn, fingerprint=True)
+
+
+def _threaded(config, variant, monkeypatch, batches=(1, 7), **bounds) -> tuple:
+    """The report (text and JSON) and the graph's digest (in fingerprint mode, its tree)
+    of a run on one thread, then on two, expanding batches of `batches` states (least,
+    most). (The Python loop, which runs where the compiled one cannot, as with symmetry,
+    runs on one.)"""
+    out = []
+    for threads in (1, 2):
+        monkeypatch.setattr(core, "BATCH_STATES", batches)
+        system, result = verify(config, variant, threads=threads, **bounds)
+        data = result_json(system, result)
+        data.pop("seconds")
+        out.append((render(system, result, property_docs(variant)).split("\nverdict")[0] +
+                    json.dumps(data, sort_keys=True),
+                    _tree(result) if bounds.get("fingerprint") else _graph(result)))
+        assert result.threads == (threads if result.loop == "compiled" else 1)
+    return out
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("entry", MATRIX, ids=lambda e: f"{e.variant}-{e.config.slug()}")
+def test_two_threads_give_the_one_thread_graph_on_the_matrix(entry, monkeypatch):
+    """Batches of one to seven states, so that every depth runs in batches, most of
+    them with states whose caches miss (expanded by the main thread): the same report,
+    and the same graph state for state, edge for edge."""
+    one, two = _threaded(entry.config, get_variant(entry.variant), monkeypatch)
+    assert one == two
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("entry", [e for e in MATRIX if _fingerprints_allowed(e)],
+                         ids=lambda e: f"{e.variant}-{e.config.slug()}")
+def test_two_threads_give_the_one_thread_tree_in_fingerprint_mode(entry, monkeypatch):
+    """--fingerprint on two threads: the same report, and the same tree, depth,
+    transitions and proper ends as on one."""
+    one, two = _threaded(entry.config, get_variant(entry.variant), monkeypatch,
+                         fingerprint=True)
+    assert one == two
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@settings(max_examples=20)
+@given(fingerprint=st.booleans(), **SWEEP)
+def test_two_threads_give_the_one_thread_graph_on_a_sweep(fingerprint, **drawn):
+    config = _sweep_config(**drawn)
+    if config is None:
+        return
+    fingerprint = fingerprint and transactions_for(config, drawn["variant"]) != "derived"
+    with pytest.MonkeyPatch.context() as mp:
+        one, two = _threaded(config, drawn["variant"], mp, batches=(1, 64),
+                             fingerprint=fingerprint)
+    assert one == two
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+def test_two_threads_in_the_core_s_own_batches(monkeypatch):
+    """Socket N=4 round-robin, whose widest depths hold thousands of states: batches of
+    the core's own sizes, the same graph."""
+    config = Config(transport="socket", channels=4, pages=2, rounds=2, live=True,
+                    pick="round-robin")
+    for fingerprint in (False, True):
+        one, two = _threaded(config, get_variant("seed"), monkeypatch, batches=None,
+                             fingerprint=fingerprint)
+        assert one == two
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("bound", [1, 100, 1_000, 10_000, 25_729])
+def test_two_threads_stop_at_a_bound_on_states_where_one_does(bound, monkeypatch):
+    """A bound on states stops the search on the same state, with the same edges, as one
+    thread (a batch that could pass it is numbered by the main thread alone), in both
+    modes (fingerprint mode's batches stop where its `visit` stops)."""
+    config = Config(transport="socket", channels=3, pages=2, rounds=2, live=True,
+                    pick="round-robin")
+    for fingerprint in (False, True):
+        one, two = _threaded(config, get_variant("seed"), monkeypatch, batches=(1, 300),
+                             max_states=bound, fingerprint=fingerprint)
+        assert one == two
+        assert ("max-states" in one[0]) == (bound < 25_729)     # the states of this config
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
@@ -141,8 +229,10 @@ def test_the_compiled_loop_reports_progress_and_says_it_ran(capsys):
         assert result.loop == "compiled" and result.states > 2048
         assert lines and all(line.startswith("explored ") and ", depth " in line
                              for line in lines)
-    assert main(["run", "--pages", "1"]) == 0
+    assert main(["run", "--pages", "1", "--threads", "1"]) == 0
     assert "(compiled search loop)" in capsys.readouterr().err
+    assert main(["run", "--pages", "1", "--threads", "2"]) == 0
+    assert "(compiled search loop, 2 threads)" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")

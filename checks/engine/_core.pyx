@@ -392,6 +392,445 @@ cdef inline int _push_q(carray.array a, long long v) except -1:
     return 0
 
 
+# Two threads for one search (issue 21): a batch of states of one depth is expanded by
+# POSIX threads, with no GIL, from the caches alone, into the visited set they share.
+# A new state gets a provisional place (`Batch.news`) holding the least of the (parent,
+# successor index) pairs that found it. Then each new state gets its id at that least
+# pair, in the batch's order, which is where the one-thread search gives it: the threads
+# count the new states each run of PER_TAKE states found first, the main thread sums the
+# counts, and the threads write the new states, their ids and the edges where the sums
+# say. So the graph is the same, state for state and edge for edge.
+
+cdef extern from *:
+    """
+    #include <pthread.h>
+    static inline uint64_t core_cas(uint64_t* p, uint64_t expect, uint64_t want) {
+        return __sync_val_compare_and_swap(p, expect, want);
+    }
+    static inline uint64_t core_load(const uint64_t* p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    }
+    static inline void core_store(uint64_t* p, uint64_t v) {
+        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+    }
+    static inline int64_t core_take(int64_t* p, int64_t n) {
+        return __atomic_fetch_add(p, n, __ATOMIC_ACQ_REL);
+    }
+    static inline void core_lower(uint64_t* p, uint64_t v) {
+        uint64_t old = __atomic_load_n(p, __ATOMIC_RELAXED);
+        while (v < old && !__atomic_compare_exchange_n(p, &old, v, 1, __ATOMIC_ACQ_REL,
+                                                       __ATOMIC_RELAXED)) {}
+    }
+    typedef void* (*core_routine)(void*);
+    static inline int core_spawn(pthread_t* t, core_routine f, void* arg) {
+        return pthread_create(t, NULL, f, arg);
+    }
+    """
+    ctypedef unsigned long pthread_t
+    ctypedef void* (*core_routine)(void*) noexcept nogil
+    uint64_t core_cas(uint64_t* p, uint64_t expect, uint64_t want) noexcept nogil
+    uint64_t core_load(const uint64_t* p) noexcept nogil
+    void core_store(uint64_t* p, uint64_t v) noexcept nogil
+    int64_t core_take(int64_t* p, int64_t n) noexcept nogil
+    void core_lower(uint64_t* p, uint64_t v) noexcept nogil
+    int core_spawn(pthread_t* t, core_routine f, void* arg) noexcept nogil
+    int pthread_join(pthread_t t, void** out) noexcept nogil
+
+DEF NEWBIT = 2147483648       # a visited-set slot naming a provisional state, not an id
+DEF NS = 5                    # a provisional state: pair, hash, slot, news + 3, id
+DEF UNSCREENED = 1            # its news + 3 when a property's cache missed
+DEF JBITS = 24                # a pair: (parent id << JBITS) | successor index
+DEF WORKERS_MAX = 64
+DEF PER_TAKE = 32             # states a thread takes from the batch at once
+DEF BATCH = 16384             # states a batch expands at most
+DEF EXPAND = 0                # the threads' phases of a batch (`Batch.phase`)
+DEF COUNT = 1
+DEF PLACE = 2
+DEF LINK = 3
+DEF SEEN = 0x7FFFFFFFFFFFFFFF  # fingerprint mode: a successor whose hash was seen before
+DEF FULL = 0x7FFFFFFFFFFFFFFE  # and one the batch's table has no room for (half full)
+
+
+cdef struct Batch:
+    # What the threads share while they work on one batch. In each phase a thread writes
+    # only what its own states own (their entries, their new states and edges), the
+    # visited set's free slots, the provisional states and the counters.
+    int w, threads
+    int64_t nprops
+    uint64_t* ids
+    int64_t idcap
+    const uint64_t* states
+    Memo* memos
+    int64_t* base
+    int64_t* offsets
+    uint64_t* pcmasks
+    Memo* flags
+    Memo* verdicts
+    Memo* sets
+    const unsigned char* always
+    const int64_t* first
+    const int64_t* sizes
+    const int64_t* labels
+    const int64_t* sstart
+    const int64_t* sword
+    const int64_t* skeep
+    const int64_t* sput
+    int64_t head0, heads, level_end, room      # room: the successors a state may have
+    const uint64_t* xs        # the batch's states (in fingerprint mode, read back)
+    int fp                    # fingerprint mode: `_visit_fp`, `_place_fp`, no edges kept
+    uint64_t* newtab          # fingerprint mode: the batch's new hashes, 2 words a slot:
+    int64_t newcap            # the hash, its provisional state + 1
+    int phase                 # what the threads do: EXPAND, COUNT, PLACE, LINK
+    int64_t* edges            # `room` a state: an id, or -(provisional state + 1)
+    int32_t* elabels
+    int64_t* count            # per state: its successors, or -1: left to the main thread
+    int64_t** erow            # per state: where its edges are (in `edges`, or spilled)
+    int32_t** lrow            # and their labels
+    int64_t* wins             # per state: the new states whose least pair is its
+    int64_t* firsts           # per run of PER_TAKE states: its first new id, then its
+    int64_t* spans            # first edge's place in the Graph's edges
+    int64_t n0, at0           # the ids and edges before the batch
+    int64_t* out_news         # per new state: its news + 3 (`Search.tell` reads them)
+    int32_t* out_up           # fingerprint mode, per new state: its parent, its hash and
+    uint64_t* out_fp          # its words, for the files
+    uint64_t* out_front
+    uint64_t* out_states      # the Graph's arrays, grown for the batch
+    int* out_parent
+    int* out_label
+    int* out_depth
+    int* out_succ
+    long long* out_start
+    int64_t* loops
+    int64_t* back
+    unsigned char* proper     # per state: the end test's answer
+    uint64_t* news            # the provisional states, NS + w words each
+    int64_t nnews, newscap, taken
+
+
+cdef void _batch_free(Batch* b) noexcept:
+    """The arrays a Batch owns (the rest it only points into)."""
+    cdef void* owned[13]
+    cdef int i
+    owned[:] = [b.edges, b.elabels, b.news, b.count, b.loops, b.back, b.proper, b.erow,
+                b.lrow, b.wins, b.firsts, b.spans, b.newtab]
+    for i in range(13):
+        free(owned[i])
+
+
+cdef inline uint64_t* _new_at(Batch* b, int64_t p) noexcept nogil:
+    return b.news + p * (NS + b.w)
+
+
+cdef inline uint64_t _pc(const Batch* b, int t, const uint64_t* x) noexcept nogil:
+    """Thread t's control state in x."""
+    cdef int64_t word = b.offsets[t] >> 6, shift = b.offsets[t] & 63
+    cdef uint64_t pc = x[word] >> shift
+    if shift and word + 1 < b.w:
+        pc |= x[word + 1] << (64 - shift)
+    return pc & b.pcmasks[t]
+
+
+cdef int64_t _apply(const Batch* b, int64_t pool_id, const uint64_t* x, uint64_t sum_x,
+                    int64_t m, uint64_t* ys, uint64_t* hs, int32_t* ls) noexcept nogil:
+    """The steps of pool entry `pool_id` applied to x (the sum of its hash's shares:
+    sum_x), in order, into ys, hs and ls from m on, each one's slot in the visited set
+    fetched ahead; m past them. A step writes a few words (`Search.sparsify`), and the
+    hash is updated for them alone."""
+    cdef int64_t k, e
+    cdef int i, w = b.w
+    cdef uint64_t* y
+    cdef uint64_t h, v
+    for k in range(b.first[pool_id], b.first[pool_id] + b.sizes[pool_id]):
+        y = ys + m * w
+        memcpy(y, x, w * sizeof(uint64_t))
+        h = sum_x
+        for e in range(b.sstart[k], b.sstart[k + 1]):
+            i = <int>b.sword[e]
+            v = (x[i] & <uint64_t>b.skeep[e]) | <uint64_t>b.sput[e]
+            h += _word(v, i) - _word(x[i], i)
+            y[i] = v
+        h = _final(h)
+        hs[m], ls[m] = h, <int32_t>b.labels[k]
+        __builtin_prefetch(&b.ids[(h >> 32) & <uint64_t>(b.idcap - 1)])
+        m += 1
+    return m
+
+
+cdef int64_t _successors_cached(Batch* b, const uint64_t* x, uint64_t* ys, uint64_t* hs,
+                                int32_t* ls) noexcept nogil:
+    """Search.successors from the caches alone: how many, or -1 on a miss."""
+    cdef int64_t t, pool_id, m = 0
+    cdef uint64_t sum_x = _sum(x, b.w)
+    for t in range(b.threads):
+        pool_id = _memo_get(&b.memos[b.base[t] + <int64_t>_pc(b, <int>t, x)], x, -1)
+        if pool_id < 0 or m + b.sizes[pool_id] > b.room:
+            return -1
+        m = _apply(b, pool_id, x, sum_x, m, ys, hs, ls)
+    return m
+
+
+cdef int64_t _judge_cached(Batch* b, const uint64_t* x) noexcept nogil:
+    """Search.judge from the caches alone: a set's id, -1 for none, -2 on a miss."""
+    cdef uint64_t news[MAXW]
+    cdef int64_t v, i, any = 0
+    memset(news, 0, sizeof(news))
+    for i in range(b.nprops):
+        v = _memo_get(&b.verdicts[i], x, -1)
+        if v < 0:
+            return -2
+        if v != b.always[i]:
+            news[i >> 6] |= (<uint64_t>1) << (i & 63)
+            any = 1
+    if not any:
+        return -1
+    v = _memo_get(b.sets, news, -1)
+    return v if v >= 0 else -2
+
+
+cdef int64_t _propose(Batch* b, const uint64_t* x, uint64_t h, int64_t* mine) noexcept nogil:
+    """A provisional state for x, not yet in the visited set (kept in `mine` for the
+    next free slot when another thread takes this one first)."""
+    cdef uint64_t* e
+    if mine[0] < 0:
+        mine[0] = core_take(&b.nnews, 1)
+        e = _new_at(b, mine[0])
+        e[1] = h
+        memcpy(e + NS, x, b.w * sizeof(uint64_t))
+    return mine[0]
+
+
+cdef inline void _drop(Batch* b, int64_t mine) noexcept nogil:
+    """A provisional state whose twin took a slot first: no pair names it."""
+    if mine >= 0:
+        _new_at(b, mine)[0] = <uint64_t>-1
+
+
+cdef int64_t _visit(Batch* b, const uint64_t* x, uint64_t h, uint64_t pair) noexcept nogil:
+    """x's id if it was found before the batch, else -(its provisional state + 1), whose
+    pair is lowered to `pair`. A free slot is taken with a compare-and-swap once the
+    state is written where the slot will name it."""
+    cdef uint64_t mask = <uint64_t>(b.idcap - 1)
+    cdef uint64_t tag = h >> 32, i = tag & mask, slot, low
+    cdef int64_t mine = -1, p
+    cdef uint64_t* e
+    while True:
+        slot = core_load(&b.ids[i])
+        if not slot:
+            p = _propose(b, x, h, &mine)
+            e = _new_at(b, p)
+            e[0], e[2] = pair, i
+            slot = core_cas(&b.ids[i], 0, tag << 32 | <uint64_t>NEWBIT | <uint64_t>(p + 1))
+            if not slot:
+                e[3] = <uint64_t>(_judge_cached(b, x) + 3)
+                return -p - 1
+        if slot >> 32 == tag:
+            low = slot & 0xFFFFFFFFULL
+            if low & <uint64_t>NEWBIT:
+                p = <int64_t>(low - <uint64_t>NEWBIT) - 1
+                e = _new_at(b, p)
+                if _eq(e + NS, x, b.w):
+                    _drop(b, mine)
+                    core_lower(e, pair)
+                    return -p - 1
+            elif _eq(b.states + (<int64_t>low - 1) * b.w, x, b.w):
+                _drop(b, mine)
+                return <int64_t>low - 1
+        i = (i + 1) & mask
+
+
+cdef int64_t _visit_fp(Batch* b, const uint64_t* x, uint64_t h, uint64_t pair) noexcept nogil:
+    """Fingerprint mode's `_visit`: SEEN if x's hash was seen before the batch (the
+    visited set is only read while the threads expand), else -(its provisional state +
+    1), found or made in the batch's own table (`newtab`) and its pair lowered."""
+    cdef uint64_t mask = <uint64_t>(b.idcap - 1), nmask = <uint64_t>(b.newcap - 1)
+    cdef uint64_t i, key, v
+    cdef int64_t mine = -1, p
+    h |= (h == 0)                    # 0 marks a free slot (Fingerprints.visit)
+    i = (h >> 32) & mask
+    while b.ids[i]:
+        if b.ids[i] == h:
+            return SEEN
+        i = (i + 1) & mask
+    i = h & nmask
+    while True:
+        key = core_load(&b.newtab[2 * i])
+        if not key:
+            if mine < 0 and core_load(<uint64_t*>&b.nnews) * 2 >= <uint64_t>b.newcap:
+                return <int64_t>FULL
+            p = _propose(b, x, h, &mine)
+            _new_at(b, p)[0], _new_at(b, p)[2] = pair, i
+            key = core_cas(&b.newtab[2 * i], 0, h)
+            if not key:
+                core_store(&b.newtab[2 * i + 1], <uint64_t>(p + 1))
+                _new_at(b, p)[3] = <uint64_t>(_judge_cached(b, x) + 3)
+                return -p - 1
+        if key == h:
+            v = core_load(&b.newtab[2 * i + 1])
+            while not v:             # its maker is between its two stores
+                v = core_load(&b.newtab[2 * i + 1])
+            _drop(b, mine)
+            core_lower(_new_at(b, <int64_t>v - 1), pair)
+            return -<int64_t>v
+        i = (i + 1) & nmask
+
+
+cdef int64_t _visit_all(Batch* b, int64_t k, int64_t m, const uint64_t* ys,
+                        const uint64_t* hs, int64_t* edges) noexcept nogil:
+    """Batch state k's m successors visited, their ids (or provisional states) in
+    `edges`; how many are k itself (its loops). Its edges back up the search go in
+    b.back."""
+    cdef int64_t head = b.head0 + k, j, nid, loops = 0, back = 0
+    for j in range(m):
+        if b.fp:
+            edges[j] = _visit_fp(b, ys + j * b.w, hs[j], <uint64_t>head << JBITS | <uint64_t>j)
+            if edges[j] == <int64_t>FULL:
+                return -1
+            continue
+        nid = _visit(b, ys + j * b.w, hs[j], <uint64_t>head << JBITS | <uint64_t>j)
+        if nid == head:
+            loops += 1
+        elif 0 <= nid < b.level_end:
+            back += 1
+        edges[j] = nid
+    b.back[k] = back
+    return loops
+
+
+cdef void _expand_cached(Batch* b, int64_t k, uint64_t* ys, uint64_t* hs,
+                         int32_t* ls) noexcept nogil:
+    """Batch state k's successors into its edges (Search.expand, from the caches); its
+    count is left -1 when a cache misses, for the main thread (`Search.left`)."""
+    cdef int64_t m = 0
+    cdef const uint64_t* x = b.xs + k * b.w
+    cdef int64_t halted = _memo_get(&b.flags[0], x, -1)
+    cdef int64_t proper = _memo_get(&b.flags[1], x, -1)
+    if halted < 0 or proper < 0:
+        return
+    b.proper[k] = <unsigned char>proper
+    if not halted:
+        m = _successors_cached(b, x, ys, hs, ls)
+        if m < 0:
+            return
+    b.erow[k], b.lrow[k] = b.edges + k * b.room, b.elabels + k * b.room
+    b.loops[k] = _visit_all(b, k, m, ys, hs, b.erow[k])
+    if b.loops[k] < 0:           # the batch's table is half full: its visits are
+        return                   # made again, with room, by the main thread
+    memcpy(b.lrow[k], ls, m * sizeof(int32_t))
+    b.count[k] = m
+
+
+cdef inline int _first_at(Batch* b, int64_t k, int64_t j) noexcept nogil:
+    """Whether edge j of batch state k names a new state first found there."""
+    cdef int64_t nid = b.erow[k][j]
+    return nid < 0 and _new_at(b, -nid - 1)[0] == (<uint64_t>(b.head0 + k) << JBITS |
+                                                     <uint64_t>j)
+
+
+cdef void _count(Batch* b, int64_t at, int64_t end) noexcept nogil:
+    """The new states batch states at .. end - 1 found first, and their edges."""
+    cdef int64_t k, j, found = 0, edges = 0
+    for k in range(at, end):
+        b.wins[k] = 0
+        for j in range(b.count[k]):
+            b.wins[k] += _first_at(b, k, j)
+        found += b.wins[k]
+        edges += b.count[k]
+    b.firsts[at // PER_TAKE], b.spans[at // PER_TAKE] = found, edges
+
+
+cdef void _place(Batch* b, int64_t at, int64_t end) noexcept nogil:
+    """Each new state batch states at .. end - 1 found first, given its id: its words,
+    parent, label and depth in the Graph's arrays, its id in the visited set."""
+    cdef int64_t k, j, sid = b.firsts[at // PER_TAKE]
+    cdef uint64_t* e
+    for k in range(at, end):
+        for j in range(b.count[k]):
+            if _first_at(b, k, j):
+                e = _new_at(b, -b.erow[k][j] - 1)
+                e[4] = <uint64_t>sid
+                memcpy(b.out_states + sid * b.w, e + NS, b.w * sizeof(uint64_t))
+                b.out_news[sid - b.n0] = <int64_t>e[3]
+                b.ids[e[2]] = (e[1] >> 32) << 32 | <uint64_t>(sid + 1)
+                b.out_parent[sid] = <int>(b.head0 + k)
+                b.out_label[sid] = b.lrow[k][j]
+                b.out_depth[sid] = b.out_depth[b.head0 + k] + 1
+                sid += 1
+
+
+cdef void _place_fp(Batch* b, int64_t at, int64_t end) noexcept nogil:
+    """Fingerprint mode's `_place`: each new state's parent, hash and words where its
+    id says, for the files, and its hash in the visited set."""
+    cdef int64_t k, j, sid = b.firsts[at // PER_TAKE], q
+    cdef uint64_t mask = <uint64_t>(b.idcap - 1), i
+    cdef uint64_t* e
+    for k in range(at, end):
+        for j in range(b.count[k]):
+            if _first_at(b, k, j):
+                e = _new_at(b, -b.erow[k][j] - 1)
+                q = sid - b.n0
+                b.out_up[q], b.out_fp[q], b.out_news[q] = <int32_t>(b.head0 + k), e[1], e[3]
+                memcpy(b.out_front + q * b.w, e + NS, b.w * sizeof(uint64_t))
+                i = (e[1] >> 32) & mask
+                while core_cas(&b.ids[i], 0, e[1]):
+                    i = (i + 1) & mask
+                sid += 1
+
+
+cdef void _link(Batch* b, int64_t at, int64_t end) noexcept nogil:
+    """The edges of batch states at .. end - 1 in the Graph's, each to its id."""
+    cdef int64_t k, j, nid, place = b.spans[at // PER_TAKE]
+    for k in range(at, end):
+        for j in range(b.count[k]):
+            nid = b.erow[k][j]
+            b.out_succ[place] = <int>(nid if nid >= 0 else <int64_t>_new_at(b, -nid - 1)[4])
+            place += 1
+        b.out_start[k] = place
+
+
+cdef void* _batch_work(void* arg) noexcept nogil:
+    """One thread's share of a batch's phase: PER_TAKE states at a time, until none is
+    left."""
+    cdef Batch* b = <Batch*>arg
+    cdef int64_t k, at, end
+    cdef uint64_t* ys = NULL
+    cdef uint64_t* hs = NULL
+    cdef int32_t* ls = NULL
+    if b.phase == EXPAND:
+        ys = <uint64_t*>malloc(b.room * b.w * sizeof(uint64_t))
+        hs = <uint64_t*>malloc(b.room * sizeof(uint64_t))
+        ls = <int32_t*>malloc(b.room * sizeof(int32_t))
+    while b.phase != EXPAND or (ys and hs and ls):     # (without scratch, none taken)
+        at = core_take(&b.taken, PER_TAKE)
+        if at >= b.heads:
+            break
+        end = min(at + PER_TAKE, b.heads)
+        if b.phase == EXPAND:
+            for k in range(at, end):
+                _expand_cached(b, k, ys, hs, ls)
+        elif b.phase == COUNT:
+            _count(b, at, end)
+        elif b.phase == PLACE and b.fp:
+            _place_fp(b, at, end)
+        elif b.phase == PLACE:
+            _place(b, at, end)
+        else:
+            _link(b, at, end)
+    free(ys)
+    free(hs)
+    free(ls)
+    return NULL
+
+
+
+cdef int _regrow(void** p, size_t size) except -1:
+    """realloc, or MemoryError (*p as it was)."""
+    cdef void* q = realloc(p[0], size)
+    if not q:
+        raise MemoryError()
+    p[0] = q
+    return 0
+
+
 cdef class Search:
     """One breadth-first search over a PackedSystem's states (see `search` below)."""
     cdef int w
@@ -405,7 +844,7 @@ cdef class Search:
     cdef int64_t idcap           # by hash, 0 when free (Fingerprints: the hash itself)
     cdef uint64_t* ys            # one expansion's successors (w words each)
     cdef uint64_t* hs            # and their hashes
-    cdef int64_t* ls             # and their labels
+    cdef int32_t* ls             # and their labels
     cdef Buffer keep_words, put_words, first, sizes, labels    # the step pool (Hooks)
     cdef Buffer sstart, sword, skeep, sput    # its steps as the words each writes
     cdef int64_t ycap
@@ -424,6 +863,15 @@ cdef class Search:
     cdef object on_miss, on_value, on_news, on_halted, on_proper, on_checkpoint
     cdef public int64_t back_edges, limit
     cdef public object bound
+    cdef public int workers      # threads expanding a batch (1: one state at a time)
+    cdef public int64_t batch_least, batch_most    # a batch's states (tests make them few)
+    cdef Batch b                 # the batch the threads expand (`expand_batch`)
+    cdef int64_t bcap, hcap      # its arrays' room: edges, states
+    cdef int batching            # a batch's provisional states are in the visited set
+    cdef list spill              # the batch's states expanded here: their edges, labels
+    cdef int64_t* found_news     # per new state of the batch: its news + 3
+    cdef int64_t found_cap
+    cdef int64_t* tmax           # per thread: the most steps one pool entry gives it
 
     def __cinit__(self, int w, hooks, list plan, list always, int64_t limit):
         self.w = w
@@ -469,6 +917,13 @@ cdef class Search:
         self.sets = _memos(1, self.pw)
         self.back_edges = 0
         self.bound = None
+        self.workers = 1
+        self.batch_least, self.batch_most = 4 * PER_TAKE, BATCH
+        self.spill = []
+        self.bind()
+        self.tmax = <int64_t*>calloc(self.threads + 1, sizeof(int64_t))
+        if not self.tmax:
+            raise MemoryError()
 
     def __dealloc__(self):
         _unzeroed(self.ids, self.idcap * sizeof(uint64_t))
@@ -478,6 +933,9 @@ cdef class Search:
         free(self.base)
         free(self.offsets)
         free(self.pcmasks)
+        free(self.tmax)
+        _batch_free(&self.b)
+        free(self.found_news)
         self.free_caches()
 
     cdef void free_caches(self) noexcept:
@@ -513,18 +971,20 @@ cdef class Search:
                     return sid
             i = (i + 1) & mask
 
-    cdef inline void place(self, uint64_t slot) noexcept:
+    cdef inline uint64_t place(self, uint64_t slot) noexcept:
         """Put `slot` (a tag and an id not in the set) in the first free slot from its
-        tag's."""
+        tag's; which."""
         cdef uint64_t mask = <uint64_t>(self.idcap - 1)
         cdef uint64_t i = (slot >> 32) & mask
         while self.ids[i]:
             i = (i + 1) & mask
         self.ids[i] = slot
+        return i
 
     cdef int rehash(self) except -1:
         """Twice the slots, each id moved by its tag (no state is read)."""
         cdef uint64_t* old = self.ids
+        cdef uint64_t slot
         cdef int64_t i, cap = self.idcap
         self.ids = <uint64_t*>_zeroed(cap * 2 * sizeof(uint64_t))
         if not self.ids:
@@ -533,8 +993,11 @@ cdef class Search:
         self.idcap = cap * 2
         for i in range(cap):
             if old[i]:
-                self.place(old[i])
+                slot = self.place(old[i])
+                if self.batching and old[i] & <uint64_t>NEWBIT:      # a provisional state's slot
+                    _new_at(&self.b, <int64_t>(old[i] & <uint64_t>(NEWBIT - 1)) - 1)[2] = slot
         _unzeroed(old, cap * sizeof(uint64_t))
+        self.refresh()
         return 0
 
     cdef int64_t add(self, const uint64_t* x, uint64_t h, int64_t free_slot,
@@ -612,18 +1075,15 @@ cdef class Search:
 
     cdef int64_t steps_of(self, int t, const uint64_t* x) except -2:
         """The id of thread t's steps from x in the pool Hooks.miss fills."""
-        cdef int64_t offset = self.offsets[t]
-        cdef int64_t word = offset >> 6, shift = offset & 63
-        cdef uint64_t pc = x[word] >> shift
-        if shift and word + 1 < self.w:
-            pc |= x[word + 1] << (64 - shift)
-        pc &= self.pcmasks[t]
+        cdef uint64_t pc = _pc(&self.b, t, x)
         cdef Memo* memo = &self.memos[self.base[t] + <int64_t>pc]
         cdef int64_t sid = _memo_get(memo, x, -1)
         if sid < 0:
             sid, mask = self.on_miss(t, pc, _to_int(x, self.w))
             _memo_put(memo, x, mask, sid)
             self.sparsify()
+            self.refresh()
+            self.tmax[t] = max(self.tmax[t], self.sizes.data[sid])
         return sid
 
     cdef int64_t flag(self, Memo* memo, object function, const uint64_t* x) except -2:
@@ -637,7 +1097,7 @@ cdef class Search:
     def run(self, list initial):
         cdef uint64_t x[MAXW]
         cdef uint64_t h
-        cdef int64_t nid, head = 0, level_end = 0
+        cdef int64_t nid, size, head = 0, level_end = 0, check = 1024
         for v in initial:
             _from_int(v, x, self.w)
             h = _mix(x, self.w)
@@ -649,11 +1109,14 @@ cdef class Search:
         while head < self.n:
             if head == level_end:
                 level_end = self.n
-            if self.expand(head, level_end) < 0:
+            size = self.batch_size(head, level_end)
+            if (self.expand_batch(head, size, level_end) if size else
+                    self.expand(head, level_end)) < 0:
                 self.bound = "max"
                 return
-            head += 1
-            if not head % 1024:
+            head += max(size, 1)
+            if head >= check:
+                check = (head // 1024 + 1) * 1024
                 stop = self.on_checkpoint(head, self.n, None, self.depth.data.as_ints[head - 1])
                 if stop:
                     self.bound = stop
@@ -691,31 +1154,14 @@ cdef class Search:
 
     cdef int64_t successors(self, const uint64_t* x) except -1:
         """Every thread's steps from x applied, in order, into `ys` (their hashes in
-        `hs`, their labels in `ls`), each one's slot in the visited set fetched ahead;
-        how many. A step writes a few words (`sparsify`), and the hash is updated for
-        them alone."""
-        cdef int64_t t, k, e, at, c, pool_id, m = 0
-        cdef int i, w = self.w
-        cdef uint64_t* y
-        cdef uint64_t h, sum_x = _sum(x, w), v
+        `hs`, their labels in `ls`; `_apply`); how many."""
+        cdef int64_t t, pool_id, m = 0
+        cdef uint64_t sum_x = _sum(x, self.w)
         for t in range(self.threads):
             pool_id = self.steps_of(t, x)
-            at, c = self.first.data[pool_id], self.sizes.data[pool_id]
-            if m + c > self.ycap:
-                self.grow_ys(m + c)
-            for k in range(at, at + c):
-                y = self.ys + m * w
-                memcpy(y, x, w * sizeof(uint64_t))
-                h = sum_x
-                for e in range(self.sstart.data[k], self.sstart.data[k + 1]):
-                    i = <int>self.sword.data[e]
-                    v = (x[i] & <uint64_t>self.skeep.data[e]) | <uint64_t>self.sput.data[e]
-                    h += _word(v, i) - _word(x[i], i)
-                    y[i] = v
-                h = _final(h)
-                self.hs[m], self.ls[m] = h, self.labels.data[k]
-                __builtin_prefetch(&self.ids[(h >> 32) & <uint64_t>(self.idcap - 1)])
-                m += 1
+            if m + self.sizes.data[pool_id] > self.ycap:
+                self.grow_ys(m + self.sizes.data[pool_id])
+            m = _apply(&self.b, pool_id, x, sum_x, m, self.ys, self.hs, self.ls)
         return m
 
     cdef int sparsify(self) except -1:
@@ -754,10 +1200,10 @@ cdef class Search:
             p = realloc(self.hs, cap * sizeof(uint64_t))
         if p:
             self.hs = <uint64_t*>p
-            p = realloc(self.ls, cap * sizeof(int64_t))
+            p = realloc(self.ls, cap * sizeof(int32_t))
         if not p:
             raise MemoryError()
-        self.ls = <int64_t*>p
+        self.ls = <int32_t*>p
         self.ycap = cap
         return 0
 
@@ -765,7 +1211,11 @@ cdef class Search:
                       int64_t loops) except -1:
         """Record `head` as a proper end, a dead end (told in order) or a state that
         only spins."""
-        cdef int64_t proper = self.flag(&self.flags[1], self.on_proper, x)
+        return self.record(head, self.flag(&self.flags[1], self.on_proper, x), nsucc, loops)
+
+    cdef int record(self, int64_t head, int64_t proper, int64_t nsucc,
+                    int64_t loops) except -1:
+        """`classify` once the end test is known."""
         if proper:
             _push_q(self.ends, head)
         elif nsucc == 0:
@@ -776,6 +1226,271 @@ cdef class Search:
             if loops == nsucc and not proper:
                 _push_q(self.spin, head)
         return 0
+
+    cdef int64_t batch_size(self, int64_t head, int64_t level_end):
+        """How many states from `head` (at most batch_most, all of one depth) the threads
+        expand at once, or 0 for one at a time here: with one thread, a small batch, or
+        a bound on states the batch could reach (so the search stops where it does with
+        one thread, on the same state)."""
+        cdef int64_t size = min(self.batch_most, level_end - head), room = self.room()
+        if self.workers < 2 or size < self.batch_least or room >= 1 << JBITS:
+            return 0
+        if self.n + size * room >= (self.limit if self.limit >= 0 else 0x7FFFFFFF):
+            return 0
+        return size
+
+    cdef int64_t room(self):
+        """The successors a state can have from the cached steps: each thread's most."""
+        cdef int64_t t, room = 1
+        for t in range(self.threads):
+            room += self.tmax[t]
+        return room
+
+    cdef int expand_batch(self, int64_t head, int64_t size, int64_t level_end) except -2:
+        """Expand states head .. head + size - 1 as `expand` does each, with `workers`
+        threads; -1 when the bound on states is reached."""
+        cdef int64_t done
+        self.prepare(head, size, level_end)
+        self.fit(size * self.room())
+        self.run_phase(EXPAND)
+        self.batching = 1
+        try:
+            self.left()
+            done = self.settle_batch()
+        except BaseException:
+            self.forget_batch()
+            raise
+        finally:
+            self.batching = 0
+            del self.spill[:]
+        if done < 0:
+            self.forget_batch()
+        return done
+
+    cdef int run_phase(self, int phase) except -1:
+        """One phase of the batch on `workers` threads, this one among them."""
+        cdef pthread_t tids[WORKERS_MAX]
+        cdef int i, made = 0, workers = min(self.workers, WORKERS_MAX)
+        cdef Batch* b = &self.b
+        b.phase, b.taken = phase, 0
+        with nogil:
+            for i in range(workers - 1):
+                if core_spawn(&tids[made], _batch_work, b) == 0:
+                    made += 1
+            _batch_work(b)
+            for i in range(made):
+                pthread_join(tids[i], NULL)
+        return 0
+
+    cdef int64_t settle_batch(self) except -2:
+        """The batch's new states given their ids, and its edges written, by the threads
+        (`number` does it here where the bound on states could fall inside the batch);
+        then its findings, ends and dead ends told in order; -1 at the bound."""
+        cdef Batch* b = &self.b
+        cdef int64_t g, runs = (b.heads + PER_TAKE - 1) // PER_TAKE, found = 0, edges = 0
+        cdef int64_t f, e, at = Py_SIZE(self.succ)
+        self.run_phase(COUNT)
+        for g in range(runs):
+            f, e = b.firsts[g], b.spans[g]
+            b.firsts[g], b.spans[g] = self.n + found, at + edges
+            found, edges = found + f, edges + e
+        if self.n + found > (self.limit if self.limit >= 0 else 0x7FFFFFFF - 1):
+            return self.number()
+        self.grow_graph(found, edges)
+        self.run_phase(PLACE)
+        self.run_phase(LINK)
+        self.n += found
+        return self.tell(self.n - found)
+
+    cdef int grow_graph(self, int64_t found, int64_t edges) except -1:
+        """The Graph's arrays grown for `found` new states and `edges` edges, where the
+        threads write them (`_place`, `_link`)."""
+        cdef Batch* b = &self.b
+        cdef Py_ssize_t n = self.n
+        carray.resize_smart(self.states, (n + found) * self.w)
+        for a in (self.parent, self.label, self.depth):
+            carray.resize_smart(a, n + found)
+        carray.resize_smart(self.succ, Py_SIZE(self.succ) + edges)
+        carray.resize_smart(self.start, Py_SIZE(self.start) + b.heads)
+        if found > self.found_cap:
+            self.found_cap = max(found, 2 * self.found_cap)
+            _regrow(<void**>&self.found_news, self.found_cap * sizeof(int64_t))
+        b.out_states = <uint64_t*>self.states.data.as_ulonglongs
+        b.out_parent, b.out_label = self.parent.data.as_ints, self.label.data.as_ints
+        b.out_depth, b.out_succ = self.depth.data.as_ints, self.succ.data.as_ints
+        b.out_start = self.start.data.as_longlongs + b.head0 + 1
+        b.n0, b.out_news = n, self.found_news
+        return 0
+
+    cdef int tell(self, int64_t sid) except -1:
+        """In the batch's order: the findings at each new state (from `sid` on), then
+        each state's end or dead end (`record`)."""
+        cdef Batch* b = &self.b
+        cdef int64_t k, q, found
+        for k in range(b.heads):
+            for q in range(b.wins[k]):
+                found = self.found_news[sid - b.n0] - 3
+                if found == UNSCREENED - 3:
+                    found = self.judge(self.at(sid))
+                if found >= 0:
+                    self.note(sid, found)
+                sid += 1
+            self.back_edges += b.back[k]
+            self.record(b.head0 + k, b.proper[k], b.count[k], b.loops[k])
+        return 0
+
+    cdef int prepare(self, int64_t head, int64_t size, int64_t level_end) except -1:
+        """The batch's arrays for `size` states, the visited set large enough for each
+        of their successors to be new, and what the threads read."""
+        cdef Batch* b = &self.b
+        cdef int64_t room = self.room(), need = size * room
+        if need > self.bcap:
+            self.bcap = max(need, 2 * self.bcap)
+            _regrow(<void**>&b.edges, self.bcap * sizeof(int64_t))
+            _regrow(<void**>&b.elabels, self.bcap * sizeof(int32_t))
+            _regrow(<void**>&b.news, self.bcap * (NS + self.w) * sizeof(uint64_t))
+            b.newscap = self.bcap
+        if size > self.hcap:
+            self.hcap = size
+            _regrow(<void**>&b.count, self.hcap * sizeof(int64_t))
+            _regrow(<void**>&b.loops, self.hcap * sizeof(int64_t))
+            _regrow(<void**>&b.back, self.hcap * sizeof(int64_t))
+            _regrow(<void**>&b.proper, self.hcap)
+            _regrow(<void**>&b.erow, self.hcap * sizeof(int64_t*))
+            _regrow(<void**>&b.lrow, self.hcap * sizeof(int32_t*))
+            _regrow(<void**>&b.wins, self.hcap * sizeof(int64_t))
+            _regrow(<void**>&b.firsts, (self.hcap // PER_TAKE + 1) * sizeof(int64_t))
+            _regrow(<void**>&b.spans, (self.hcap // PER_TAKE + 1) * sizeof(int64_t))
+        b.nnews = b.taken = 0
+        memset(b.count, 0xff, size * sizeof(int64_t))
+        b.head0, b.heads, b.level_end, b.room = head, size, level_end, room
+        b.xs = self.at(head)
+        self.refresh()
+        return 0
+
+    cdef void bind(self) noexcept:
+        """What `_apply` and the threads read that stays where it is: the caches, the
+        threads' places in a state."""
+        cdef Batch* b = &self.b
+        b.w, b.threads, b.nprops = self.w, self.threads, self.nprops
+        b.memos, b.base, b.offsets, b.pcmasks = self.memos, self.base, self.offsets, self.pcmasks
+        b.flags, b.verdicts, b.sets = self.flags, self.verdicts, self.sets
+        b.always = <const unsigned char*><const char*>self.always
+        self.refresh()
+
+    cdef void refresh(self) noexcept:
+        """What `_apply` and the threads read that moves as it grows: the visited set,
+        the states, the step pool (after a miss or a rehash, and before a batch)."""
+        cdef Batch* b = &self.b
+        b.ids, b.idcap, b.states = self.ids, self.idcap, self.at(0)
+        b.first, b.sizes, b.labels = self.first.data, self.sizes.data, self.labels.data
+        b.sstart, b.sword = self.sstart.data, self.sword.data
+        b.skeep, b.sput = self.skeep.data, self.sput.data
+
+    cdef int left(self) except -1:
+        """The batch's states whose caches missed, expanded here with Python's help, in
+        order; their edges go to arrays kept in `spill` until the batch is done."""
+        cdef Batch* b = &self.b
+        cdef uint64_t x[MAXW]
+        cdef int64_t k, j, m
+        cdef carray.array edges, labels
+        for k in range(b.heads):
+            if b.count[k] >= 0:
+                continue
+            memcpy(x, b.xs + k * self.w, self.w * sizeof(uint64_t))
+            m = 0
+            if not self.flag(&self.flags[0], self.on_halted, x):
+                m = self.successors(x)
+            if m >= 1 << JBITS:
+                raise OverflowError(f"{m} successors of one state: a pair names fewer")
+            b.proper[k] = <unsigned char>self.flag(&self.flags[1], self.on_proper, x)
+            self.make_room(m)
+            edges, labels = array.array("q", [0]) * (m + 1), array.array("i", [0]) * (m + 1)
+            self.spill += [edges, labels]
+            b.erow[k] = <int64_t*>edges.data.as_longlongs
+            b.lrow[k] = <int32_t*>labels.data.as_ints
+            b.loops[k] = _visit_all(b, k, m, self.ys, self.hs, b.erow[k])
+            for j in range(m):
+                b.lrow[k][j] = self.ls[j]
+            b.count[k] = m
+        return 0
+
+    cdef int make_room(self, int64_t m) except -1:
+        """Room for m more provisional states, in their array and in the visited set."""
+        cdef Batch* b = &self.b
+        if b.nnews + m > b.newscap:
+            b.newscap = max(b.nnews + m, 2 * b.newscap)
+            _regrow(<void**>&b.news, b.newscap * (NS + self.w) * sizeof(uint64_t))
+        self.fit(b.nnews + m)
+        self.refresh()
+        return 0
+
+    cdef int fit(self, int64_t more) except -1:
+        """Room in the visited set for `more` provisional states."""
+        while (self.n + more + 1) * 2 > self.idcap:
+            self.rehash()
+        return 0
+
+    cdef int64_t number(self) except -2:
+        """The batch in order, as `expand` goes: each new state gets its id where its
+        least pair stands, and the edges, ends and findings are recorded; -1 when the
+        bound on states is reached."""
+        cdef Batch* b = &self.b
+        cdef int64_t k, j, m, head, nid, at = Py_SIZE(self.succ), edges_in = 0
+        cdef int64_t* edges
+        cdef int32_t* labels
+        cdef uint64_t* e
+        for k in range(b.heads):
+            edges_in += b.count[k]
+        carray.resize_smart(self.succ, at + edges_in)
+        for k in range(b.heads):
+            head, m, edges, labels = b.head0 + k, b.count[k], b.erow[k], b.lrow[k]
+            for j in range(m):
+                nid = edges[j]
+                if nid < 0:
+                    e = _new_at(b, -nid - 1)
+                    if e[0] == (<uint64_t>head << JBITS | <uint64_t>j):
+                        nid = self.add_new(e, head, labels[j])
+                        if nid < 0:
+                            carray.resize(self.succ, at)
+                            return -1
+                    else:
+                        nid = <int64_t>e[4]
+                self.succ.data.as_ints[at] = <int>nid
+                at += 1
+            _push_q(self.start, at)
+            self.back_edges += b.back[k]
+            self.record(head, b.proper[k], m, b.loops[k])
+        return 0
+
+    cdef int64_t add_new(self, uint64_t* e, int64_t parent, int64_t label) except -2:
+        """`add` for provisional state e: its slot in the visited set names its id."""
+        cdef int64_t sid = self.n, found
+        if sid == self.limit:
+            return -1
+        if sid == 0x7FFFFFFF:
+            raise OverflowError("2^31 states: the Graph's state ids are 32-bit")
+        carray.extend_buffer(self.states, <char*>(e + NS), self.w)
+        self.ids[e[2]] = (e[1] >> 32) << 32 | <uint64_t>(sid + 1)
+        e[4] = <uint64_t>sid
+        self.n += 1
+        _push_i(self.parent, <int>parent)
+        _push_i(self.label, <int>label)
+        _push_i(self.depth, self.depth.data.as_ints[parent] + 1)
+        found = <int64_t>e[3] - 3
+        if found == UNSCREENED - 3:
+            found = self.judge(e + NS)
+        if found >= 0:
+            self.note(sid, found)
+        return sid
+
+    cdef void forget_batch(self) noexcept:
+        """The visited set again from the states alone (a batch ended part way leaves
+        provisional slots)."""
+        cdef int64_t sid
+        memset(self.ids, 0, self.idcap * sizeof(uint64_t))
+        for sid in range(self.n):
+            self.place((_mix(self.at(sid), self.w) >> 32) << 32 | <uint64_t>(sid + 1))
 
     def count(self):
         return self.n
@@ -835,7 +1550,7 @@ cdef int _files_failed(str what) except -1:
     raise FilesFailed(e, f"{os.strerror(e)}, as they were {what}")
 
 
-DEF CHUNK = 4096      # frontier states read back at once
+DEF CHUNK = 4096      # frontier states read back at once (with threads, a batch's most)
 
 
 cdef class Fingerprints(Search):
@@ -856,6 +1571,8 @@ cdef class Fingerprints(Search):
     cdef int64_t noted               # news sets told (each at the first state it is at)
     cdef carray.array end_words      # the proper ends' states, w words each
     cdef public int64_t edges, deepest
+    cdef int64_t outcap              # a batch's new states the out_ arrays hold
+    cdef int64_t last_found          # the last batch's new states
 
     def __cinit__(self, *args):
         self.level[0] = self.level[1] = self.parents = self.hashes = NULL
@@ -867,6 +1584,9 @@ cdef class Fingerprints(Search):
     def __dealloc__(self):
         self.close()
         free(self.chunk)
+        free(self.b.out_up)
+        free(self.b.out_fp)
+        free(self.b.out_front)
 
     cdef void close(self) noexcept:
         cdef int i
@@ -900,7 +1620,7 @@ cdef class Fingerprints(Search):
             for fd in fds:
                 if fd >= 0:
                     close_fd(fd)
-        self.chunk = <uint64_t*>malloc(CHUNK * self.w * sizeof(uint64_t))
+        self.chunk = <uint64_t*>malloc(max(CHUNK, BATCH) * self.w * sizeof(uint64_t))
         if not self.chunk:
             raise MemoryError()
 
@@ -923,31 +1643,170 @@ cdef class Fingerprints(Search):
 
     cdef int64_t depth_of(self, int64_t head, int64_t size, int64_t depth) except -2:
         """Expand the `size` states of `depth`, from id `head` on, as they are read back
-        from the frontier's file while the next depth's are written to the other; the
-        next id to expand, or -1 when the search stops (`bound` says why)."""
+        from the frontier's file while the next depth's are written to the other, each
+        chunk read back a batch for the threads where it is large enough; the next id
+        to expand, or -1 when the search stops (`bound` says why)."""
         cdef FILE* f = self.level[self.out]
-        cdef int64_t k, got = 0, at = 0
+        cdef int64_t k = 0, got, at, check = (head // 1024 + 1) * 1024
         self.out = 1 - self.out
         if fflush(f):
             _files_failed("written")
         rewind(f)
         rewind(self.level[self.out])
-        for k in range(size):
-            if at == got:
-                got, at = <int64_t>fread(self.chunk, sizeof(uint64_t) * self.w,
-                                         min(CHUNK, size - k), f), 0
-                if got == 0:
-                    _files_failed("read back")
-            if self.expand_fingerprints(head, self.chunk + at * self.w, depth) < 0:
-                return -1
-            head += 1
-            at += 1
-            if not head % 1024:
-                stop = self.on_checkpoint(head, self.n, self.reserve(), depth)
-                if stop:
-                    self.bound = stop
+        while k < size:
+            got = <int64_t>fread(self.chunk, sizeof(uint64_t) * self.w,
+                                 min(CHUNK if self.workers < 2 else self.batch_most,
+                                     BATCH, size - k), f)
+            if got == 0:
+                _files_failed("read back")
+            k += got
+            if self.batch_size(0, got):
+                if self.batch_fp(head, got, depth) < 0:
+                    return -1
+                head += got
+                got = 0
+            for at in range(got):
+                if self.expand_fingerprints(head, self.chunk + at * self.w, depth) < 0:
+                    return -1
+                head += 1
+                if head >= check:
+                    check = self.checkpoint(head, depth)
+                    if check < 0:
+                        return -1
+            if head >= check:
+                check = self.checkpoint(head, depth)
+                if check < 0:
                     return -1
         return head
+
+    cdef int64_t batch_size(self, int64_t head, int64_t level_end):
+        """Search.batch_size, but a batch may hold the bound on states: `tell_fp` stops
+        on the state `visit` stops on."""
+        if self.workers < 2 or level_end - head < self.batch_least or \
+                self.room() >= 1 << JBITS:
+            return 0
+        return level_end - head
+
+    cdef int64_t checkpoint(self, int64_t head, int64_t depth) except -2:
+        """Hooks.checkpoint once 1,024 more states are expanded: the next time to call
+        it, or -1 when it says to stop."""
+        stop = self.on_checkpoint(head, self.n, self.reserve(), depth)
+        if stop:
+            self.bound = stop
+            return -1
+        return (head // 1024 + 1) * 1024
+
+    cdef int64_t batch_fp(self, int64_t head, int64_t size, int64_t depth) except -2:
+        """The `size` states read back (ids head on) expanded by the threads, as
+        `expand_fingerprints` expands each; -1 when a bound on states is reached."""
+        cdef Batch* b = &self.b
+        self.prepare(head, size, 0)
+        b.xs, b.fp = self.chunk, 1
+        self.fit(max(4096, 2 * self.last_found))    # what the last batch found, twice
+        self.run_phase(EXPAND)
+        try:
+            self.left()
+            return self.settle_fp(depth)
+        finally:
+            self.clear_newtab()
+            del self.spill[:]
+
+    cdef int fit(self, int64_t more) except -1:
+        """Room in the batch's own table for `more` provisional states."""
+        while (more + 1) * 2 > self.b.newcap:
+            self.widen_newtab()
+        return 0
+
+    cdef int widen_newtab(self) except -1:
+        """The batch's table twice as large, its provisional states put in again."""
+        cdef Batch* b = &self.b
+        cdef int64_t p, cap = max(1024, 2 * b.newcap)
+        cdef uint64_t i, mask = <uint64_t>(cap - 1)
+        cdef uint64_t* e
+        cdef uint64_t* table = <uint64_t*>calloc(2 * cap, sizeof(uint64_t))
+        if not table:
+            raise MemoryError()
+        for p in range(b.nnews if b.newtab else 0):
+            e = _new_at(b, p)
+            if e[0] != <uint64_t>-1:
+                i = e[1] & mask
+                while table[2 * i]:
+                    i = (i + 1) & mask
+                table[2 * i], table[2 * i + 1], e[2] = e[1], <uint64_t>(p + 1), i
+        free(b.newtab)
+        b.newtab, b.newcap = table, cap
+        return 0
+
+    cdef void clear_newtab(self) noexcept:
+        """The batch's table empty again: its provisional states' slots cleared."""
+        cdef Batch* b = &self.b
+        cdef int64_t p
+        cdef uint64_t* e
+        for p in range(b.nnews):
+            e = _new_at(b, p)
+            if e[0] != <uint64_t>-1:
+                b.newtab[2 * e[2]] = b.newtab[2 * e[2] + 1] = 0
+        b.fp = 0
+
+    cdef int64_t settle_fp(self, int64_t depth) except -2:
+        """The batch's new states given their ids (to the bound on states), written to
+        the files in that order and put in the visited set; then its findings and ends
+        told in order (`tell_fp`); -1 at the bound."""
+        cdef Batch* b = &self.b
+        cdef int64_t g, runs = (b.heads + PER_TAKE - 1) // PER_TAKE, found = 0, f
+        cdef int64_t most = min(self.limit if self.limit >= 0 else 0x7FFFFFFF, 0x7FFFFFFF)
+        self.run_phase(COUNT)
+        for g in range(runs):
+            f, b.firsts[g] = b.firsts[g], self.n + found
+            found += f
+        self.last_found = found
+        while (self.n + found) * 4 > self.idcap * 3:
+            self.rehash()
+        self.grow_out(found)
+        self.run_phase(PLACE)
+        f = min(found, most - self.n)         # the new states kept
+        _write(b.out_front, sizeof(uint64_t) * self.w, f, self.level[self.out])
+        _write(b.out_up, sizeof(int32_t), f, self.parents)
+        _write(b.out_fp, sizeof(uint64_t), f, self.hashes)
+        if f:
+            self.deepest = depth + 1
+        self.n += f
+        return self.tell_fp(self.n - f, f)
+
+    cdef int grow_out(self, int64_t found) except -1:
+        """Room for `found` new states in the arrays `_place_fp` writes."""
+        cdef Batch* b = &self.b
+        if found > self.outcap:
+            self.outcap = max(found, 2 * self.outcap)
+            _regrow(<void**>&b.out_up, self.outcap * sizeof(int32_t))
+            _regrow(<void**>&b.out_fp, self.outcap * sizeof(uint64_t))
+            _regrow(<void**>&b.out_front, self.outcap * self.w * sizeof(uint64_t))
+            _regrow(<void**>&self.found_news, self.outcap * sizeof(int64_t))
+            self.found_cap = self.outcap
+        b.n0, b.out_news = self.n, self.found_news
+        return 0
+
+    cdef int64_t tell_fp(self, int64_t sid, int64_t kept) except -2:
+        """In the batch's order: each state's transitions, the findings at its new
+        states (from `sid` on, `kept` of them), then whether it is an end or a dead
+        end; -1 where the bound on states stops the search, as `visit` does."""
+        cdef Batch* b = &self.b
+        cdef int64_t k, q, found, last = sid + kept
+        for k in range(b.heads):
+            self.edges += b.count[k]
+            for q in range(b.wins[k]):
+                if sid == last:
+                    self.bound = "max" if sid == self.limit else (
+                        "2^31 states reached (fingerprint mode's most: its ids are 32-bit)")
+                    return -1
+                found = self.found_news[sid - b.n0] - 3
+                if found == UNSCREENED - 3:
+                    found = self.judge(b.out_front + (sid - b.n0) * self.w)
+                if found >= 0:
+                    self.note(sid, found)
+                sid += 1
+            self.classify(b.head0 + k, b.xs + k * self.w, b.count[k], 0)
+        return 0
 
     cdef int64_t reserve(self) noexcept:
         """The bytes a doubling of the visited set adds while the old table is held, once

@@ -6,7 +6,10 @@ reduction. Everything it does not own it asks the PackedSystem for, through `Hoo
 thread's steps, a property's value, the halted and end tests, each on a miss of its own
 cache; then it hands its arrays over, and the Graph the analysis reads takes them as
 they are. With --fingerprint it keeps each state's hash alone (`_core.Fingerprints`),
-and the FingerprintGraph reads the parents and hashes from the files it wrote.
+and the FingerprintGraph reads the parents and hashes from the files it wrote. With
+`threads` above 1 the search expands a depth's states in batches on that many threads,
+and gives the one-thread graph (`_core.Search.expand_batch`; in fingerprint mode, the
+one-thread tree: `_core.Fingerprints.batch_fp`).
 `SEARCH_LOOP=python` forces the Python loop (for comparisons); where the extension was
 not built, the Python loop runs.
 """
@@ -31,6 +34,10 @@ MAX_BITS = 1024
 # while a slot was 4 bytes. Measured: socket N=3 P=2 R=2 with --max-memory 100 peaks at
 # 102.5 MB with no reserve; docs/scale.md.)
 FILL_BYTES = 32
+# A batch's least and most states, for the threads (`_core.Search.batch_size`); None: the
+# core's own (128 and 16,384). Tests make batches small, so that every search runs in
+# batches.
+BATCH_STATES = None
 
 
 def available() -> bool:
@@ -133,6 +140,9 @@ def search(run, began: float):
     kind = _core.Fingerprints if run.fingerprint else _core.Search
     core = kind(hooks.words, hooks, plan, always,
                 -1 if run.max_states is None else run.max_states)
+    core.workers = run.threads_used = max(1, run.threads)
+    if BATCH_STATES:
+        core.batch_least, core.batch_most = BATCH_STATES
     try:
         files = _open_files(core) if run.fingerprint else None
     except OSError as e:

@@ -54,14 +54,16 @@ __all__ = ["Property", "Result", "Violation", "explore", "KINDS"]
 def explore(model, properties, max_states: Optional[int] = None,
             max_memory_mb: Optional[int] = None, progress: Optional[Callable] = None,
             interval: float = 3.0, max_seconds: Optional[float] = None,
-            fingerprint: bool = False, started: Optional[float] = None) -> Result:
+            fingerprint: bool = False, started: Optional[float] = None,
+            threads: int = 1) -> Result:
     """Walk every reachable state breadth-first and check `properties` on the way.
 
     `started`: the `time.monotonic()` that the time bound, the progress lines and the
     seconds reported count from (default: now); a caller that starts a search over
-    passes the first start."""
+    passes the first start. `threads`: how many the compiled search runs on (the
+    same graph on any number; core.py)."""
     run = _Run(model, properties, max_states, max_memory_mb, progress, interval, fingerprint)
-    run.max_seconds, run.started = max_seconds, started
+    run.max_seconds, run.started, run.threads = max_seconds, started, threads
     gc_was_on = gc.isenabled()
     gc.disable()   # the states are immutable tuples: the cyclic collector only costs time
     try:
@@ -103,6 +105,7 @@ class _Run:
         self.dead_ends = []      # deadlocked state ids
         self.ends = []           # proper end state ids
         self.loop = "python"     # which search loop ran (core.py)
+        self.threads = self.threads_used = 1
 
     def result(self) -> Result:
         """The verdict; a bound hit anywhere (here, or from the watchdog inside a guard,
@@ -363,6 +366,7 @@ class _Run:
                       transitions=g.edges if fp else len(g.succ),
                       depth=g.max_depth(), seconds=seconds, bound=bound,
                       graph=g, ends=self.ends, fingerprint=fp, loop=self.loop,
+                      threads=self.threads_used,
                       unchecked=[p.name for p in self.props
                                  if fp and p.kind in ("eventually", "fair")])
 

@@ -57,6 +57,7 @@ class Result:
     transactions: str = ""            # how steps were cut: declared, derived or none
     restarts: int = 0                 # derived transactions: times the search started over
     loop: str = "python"              # the search loop that ran: compiled or python (core.py)
+    threads: int = 1                  # the threads it ran on
     merged_waits: bool = False        # a run of waits was one step (Product.merge_waits)
     _readable: dict = field(default_factory=dict, repr=False)   # name -> chosen path
 
