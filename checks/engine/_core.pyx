@@ -489,7 +489,7 @@ cdef struct Batch:
     int64_t* wins             # per state: the new states whose least pair is its
     int64_t* firsts           # per run of PER_TAKE states: its first new id, then its
     int64_t* spans            # first edge's place in the Graph's edges
-    int64_t n0, at0           # the ids and edges before the batch
+    int64_t n0                # the states before the batch's new ones
     int64_t* out_news         # per new state: its news + 3 (`Search.tell` reads them)
     int32_t* out_up           # fingerprint mode, per new state: its parent, its hash and
     uint64_t* out_fp          # its words, for the files
@@ -819,7 +819,6 @@ cdef void* _batch_work(void* arg) noexcept nogil:
     free(hs)
     free(ls)
     return NULL
-
 
 
 cdef int _regrow(void** p, size_t size) except -1:
@@ -1340,8 +1339,8 @@ cdef class Search:
         return 0
 
     cdef int prepare(self, int64_t head, int64_t size, int64_t level_end) except -1:
-        """The batch's arrays for `size` states, the visited set large enough for each
-        of their successors to be new, and what the threads read."""
+        """The batch's arrays for `size` states, and what the threads read (`fit` makes
+        room for the new states)."""
         cdef Batch* b = &self.b
         cdef int64_t room = self.room(), need = size * room
         if need > self.bcap:
@@ -1416,7 +1415,8 @@ cdef class Search:
         return 0
 
     cdef int make_room(self, int64_t m) except -1:
-        """Room for m more provisional states, in their array and in the visited set."""
+        """Room for m more provisional states, in their array and in the table they go
+        to (`fit`)."""
         cdef Batch* b = &self.b
         if b.nnews + m > b.newscap:
             b.newscap = max(b.nnews + m, 2 * b.newscap)
