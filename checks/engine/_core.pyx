@@ -509,11 +509,11 @@ cdef struct Batch:
 
 cdef void _batch_free(Batch* b) noexcept:
     """The arrays a Batch owns (the rest it only points into)."""
-    cdef void* owned[13]
+    cdef void* owned[16]
     cdef int i
     owned[:] = [b.edges, b.elabels, b.news, b.count, b.loops, b.back, b.proper, b.erow,
-                b.lrow, b.wins, b.firsts, b.spans, b.newtab]
-    for i in range(13):
+                b.lrow, b.wins, b.firsts, b.spans, b.newtab, b.out_up, b.out_fp, b.out_front]
+    for i in range(16):
         free(owned[i])
 
 
@@ -1231,10 +1231,12 @@ cdef class Search:
         expand at once, or 0 for one at a time here: with one thread, a small batch, or
         a bound on states the batch could reach (so the search stops where it does with
         one thread, on the same state)."""
-        cdef int64_t size = min(self.batch_most, level_end - head), room = self.room()
-        if self.workers < 2 or size < self.batch_least or room >= 1 << JBITS:
+        cdef int64_t size = min(self.batch_most, level_end - head), room
+        if self.workers < 2 or size < self.batch_least:
             return 0
-        if self.n + size * room >= (self.limit if self.limit >= 0 else 0x7FFFFFFF):
+        room = self.room()
+        if room >= 1 << JBITS or \
+                self.n + size * room >= (self.limit if self.limit >= 0 else 0x7FFFFFFF):
             return 0
         return size
 
@@ -1250,7 +1252,7 @@ cdef class Search:
         threads; -1 when the bound on states is reached."""
         cdef int64_t done
         self.prepare(head, size, level_end)
-        self.fit(size * self.room())
+        self.fit(size * self.b.room)
         self.run_phase(EXPAND)
         self.batching = 1
         try:
@@ -1285,14 +1287,7 @@ cdef class Search:
         """The batch's new states given their ids, and its edges written, by the threads
         (`number` does it here where the bound on states could fall inside the batch);
         then its findings, ends and dead ends told in order; -1 at the bound."""
-        cdef Batch* b = &self.b
-        cdef int64_t g, runs = (b.heads + PER_TAKE - 1) // PER_TAKE, found = 0, edges = 0
-        cdef int64_t f, e, at = Py_SIZE(self.succ)
-        self.run_phase(COUNT)
-        for g in range(runs):
-            f, e = b.firsts[g], b.spans[g]
-            b.firsts[g], b.spans[g] = self.n + found, at + edges
-            found, edges = found + f, edges + e
+        cdef int64_t edges, found = self.count_runs(Py_SIZE(self.succ), &edges)
         if self.n + found > (self.limit if self.limit >= 0 else 0x7FFFFFFF - 1):
             return self.number()
         self.grow_graph(found, edges)
@@ -1300,6 +1295,25 @@ cdef class Search:
         self.run_phase(LINK)
         self.n += found
         return self.tell(self.n - found)
+
+    cdef int64_t count_runs(self, int64_t at, int64_t* edges) except -1:
+        """The count phase, and each run's count made its first new id and (its edges
+        placed from `at` on) its first edge's place; the batch's new states (its edges
+        in *edges)."""
+        cdef Batch* b = &self.b
+        cdef int64_t g, f, e, found = 0
+        edges[0] = 0
+        self.run_phase(COUNT)
+        for g in range((b.heads + PER_TAKE - 1) // PER_TAKE):
+            f, e = b.firsts[g], b.spans[g]
+            b.firsts[g], b.spans[g] = self.n + found, at + edges[0]
+            found, edges[0] = found + f, edges[0] + e
+        return found
+
+    cdef int64_t told(self, int64_t code, const uint64_t* x) except -2:
+        """The set of news at new state x from what the threads screened (its news +
+        3), judged here where a property's cache missed (UNSCREENED)."""
+        return self.judge(x) if code == UNSCREENED else code - 3
 
     cdef int grow_graph(self, int64_t found, int64_t edges) except -1:
         """The Graph's arrays grown for `found` new states and `edges` edges, where the
@@ -1328,9 +1342,7 @@ cdef class Search:
         cdef int64_t k, q, found
         for k in range(b.heads):
             for q in range(b.wins[k]):
-                found = self.found_news[sid - b.n0] - 3
-                if found == UNSCREENED - 3:
-                    found = self.judge(self.at(sid))
+                found = self.told(self.found_news[sid - b.n0], self.at(sid))
                 if found >= 0:
                     self.note(sid, found)
                 sid += 1
@@ -1477,9 +1489,7 @@ cdef class Search:
         _push_i(self.parent, <int>parent)
         _push_i(self.label, <int>label)
         _push_i(self.depth, self.depth.data.as_ints[parent] + 1)
-        found = <int64_t>e[3] - 3
-        if found == UNSCREENED - 3:
-            found = self.judge(e + NS)
+        found = self.told(<int64_t>e[3], e + NS)
         if found >= 0:
             self.note(sid, found)
         return sid
@@ -1550,6 +1560,7 @@ cdef int _files_failed(str what) except -1:
     raise FilesFailed(e, f"{os.strerror(e)}, as they were {what}")
 
 
+FP_MOST = "2^31 states reached (fingerprint mode's most: its ids are 32-bit)"
 DEF CHUNK = 4096      # frontier states read back at once (with threads, a batch's most)
 
 
@@ -1584,9 +1595,6 @@ cdef class Fingerprints(Search):
     def __dealloc__(self):
         self.close()
         free(self.chunk)
-        free(self.b.out_up)
-        free(self.b.out_fp)
-        free(self.b.out_front)
 
     cdef void close(self) noexcept:
         cdef int i
@@ -1664,15 +1672,15 @@ cdef class Fingerprints(Search):
                 if self.batch_fp(head, got, depth) < 0:
                     return -1
                 head += got
-                got = 0
-            for at in range(got):
-                if self.expand_fingerprints(head, self.chunk + at * self.w, depth) < 0:
-                    return -1
-                head += 1
-                if head >= check:
-                    check = self.checkpoint(head, depth)
-                    if check < 0:
+            else:
+                for at in range(got):
+                    if self.expand_fingerprints(head, self.chunk + at * self.w, depth) < 0:
                         return -1
+                    head += 1
+                    if head >= check:
+                        check = self.checkpoint(head, depth)
+                        if check < 0:
+                            return -1
             if head >= check:
                 check = self.checkpoint(head, depth)
                 if check < 0:
@@ -1753,12 +1761,8 @@ cdef class Fingerprints(Search):
         the files in that order and put in the visited set; then its findings and ends
         told in order (`tell_fp`); -1 at the bound."""
         cdef Batch* b = &self.b
-        cdef int64_t g, runs = (b.heads + PER_TAKE - 1) // PER_TAKE, found = 0, f
+        cdef int64_t edges, f, found = self.count_runs(0, &edges)
         cdef int64_t most = min(self.limit if self.limit >= 0 else 0x7FFFFFFF, 0x7FFFFFFF)
-        self.run_phase(COUNT)
-        for g in range(runs):
-            f, b.firsts[g] = b.firsts[g], self.n + found
-            found += f
         self.last_found = found
         while (self.n + found) * 4 > self.idcap * 3:
             self.rehash()
@@ -1796,12 +1800,10 @@ cdef class Fingerprints(Search):
             self.edges += b.count[k]
             for q in range(b.wins[k]):
                 if sid == last:
-                    self.bound = "max" if sid == self.limit else (
-                        "2^31 states reached (fingerprint mode's most: its ids are 32-bit)")
+                    self.bound = "max" if sid == self.limit else FP_MOST
                     return -1
-                found = self.found_news[sid - b.n0] - 3
-                if found == UNSCREENED - 3:
-                    found = self.judge(b.out_front + (sid - b.n0) * self.w)
+                found = self.told(self.found_news[sid - b.n0],
+                                  b.out_front + (sid - b.n0) * self.w)
                 if found >= 0:
                     self.note(sid, found)
                 sid += 1
@@ -1846,7 +1848,7 @@ cdef class Fingerprints(Search):
             self.bound = "max"
             return -1
         if sid == 0x7FFFFFFF:
-            self.bound = "2^31 states reached (fingerprint mode's most: its ids are 32-bit)"
+            self.bound = FP_MOST
             return -1
         _write(x, sizeof(uint64_t), self.w, self.level[self.out])
         _write(&up, sizeof(int32_t), 1, self.parents)
