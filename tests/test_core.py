@@ -344,6 +344,39 @@ def test_the_compiled_screen_takes_many_properties():
     assert {p.name for p in props[64:]} & set(found["python"][2])    # beyond one word
 
 
+def test_news_are_told_once_unless_a_goal_needs_every_state(monkeypatch):
+    """The core tells the analysis a set of news at its first state only (at socket N=6,
+    three `sometimes` made 3.2 million events that were read through for nothing),
+    unless a goal is among them: a goal keeps every state where it holds. With a
+    `sometimes` made a goal too, its sets are told again and again, the others once, and
+    both loops give the same answer."""
+    from dataclasses import replace
+    from checks.engine.explorer import explore
+    from checks.engine.packed import PackedSystem
+    from checks.properties import properties_for
+    from checks.system import System
+    config = Config(transport="socket", channels=2, pages=2, rounds=2, pick="round-robin")
+    base = [p for p in properties_for(config) if p.predicate is not None]
+    props = base + [replace(p, name=f"{p.name}-goal", kind="eventually")
+                    for p in base if p.name == "sync_round_completes"]
+    told, settle = [], core._settle_events
+    monkeypatch.setattr(core, "_settle_events", lambda run, events, hooks: (
+        told.append((list(events), hooks.again)), settle(run, events, hooks)))
+    found = {}
+    for which in ("compiled", "python"):
+        monkeypatch.setenv("SEARCH_LOOP", which)
+        model = PackedSystem(System(config, get_variant("seed"), transactions=True))
+        result = explore(model, props)
+        found[which] = (result.states, {name: (v.path, v.loop_at) for
+                                        name, v in result.violations.items()})
+    assert found["compiled"] == found["python"] and len(props) == len(base) + 1
+    events, again = told[0]
+    sets = [events[k + 1] for k in range(0, len(events), 2) if events[k + 1] >= 0]
+    once, every = [i for i in sets if not again[i]], [i for i in sets if again[i]]
+    assert once and len(once) == len(set(once))
+    assert len(every) > 10 * len(set(every))
+
+
 @st.composite
 def _graphs(draw):
     """A graph of up to 40 states as the Graph's arrays: succ, start, n."""
@@ -425,6 +458,26 @@ def test_a_full_disk_ends_a_fingerprint_search_as_a_bound():
     assert child.returncode == 3 and data["verdict"] == "inconclusive", child.stderr
     assert "the search's files in" in data["bound"] and "File too large" in data["bound"]
     assert data["states"] == (1 << 20) // 8                # the fingerprints' file is full
+
+
+def test_a_full_disk_ends_the_python_loop_s_fingerprint_search_as_a_bound():
+    """The Python loop (symmetry, with --loops any) in fingerprint mode, its frontier's
+    file over a 1 MB file size limit: the run stops before a verdict and says why, as
+    the compiled loop does (before, an internal error)."""
+    import resource
+    import subprocess
+    import sys
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+    child = subprocess.run(
+        [sys.executable, "-m", "checks.cli", "run", "--channels", "4", "--pages", "2",
+         "--rounds", "2", "--loops", "any", "--fingerprint", "--json"],
+        capture_output=True, text=True, preexec_fn=limited)
+    data = json.loads(child.stdout)
+    assert child.returncode == 3 and data["verdict"] == "inconclusive", child.stderr
+    assert "the search's files in" in data["bound"] and "File too large" in data["bound"]
+    assert data["states"] > 0 and "(python search loop" in child.stderr
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")

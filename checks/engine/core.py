@@ -24,7 +24,8 @@ try:
 except ImportError:          # no compiler when it was installed: the Python loop
     _core = None
 
-__all__ = ["available", "usable", "search", "why_python", "peel", "backward_closure", "sccs"]
+__all__ = ["available", "usable", "search", "why_python", "files_bound", "peel",
+           "backward_closure", "sccs"]
 
 MAX_BITS = 1024
 # What a run still adds a state after a memory check: until the next one, the visited
@@ -71,6 +72,7 @@ class Hooks:
         self.first, self.count, self.labels = (_core.new_buffer() for _ in range(3))
         self.words = max(1, (model.layout.bits + 63) // 64)
         self.found = []                       # sets of properties news at a state
+        self.again = bytearray()              # per set: 1 if told at every state (a goal's)
         self.size = self.entries = 0          # steps in the pool, and entries
         self.values = model.property_values(run.checked)
 
@@ -98,6 +100,7 @@ class Hooks:
         """The id in `found` of a set of properties news at a state, bit i for
         property i: their indices, in order."""
         self.found.append(tuple(i for i in range(len(self.values)) if bits >> i & 1))
+        self.again.append(self.run._needs_every(self.found[-1]))
         return len(self.found) - 1
 
     def halted(self, x: int):
@@ -146,11 +149,11 @@ def search(run, began: float):
     try:
         files = _open_files(core) if run.fingerprint else None
     except OSError as e:
-        return _files_bound(e.strerror or str(e))
+        return files_bound(e.strerror or str(e))
     try:
         core.run(model.initial_states())
     except _core.FilesFailed as e:   # fingerprint mode's files: a full disk, a size limit
-        core.bound = _files_bound(e.strerror or str(e))
+        core.bound = files_bound(e.strerror or str(e))
     finally:
         if run.fingerprint:
             _fill_fingerprints(run, core, hooks, files)
@@ -161,7 +164,7 @@ def search(run, began: float):
     return core.bound
 
 
-def _files_bound(why: str) -> str:
+def files_bound(why: str) -> str:
     """The bound a search ends at when its files cannot be written or read."""
     return (f"the search's files in {tempfile.gettempdir()} failed ({why}); "
             "TMPDIR names where they go")
@@ -215,7 +218,7 @@ def _fill_fingerprints(run, core, hooks, files) -> None:
     g.fingerprint = lambda state: _core.fingerprint(state, words)
     kept = min(len(g.parent), len(g.fps))      # short if the disk filled: those alone count
     if arrays["short"] and not core.bound:
-        core.bound = _files_bound(arrays["short"])
+        core.bound = files_bound(arrays["short"])
     g.parent, g.fps = g.parent[:kept], g.fps[:kept]
     ends = [(sid, state) for sid, state in zip(arrays["ends"], arrays["end_states"])
             if sid < kept]
@@ -238,16 +241,14 @@ def _mapped(f, typecode: str):
 
 def _settle_events(run, events, hooks) -> None:
     """The core's findings in order: (state id, id of a set of news in hooks.found), or
-    (state id, -1) for a dead end."""
-    done = set()                            # sets of news nothing is left to do for
+    (state id, -1) for a dead end. The core tells a set at its first state only, unless
+    a goal is among them (`Hooks.again`)."""
     for k in range(0, len(events), 2):
         sid, found = events[k], events[k + 1]
         if found < 0:
             run._dead_end(sid)
-        elif found not in done:
+        else:
             run._settle(sid, hooks.found[found])
-            if run._settled(hooks.found[found]):
-                done.add(found)
 
 
 class _Index:

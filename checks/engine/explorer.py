@@ -45,7 +45,7 @@ from typing import Callable, Optional
 
 from . import core
 from .bounds import BoundHit, acknowledge, rss_kb, stop_reason
-from .graph import DiskQueue, FingerprintGraph, Graph, fingerprint_of
+from .graph import DiskQueue, FingerprintGraph, Graph, QueueFailed, fingerprint_of
 from .liveness import backward_closure, is_fair, lasso, lasso_into, peel, sccs
 from .verdict import KINDS, Property, Result, Violation
 
@@ -147,12 +147,11 @@ class _Run:
             elif prop.name not in self.found:
                 self.found[prop.name] = Violation(prop, self.graph.path_to(sid))
 
-    def _settled(self, news) -> bool:
-        """Whether `_settle` has nothing left to do for `news` at any later state: each
-        is witnessed already (a `sometimes`), or broken already and not a goal."""
-        return all(self.checked[i].kind == "sometimes" or (
-            self.checked[i].name not in self.goals and self.checked[i].name in self.found)
-            for i in news)
+    def _needs_every(self, news) -> bool:
+        """Whether `_settle` needs every state where `news` are news, not just the
+        first: a goal's states are all kept. The others are settled for good at the
+        first (a `sometimes` witnessed, an invariant's violation found)."""
+        return any(self.checked[i].name in self.goals for i in news)
 
     def _search_with(self, began: float) -> Optional[str]:
         """The search, by the compiled loop where it can take it (core.py), in either
@@ -181,6 +180,15 @@ class _Run:
         return None
 
     def _search_fingerprints(self, began: float) -> Optional[str]:
+        """The Python loop in fingerprint mode, its frontier on disk (`DiskQueue`); the
+        bound hit, or None. Its file failing (a full disk, a file size limit) ends the
+        search as a bound, as in the compiled loop (core.files_bound)."""
+        try:
+            return self._search_on_disk(began)
+        except QueueFailed as e:
+            return core.files_bound(e.strerror)
+
+    def _search_on_disk(self, began: float) -> Optional[str]:
         g, canon, queue = self.graph, self.canon, DiskQueue()
         for state in self.model.initial_states():
             state = canon(state) if canon else state

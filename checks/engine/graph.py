@@ -9,7 +9,8 @@ from bisect import bisect_left, bisect_right
 
 from .bounds import BoundHit
 
-__all__ = ["Graph", "FingerprintGraph", "FingerprintTable", "DiskQueue", "fingerprint_of"]
+__all__ = ["Graph", "FingerprintGraph", "FingerprintTable", "DiskQueue", "QueueFailed",
+           "fingerprint_of"]
 
 
 class Graph:
@@ -223,19 +224,36 @@ class FingerprintTable:
                 self.add(fp)
 
 
+class QueueFailed(OSError):
+    """The frontier's file could not be made, written or read (a full disk, a file size
+    limit): the search ends at a bound, not with an internal error."""
+
+
+def _queue_failed(e: OSError) -> QueueFailed:
+    return QueueFailed(e.errno, e.strerror or str(e))
+
+
 class DiskQueue:
     """The BFS frontier on disk, level by level (TLC keeps its queue on disk too):
     items of the level being read come back in order from one temporary file while
     the next level is written to another. Items go to disk in length-prefixed chunks:
     marshal.load reads a file object a few bytes at a time, which costs more than the
-    item's successors, while marshal.loads of a chunk read at once does not."""
+    item's successors, while marshal.loads of a chunk read at once does not. A file
+    that fails raises QueueFailed."""
 
     CHUNK = 2048
 
     def __init__(self):
-        self.reading, self.writing = None, tempfile.TemporaryFile()
+        self.reading, self.writing = None, self._new_file()
         self.left, self.written = 0, 0
         self.out, self.chunk, self.at = [], [], 0
+
+    @staticmethod
+    def _new_file():
+        try:
+            return tempfile.TemporaryFile()
+        except OSError as e:
+            raise _queue_failed(e) from e
 
     def append(self, item) -> None:
         self.out.append(item)
@@ -246,15 +264,21 @@ class DiskQueue:
     def _flush(self) -> None:
         if self.out:
             data = marshal.dumps(self.out)
-            self.writing.write(len(data).to_bytes(8, "little") + data)
+            try:
+                self.writing.write(len(data).to_bytes(8, "little") + data)
+            except OSError as e:
+                raise _queue_failed(e) from e
             self.out = []
 
     def popleft(self):
         if not self.left:
             self._next_level()
         if self.at == len(self.chunk):
-            size = int.from_bytes(self.reading.read(8), "little")
-            self.chunk, self.at = marshal.loads(self.reading.read(size)), 0
+            try:
+                size = int.from_bytes(self.reading.read(8), "little")
+                self.chunk, self.at = marshal.loads(self.reading.read(size)), 0
+            except OSError as e:
+                raise _queue_failed(e) from e
         self.left -= 1
         self.at += 1
         return self.chunk[self.at - 1]
@@ -263,8 +287,12 @@ class DiskQueue:
         self._flush()
         if self.reading:
             self.reading.close()
-        self.reading, self.writing = self.writing, tempfile.TemporaryFile()
-        self.reading.seek(0)
+        self.reading, self.writing = self.writing, self._new_file()
+        try:
+            self.reading.flush()
+            self.reading.seek(0)
+        except OSError as e:
+            raise _queue_failed(e) from e
         self.left, self.written = self.written, 0
         self.chunk, self.at = [], 0
 
