@@ -89,6 +89,27 @@ def test_every_error_in_a_variant_file_is_one_line_exit_2(capsys, tmp_path, text
         assert path in err
 
 
+@pytest.mark.parametrize("text, words", [
+    (GUARD_RAISES + ONE.format(_G), "guard g raised ZeroDivisionError"),
+    (PROPERTY_NO_FIELD + ONE.format("properties=(invariant(p),)"),
+     "property p raised AttributeError"),
+])
+def test_an_error_met_inside_a_batch_is_the_same_one_line(capsys, tmp_path, monkeypatch,
+                                                          text, words):
+    """A variant file's guard or property that raises while two threads expand a batch
+    (Python runs on the main thread, once the threads have left the states whose caches
+    missed): the same one line and exit 2 as on one thread. Batches of one to seven
+    states, so that the first miss falls inside one."""
+    from checks.engine import core
+    monkeypatch.setattr(core, "BATCH_STATES", (1, 7))
+    path = _file(tmp_path, text)
+    seen = [run(capsys, "run", "--variant-file", path, "--threads", k, *SMALL[:-1])
+            for k in ("1", "2")]
+    assert seen[0] == seen[1], seen
+    code, out, err = seen[1]
+    assert code == 2 and words in err and err.count("\n") == 1 and not out
+
+
 def test_a_file_with_one_variant_runs_it_and_says_what_was_expected(capsys, tmp_path):
     """No --variant needed for a file's only variant; --json has expected and as_expected."""
     path = _file(tmp_path, ONE.format("breaks=('no_deadlock',)"))
