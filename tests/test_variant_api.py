@@ -89,9 +89,13 @@ def test_every_error_in_a_variant_file_is_one_line_exit_2(capsys, tmp_path, text
         assert path in err
 
 
+PROPERTY_LATE = ('def p(cfg, s):\n    """Doc."""\n'
+                 '    return s.channels_ready == 0 or s.no_such_field == 1\n')
+
+
 @pytest.mark.parametrize("text, words", [
     (GUARD_RAISES + ONE.format(_G), "guard g raised ZeroDivisionError"),
-    (PROPERTY_NO_FIELD + ONE.format("properties=(invariant(p),)"),
+    (PROPERTY_LATE + ONE.format("properties=(invariant(p),)"),
      "property p raised AttributeError"),
 ])
 def test_an_error_met_inside_a_batch_is_the_same_one_line(capsys, tmp_path, monkeypatch,
@@ -99,11 +103,14 @@ def test_an_error_met_inside_a_batch_is_the_same_one_line(capsys, tmp_path, monk
     """A variant file's guard or property that raises while two threads expand a batch
     (Python runs on the main thread, once the threads have left the states whose caches
     missed): the same one line and exit 2 as on one thread. Batches of one to seven
-    states, so that the first miss falls inside one."""
+    states, so that the first miss falls inside one; the property raises only once a
+    channel is ready, past the first state (which is judged before any batch)."""
     from checks.engine import core
+    if core._core is None:
+        pytest.skip("the compiled core is not built")
     monkeypatch.setattr(core, "BATCH_STATES", (1, 7))
     path = _file(tmp_path, text)
-    seen = [run(capsys, "run", "--variant-file", path, "--threads", k, *SMALL[:-1])
+    seen = [run(capsys, "run", "--variant-file", path, "--threads", k, *SMALL)
             for k in ("1", "2")]
     assert seen[0] == seen[1], seen
     code, out, err = seen[1]
