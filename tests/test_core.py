@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from checks.engine import core
@@ -105,6 +105,10 @@ def _swept(variant, transport, channels, pages, live, faults, fingerprint=False)
     config = _sweep_config(variant, transport, channels, pages, live, faults)
     if config is None:
         return
+    # Derived transactions at three channels: b5-destroy-in-join-loop at socket N=3 P=2
+    # R=1 with send-write-error has 2,976,969 states, and its search starts over as it
+    # learns, in the Python loop too: one example ran past 15 minutes of a CI rehearsal.
+    assume(config.channels < 3 or transactions_for(config, variant) != "derived")
     with pytest.MonkeyPatch.context() as mp:
         _same(config, variant, mp, fingerprint and
               transactions_for(config, variant) != "derived")
