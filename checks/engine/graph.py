@@ -2,6 +2,7 @@
 readable paths; in fingerprint mode, a table of 64-bit fingerprints and a queue on disk
 in place of the states."""
 
+import functools
 import marshal
 import tempfile
 from array import array
@@ -229,8 +230,17 @@ class QueueFailed(OSError):
     limit): the search ends at a bound, not with an internal error."""
 
 
-def _queue_failed(e: OSError) -> QueueFailed:
-    return QueueFailed(e.errno, e.strerror or str(e))
+def _on_disk(method):
+    """`method` of DiskQueue, an OSError of its files raised as QueueFailed."""
+    @functools.wraps(method)
+    def guarded(*args):
+        try:
+            return method(*args)
+        except QueueFailed:
+            raise
+        except OSError as e:
+            raise QueueFailed(e.errno, e.strerror or str(e)) from e
+    return guarded
 
 
 class DiskQueue:
@@ -249,11 +259,9 @@ class DiskQueue:
         self.out, self.chunk, self.at = [], [], 0
 
     @staticmethod
+    @_on_disk
     def _new_file():
-        try:
-            return tempfile.TemporaryFile()
-        except OSError as e:
-            raise _queue_failed(e) from e
+        return tempfile.TemporaryFile()
 
     def append(self, item) -> None:
         self.out.append(item)
@@ -261,38 +269,34 @@ class DiskQueue:
         if len(self.out) >= self.CHUNK:
             self._flush()
 
+    @_on_disk
     def _flush(self) -> None:
         if self.out:
             data = marshal.dumps(self.out)
-            try:
-                self.writing.write(len(data).to_bytes(8, "little") + data)
-            except OSError as e:
-                raise _queue_failed(e) from e
+            self.writing.write(len(data).to_bytes(8, "little") + data)
             self.out = []
 
     def popleft(self):
         if not self.left:
             self._next_level()
         if self.at == len(self.chunk):
-            try:
-                size = int.from_bytes(self.reading.read(8), "little")
-                self.chunk, self.at = marshal.loads(self.reading.read(size)), 0
-            except OSError as e:
-                raise _queue_failed(e) from e
+            self._read_chunk()
         self.left -= 1
         self.at += 1
         return self.chunk[self.at - 1]
 
+    @_on_disk
+    def _read_chunk(self) -> None:
+        size = int.from_bytes(self.reading.read(8), "little")
+        self.chunk, self.at = marshal.loads(self.reading.read(size)), 0
+
+    @_on_disk
     def _next_level(self) -> None:
         self._flush()
         if self.reading:
             self.reading.close()
         self.reading, self.writing = self.writing, self._new_file()
-        try:
-            self.reading.flush()
-            self.reading.seek(0)
-        except OSError as e:
-            raise _queue_failed(e) from e
+        self.reading.seek(0)                # (flushes what was written)
         self.left, self.written = self.written, 0
         self.chunk, self.at = [], 0
 
