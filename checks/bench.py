@@ -4,7 +4,10 @@ Each measurement runs in its own process (so its peak RSS is its own) and is
 bounded in time; every configuration is measured with each reduction in the
 same run, so the ratios are comparable on a shared machine.  Reductions:
   none          one row per step (`--fine-grained`): the distinct states of the model
-  transactions  Lipton transactions, states packed into ints (the default)
+  transactions  Lipton transactions, states packed into ints (the default), with channel
+                symmetry where it is sound (with no fault layer and any idle channel)
+  no-symmetry   `transactions` without channel symmetry (`--no-symmetry`): what it is worth
+  2-threads     `transactions` on two threads (`--threads 2`)
   +symmetry     transactions and forced channel symmetry (`--symmetry`)
   +fingerprint  transactions, states kept as 64-bit hashes (`--fingerprint`)
   tuples        transactions with states kept as tuples: what packing them into ints
@@ -47,6 +50,7 @@ from .verify import verify
 __all__ = ["CONFIGS", "QUICK", "MODES", "measure", "main", "write_rows"]
 
 MODES = {"none": dict(transactions=False), "transactions": dict(),
+         "no-symmetry": dict(symmetry=False), "2-threads": dict(threads=2),
          "+symmetry": dict(symmetry=True), "+fingerprint": dict(fingerprint=True),
          "tuples": dict(pack=False), "no-cache": dict(cache=False),
          "round-robin": dict(pick="round-robin"), "any-order": dict(loops="any"),

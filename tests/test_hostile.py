@@ -363,7 +363,7 @@ def test_a_write_that_fails_leaves_no_partial_file(tmp_path, monkeypatch):
 
 def test_run_out_writes_whole_files_only(capsys, tmp_path):
     code, _, _ = run(capsys, "run", "--pages", "1", "--rounds", "1", "--no-live", "--quiet",
-                     "--out", tmp_path)
+                     "--no-symmetry", "--out", tmp_path)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert code == 0 and names == ["seed-socket-n2-p1-r1-per-round-nonlive.json",
                                    "seed-socket-n2-p1-r1-per-round-nonlive.txt"]

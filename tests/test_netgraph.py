@@ -86,8 +86,10 @@ def test_refused_above_the_bound_and_for_fingerprints():
 @pytest.mark.parametrize("entry", SMALL, ids=[f"{e.variant}-{e.config.slug()}" for e in SMALL])
 def test_fewest_switches_agrees_with_the_story(entry):
     """On every small matrix entry with a counterexample: the story's path is as short as
-    networkx's fewest-switches path and switches threads no more often."""
-    system, result = verify(entry.config, get_variant(entry.variant))
+    networkx's fewest-switches path and switches threads no more often. (Without
+    symmetry: the quotient's parallel edges, one a thread to the same orbit, are one edge
+    in networkx's DiGraph.)"""
+    system, result = verify(entry.config, get_variant(entry.variant), symmetry=False)
     name = result.property
     if not result.violations[name].path or result.violations[name].loop_at is not None:
         pytest.skip("no path to one violating state (never satisfied, or a lasso)")

@@ -46,7 +46,7 @@ def test_same_verdict_under_faults(name, config):
     assert (reduced.verdict, set(reduced.violations)) == (full.verdict, set(full.violations))
 
 
-# -- forced symmetry over channel identities (opt-in: not an automorphism here) --------
+# -- forced symmetry over channel identities (opt-in where it is not an automorphism) ---
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -65,7 +65,7 @@ def test_symmetry_keeps_verdicts(config, variant):
     if config.flush not in variant.flush_modes or config.transport not in variant.transports:
         return
     _, reduced = verify(config, variant, symmetry=True)
-    _, full = verify(config, variant)
+    _, full = verify(config, variant, symmetry=False)
     assert (reduced.verdict, set(reduced.violations)) == (full.verdict, set(full.violations))
     assert reduced.states <= full.states
     for name, v in full.violations.items():
@@ -83,24 +83,29 @@ def test_symmetry_keeps_verdicts(config, variant):
 def test_symmetry_on_the_matrix_configurations(variant, config):
     """Where it matters (N >= 3, file N=4, P2 and its part-1 fix): same verdicts, fewer states."""
     _, reduced = verify(config, get_variant(variant), symmetry=True)
-    _, full = verify(config, get_variant(variant))
+    _, full = verify(config, get_variant(variant), symmetry=False)
     assert (reduced.verdict, set(reduced.violations)) == (full.verdict, set(full.violations))
     assert reduced.states < full.states
 
 
-def test_symmetry_is_off_by_default():
-    """The model says symmetry is not sound (ordered channel loops): off unless forced."""
+def test_symmetry_is_off_by_default_where_a_loop_can_stop_half_way():
+    """With a fault layer on, multifd_send_sync_main()'s collect checks `exiting` between
+    its channels, which a failing channel can set: the loop can stop half way, so the
+    channels are not interchangeable, and symmetry is off unless forced."""
     from checks.system import System
-    assert not System(Config(channels=2, pages=1, rounds=1)).symmetric
-    assert System(Config(channels=2, pages=1, rounds=1), symmetry=True).symmetric
+    faulty = Config(channels=2, pages=1, rounds=1, live=False, faults=("send-write-error",))
+    assert not System(faulty).symmetric
+    assert System(faulty, symmetry=True).symmetric
+    assert System(Config(channels=2, pages=1, rounds=1)).exact_symmetry
 
 
 def test_symmetry_canonical_is_idempotent_and_keeps_loop_blocks():
     """canonical(canonical(s)) == canonical(s), and it never moves a channel across the
     position of a running channel loop."""
     from checks.system import System
-    system = System(Config(channels=3, pages=1, rounds=1), symmetry=True)
-    _, result = verify(system.config, get_variant("seed"))
+    config = Config(channels=3, pages=1, rounds=1, live=False, faults=("send-write-error",))
+    system = System(config, symmetry=True)
+    _, result = verify(config, get_variant("seed"), pack=False)
     for s in map(result.graph.state_of, range(min(result.states, 3000))):
         c = system.canonical(s)
         assert system.canonical(c) == c

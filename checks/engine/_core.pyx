@@ -451,6 +451,102 @@ DEF SEEN = 0x7FFFFFFFFFFFFFFF  # fingerprint mode: a successor whose hash was se
 DEF FULL = 0x7FFFFFFFFFFFFFFE  # and one the batch's table has no room for (half full)
 
 
+DEF MAXCH = 16               # channels the core sorts under symmetry (more: the Python loop)
+DEF MAXLOOPS = 4             # loops over channels it watches
+
+
+cdef struct Symmetry:
+    # Channel symmetry (PackedSystem.symmetry_plan): each successor's channel rows
+    # sorted as numbers (`_canon`), and the loops over channels watched.
+    int on, channels, rwords, nloops
+    int64_t rbase, rbits              # where channel 0's row starts; a row's bits
+    int64_t pc_off[MAXLOOPS]          # per loop: its thread's pc, and its position
+    int64_t pc_bits[MAXLOOPS]
+    int64_t i_off[MAXLOOPS]
+    int64_t i_bits[MAXLOOPS]
+    uint64_t inside[MAXLOOPS]         # the pcs inside the loop, a bit each
+    uint64_t held[MAXLOOPS]           # the pcs where it committed to a channel
+    uint64_t half[MAXLOOPS]           # the positions half way through the channels
+    int* lost                         # set when a state has a loop where symmetry fails
+
+
+cdef inline uint64_t _bits(const uint64_t* x, int w, int64_t off, int64_t n) noexcept nogil:
+    """The n (at most 64) bits of x from bit `off` on."""
+    cdef int64_t word = off >> 6, shift = off & 63
+    cdef uint64_t v = x[word] >> shift
+    if shift and shift + n > 64 and word + 1 < w:
+        v |= x[word + 1] << (64 - shift)
+    if n < 64:
+        v &= (<uint64_t>1 << n) - 1
+    return v
+
+
+cdef inline void _put_bits(uint64_t* x, int w, int64_t off, int64_t n, uint64_t v) noexcept nogil:
+    """Bits `off` to off + n (n at most 64) of x set to v."""
+    cdef int64_t word = off >> 6, shift = off & 63
+    cdef uint64_t mask = ((<uint64_t>1 << n) - 1) if n < 64 else <uint64_t>0xFFFFFFFFFFFFFFFF
+    x[word] = (x[word] & ~(mask << shift)) | (v << shift)
+    if shift and shift + n > 64 and word + 1 < w:
+        x[word + 1] = (x[word + 1] & ~(mask >> (64 - shift))) | (v >> (64 - shift))
+
+
+cdef inline int _row_less(const uint64_t* a, const uint64_t* b, int n) noexcept nogil:
+    """Whether row a is below row b as numbers (n words, low first)."""
+    cdef int k
+    for k in range(n - 1, -1, -1):
+        if a[k] != b[k]:
+            return a[k] < b[k]
+    return 0
+
+
+cdef int _watch(const Symmetry* s, const uint64_t* y, int w) noexcept nogil:
+    """Whether a loop over channels is half way in y, or committed to a channel
+    (Product.pinned with QEMU's index order): symmetry does not hold there."""
+    cdef int k
+    cdef uint64_t pc, i
+    for k in range(s.nloops):     # codes, as the PackedSystem packs them
+        pc = _bits(y, w, s.pc_off[k], s.pc_bits[k])
+        if pc < 64 and (s.held[k] >> pc) & 1:
+            return 1
+        if pc < 64 and (s.inside[k] >> pc) & 1:
+            i = _bits(y, w, s.i_off[k], s.i_bits[k])
+            if i < 64 and (s.half[k] >> i) & 1:
+                return 1
+    return 0
+
+
+cdef int _canon(const Symmetry* s, uint64_t* y, int w) noexcept nogil:
+    """y with its channels' rows sorted as numbers, low first (PackedSystem._canonical);
+    whether that moved one. A state where symmetry fails (`_watch`) sets `lost`."""
+    cdef uint64_t rows[MAXCH][MAXW]
+    cdef int order[MAXCH]
+    cdef int c, k, j, moved = 0
+    cdef int64_t off, n
+    if s.nloops and _watch(s, y, w):
+        s.lost[0] = 1
+    for c in range(s.channels):
+        off = s.rbase + c * s.rbits
+        for k in range(s.rwords):
+            n = min(64, s.rbits - 64 * k)
+            rows[c][k] = _bits(y, w, off + 64 * k, n)
+        order[c] = c
+    for c in range(1, s.channels):         # insertion sort: stable, a few channels
+        k = order[c]
+        j = c - 1
+        while j >= 0 and _row_less(rows[k], rows[order[j]], s.rwords):
+            order[j + 1] = order[j]
+            j -= 1
+            moved = 1
+        order[j + 1] = k
+    if not moved:
+        return 0
+    for c in range(s.channels):
+        off = s.rbase + c * s.rbits
+        for k in range(s.rwords):
+            _put_bits(y, w, off + 64 * k, min(64, s.rbits - 64 * k), rows[order[c]][k])
+    return 1
+
+
 cdef struct Batch:
     # What the threads share while they work on one batch. In each phase a thread writes
     # only what its own states own (their entries, their new states and edges), the
@@ -505,6 +601,7 @@ cdef struct Batch:
     unsigned char* proper     # per state: the end test's answer
     uint64_t* news            # the provisional states, NS + w words each
     int64_t nnews, newscap, taken
+    Symmetry sym              # channel symmetry, if on
 
 
 cdef void _batch_free(Batch* b) noexcept:
@@ -550,6 +647,8 @@ cdef int64_t _apply(const Batch* b, int64_t pool_id, const uint64_t* x, uint64_t
             h += _word(v, i) - _word(x[i], i)
             y[i] = v
         h = _final(h)
+        if b.sym.on and _canon(&b.sym, y, w):
+            h = _mix(y, w)
         hs[m], ls[m] = h, <int32_t>b.labels[k]
         __builtin_prefetch(&b.ids[(h >> 32) & <uint64_t>(b.idcap - 1)])
         m += 1
@@ -863,6 +962,7 @@ cdef class Search:
     cdef Memo* sets              # a set of properties (pw words) -> its id in Hooks.found
     cdef object on_miss, on_value, on_news, on_halted, on_proper, on_checkpoint
     cdef public int64_t back_edges, limit
+    cdef public int lost         # a state had a loop where symmetry fails (`_canon`)
     cdef public object bound
     cdef public int workers      # threads expanding a batch (1: one state at a time)
     cdef public int64_t batch_least, batch_most    # a batch's states (tests make them few)
@@ -1103,6 +1203,25 @@ cdef class Search:
             v = 1 if value else 0
             _memo_put(memo, x, mask, v)
         return v
+
+    def symmetry(self, int64_t rbase, int64_t rbits, int channels, list loops):
+        """Channel symmetry on (PackedSystem.symmetry_plan): rows of `rbits` bits from
+        bit `rbase` on, one a channel, sorted in every successor; `loops` as (pc offset,
+        pc bits, position offset, position bits, and as bits: the pcs inside, the pcs
+        committed, the positions half way), watched for a state where symmetry fails
+        (`lost`). Pcs and positions are codes, as the PackedSystem packs them."""
+        cdef Symmetry* s = &self.b.sym
+        if not 1 < channels <= MAXCH or rbits < 1 or rbits > 64 * MAXW or \
+                len(loops) > MAXLOOPS:
+            raise ValueError("the core sorts 2 to 16 channels' rows, and watches 4 loops")
+        s.channels, s.rbase, s.rbits = channels, rbase, rbits
+        s.rwords = <int>((rbits + 63) // 64)
+        s.nloops = len(loops)
+        for k, (pc_off, pc_bits, i_off, i_bits, inside, held, half) in enumerate(loops):
+            s.pc_off[k], s.pc_bits[k], s.i_off[k], s.i_bits[k] = pc_off, pc_bits, i_off, i_bits
+            s.inside[k], s.held[k], s.half[k] = inside, held, half
+        s.lost = &self.lost
+        s.on = 1
 
     def run(self, list initial):
         cdef uint64_t x[MAXW]

@@ -1,15 +1,19 @@
 """Which search loop runs: the compiled one (checks/engine/_core.pyx) or Python's.
 
 The compiled loop takes a search when it can give exactly what the Python loop gives:
-packed states (checks/engine/packed.py) of at most 1,024 bits, and no symmetry
-reduction. Everything it does not own it asks the PackedSystem for, through `Hooks`: a
-thread's steps, a property's value, the halted and end tests, each on a miss of its own
-cache; then it hands its arrays over, and the Graph the analysis reads takes them as
-they are. With --fingerprint it keeps each state's hash alone (`_core.Fingerprints`),
-and the FingerprintGraph reads the parents and hashes from the files it wrote. With
-`threads` above 1 the search expands a depth's states in batches on that many threads,
-and gives the one-thread graph (`_core.Search.expand_batch`; in fingerprint mode, the
-one-thread tree: `_core.Fingerprints.batch_fp`).
+packed states (checks/engine/packed.py) of at most 1,024 bits, and symmetry reduction
+only where the channels' rows sort alone (QEMU's loop order, at most 16 channels:
+PackedSystem.symmetry_plan; the core then sorts each successor's rows as
+`PackedSystem._canonical` does, and watches for a loop where symmetry fails, which
+raises SymmetryLost once the search stops). Everything it does not own it asks the
+PackedSystem for, through `Hooks`: a thread's steps, a property's value, the halted and
+end tests, each on a miss of its own cache; then it hands its arrays over, and the
+Graph the analysis reads takes them as they are. With --fingerprint it keeps each
+state's hash alone (`_core.Fingerprints`), and the FingerprintGraph reads the parents
+and hashes from the files it wrote. With `threads` above 1 the search expands a depth's
+states in batches on that many threads, and gives the one-thread graph
+(`_core.Search.expand_batch`; in fingerprint mode, the one-thread tree:
+`_core.Fingerprints.batch_fp`).
 `SEARCH_LOOP=python` forces the Python loop (for comparisons); where the extension was
 not built, the Python loop runs.
 """
@@ -18,6 +22,8 @@ import mmap
 import os
 import tempfile
 from array import array
+
+from .product import SymmetryLost
 
 try:
     from . import _core
@@ -28,6 +34,7 @@ __all__ = ["available", "usable", "search", "why_python", "files_bound", "peel",
            "backward_closure", "sccs"]
 
 MAX_BITS = 1024
+MAX_CHANNELS = 16       # channels whose rows the core sorts under symmetry
 # What a run still adds a state after a memory check: until the next one, the visited
 # set's doubling (a new table of 8-byte slots, four a state, written at once while the old
 # one is held) and the arrays' growth; then `_fill`, whose Graph takes the loop's arrays
@@ -51,16 +58,23 @@ def why_python() -> str:
         return "the compiled core is not built: make setup"
     if not available():
         return "SEARCH_LOOP=python"
-    return ("the compiled loop takes packed states without symmetry, "
-            f"and at most {MAX_BITS:,} properties")
+    return ("the compiled loop takes packed states, with symmetry only in QEMU's loop "
+            f"order and at most 16 channels, and at most {MAX_BITS:,} properties")
 
 
 def usable(model, properties: int = 0) -> bool:
     """Whether the compiled loop can run this search (`properties`: state predicates)."""
     layout = getattr(model, "layout", None)
-    return (available() and layout is not None and
-            getattr(model, "canonical", None) is None and 0 < layout.bits <= MAX_BITS and
-            properties <= MAX_BITS)
+    return (available() and layout is not None and 0 < layout.bits <= MAX_BITS and
+            properties <= MAX_BITS and
+            (getattr(model, "canonical", None) is None or _symmetry(model) is not None))
+
+
+def _symmetry(model):
+    """The model's plan for channel symmetry in the core (PackedSystem.symmetry_plan),
+    or None."""
+    plan = getattr(model, "symmetry_plan", lambda: None)()
+    return plan if plan is not None and plan[2] <= MAX_CHANNELS else None
 
 
 class Hooks:
@@ -75,6 +89,7 @@ class Hooks:
         self.again = bytearray()              # per set: 1 if told at every state (a goal's)
         self.size = self.entries = 0          # steps in the pool, and entries
         self.values = model.property_values(run.checked)
+        self.core = None                      # the search, under symmetry (`checkpoint`)
 
     def miss(self, t: int, pc: int, x: int):
         """Thread t's steps from x, computed by the PackedSystem and added to the pool:
@@ -114,7 +129,10 @@ class Hooks:
         memory bound keeps room for what the loop adds until its next check and for the
         Graph handed over when it ends (FILL_BYTES a state), so that a run stopped by it
         stays under it while its states are counted and reported; in fingerprint mode,
-        `reserve` bytes (a doubling of its table)."""
+        `reserve` bytes (a doubling of its table). A search whose symmetry failed
+        stops at once (`search` raises SymmetryLost)."""
+        if self.core is not None and self.core.lost:
+            return "symmetry lost"
         if reserve is None:
             reserve = count * FILL_BYTES
         return self.run._checkpoint_count(expanded, count, self.began,
@@ -144,6 +162,9 @@ def search(run, began: float):
     core = kind(hooks.words, hooks, plan, always,
                 -1 if run.max_states is None else run.max_states)
     core.workers = run.threads_used = max(1, run.threads)
+    if getattr(model, "canonical", None):
+        core.symmetry(*_symmetry(model))
+        hooks.core = core
     if BATCH_STATES:
         core.batch_least, core.batch_most = BATCH_STATES
     try:
@@ -159,6 +180,9 @@ def search(run, began: float):
             _fill_fingerprints(run, core, hooks, files)
         else:
             _fill(run, core, hooks)
+    if core.lost:
+        raise SymmetryLost("a loop over channels in index order stopped half way, so the "
+                           "channels are not interchangeable here")
     if core.bound == "max":
         return f"max-states {run.max_states} reached"
     return core.bound

@@ -46,7 +46,7 @@ from typing import Callable, Optional
 from . import core
 from .bounds import BoundHit, acknowledge, rss_kb, stop_reason
 from .graph import DiskQueue, FingerprintGraph, Graph, QueueFailed, fingerprint_of
-from .liveness import backward_closure, is_fair, lasso, lasso_into, peel, sccs
+from .liveness import backward_closure, is_fair, is_fair_lifted, lasso, lasso_into, peel, sccs
 from .verdict import KINDS, Property, Result, Violation
 
 __all__ = ["Property", "Result", "Violation", "explore", "KINDS"]
@@ -352,7 +352,8 @@ class _Run:
             else:
                 found = cycles
             for component in found:
-                if is_fair(g, component):
+                if is_fair_lifted(g, component, self.model.successors, self.canon) \
+                        if self.canon else is_fair(g, component):
                     self.found[prop.name] = lasso_into(g, prop, component)
                     break
 

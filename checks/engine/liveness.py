@@ -9,7 +9,7 @@ from .graph import Graph
 from .verdict import Property, Violation
 
 __all__ = ["backward_closure", "backward_closure_py", "lasso", "lasso_into", "peel", "peel_py",
-           "sccs", "sccs_py", "is_fair"]
+           "sccs", "sccs_py", "is_fair", "is_fair_lifted"]
 
 
 def backward_closure(g: Graph, targets: list) -> bytearray:
@@ -175,6 +175,48 @@ def is_fair(g: Graph, component: list) -> bool:
                 steps_inside.add(actors[k - first])
         enabled_everywhere = enabled if enabled_everywhere is None else enabled_everywhere & enabled
     return enabled_everywhere <= steps_inside
+
+
+def is_fair_lifted(g: Graph, component: list, successors, canon) -> bool:
+    """is_fair under channel symmetry. The graph keeps one representative a state's
+    orbit, and an edge's thread is named as its representative numbers the channels,
+    which the next may number otherwise; so fairness is judged on the real states whose
+    representatives are in `component` (at most N! for each) with their edges among
+    themselves (`successors`, `canon`: the model's): fair if one of their strongly
+    connected sets is."""
+    inside = {g.states[v] for v in component}
+    real = _Real([g.states[v] for v in component])
+    for s in real.states:                  # grows as real states are met
+        steps = successors(s)
+        real.enabled.append({label[0] for label, _ in steps})
+        real.edges.append([(real.id(t), label[0]) for label, t in steps if canon(t) in inside])
+    for edges in real.edges:
+        real.succ.extend(w for w, _ in edges)
+        real.start.append(len(real.succ))
+    return any(real.fair(c) for c in sccs_py(real, bytearray(len(real.states))))
+
+
+class _Real:
+    """The real states is_fair_lifted meets, by id: each one's threads enabled and
+    edges among them (id, thread), and those edges as sccs_py reads a Graph's."""
+
+    def __init__(self, states: list):
+        self.states, self.ids = [], {}
+        self.enabled, self.edges, self.start, self.succ = [], [], array("q", [0]), array("i")
+        for s in states:
+            self.id(s)
+
+    def id(self, s) -> int:
+        if s not in self.ids:
+            self.ids[s] = len(self.states)
+            self.states.append(s)
+        return self.ids[s]
+
+    def fair(self, component: list) -> bool:
+        """is_fair on these states."""
+        inside = set(component)
+        steps_inside = {actor for v in component for w, actor in self.edges[v] if w in inside}
+        return set.intersection(*(self.enabled[v] for v in component)) <= steps_inside
 
 
 def lasso_into(g: Graph, prop: Property, component: list) -> Violation:

@@ -199,10 +199,48 @@ class PackedSystem:
         self._rows = (tuple(base + c * width for c in range(layout.channels)),
                       (1 << width) - 1, 1 << width)      # shifts, a row's mask, the pin bit
         self._below_rows = (1 << base) - 1
+        if not self.system.protocol.loops_any_order:
+            self._core_plan = self._index_plan()
+            return
         index = next((loop.index for loop in self.system.loops if loop.committed), None)
         if index is not None:        # no loop commits to a channel: pinned stays -1
             self._index_clear = ~layout.mask(index, WHOLE)
             self._last = layout.code(index, WHOLE, layout.channels - 1)
+
+    def symmetry_plan(self):
+        """What the compiled loop needs to take channel symmetry as `_canonical` does
+        (`_core.Search.symmetry`), or None where only `_canonical` can (`_index_plan`)."""
+        return getattr(self, "_core_plan", None)
+
+    def _index_plan(self):
+        """With QEMU's index order: (the first row's bit, a row's bits, the channels, per
+        loop over channels (its pc's offset and bits, its position's, the codes of the
+        pcs inside it, of those where it commits to a channel, and of the positions half
+        way)). No state the search keeps has a loop half way or committed
+        (Product.pinned), so no channel sorts last as with --loops any; every pc and
+        position gets its code here, before any state is packed. None with more than 64
+        codes for a loop's pcs or positions."""
+        system, layout = self.system, self.layout
+        loops = []
+        for loop in system.loops:
+            thread = next(t for t in system.threads if t.pc_index == loop.pc_index)
+            pcs = self._codes(loop.pc_index, len(thread.table))
+            places = self._codes(loop.index, 2 * layout.channels + 1)
+            if max(pcs.values()) >= 64 or max(places.values()) >= 64:
+                return None
+            loops.append((*layout.offsets[loop.pc_index, WHOLE],
+                          *layout.offsets[loop.index, WHOLE],
+                          sum(1 << pcs[pc] for pc in loop.states),
+                          sum(1 << pcs[pc] for pc in loop.committed),
+                          sum(1 << places[i] for i in range(1, layout.channels))))
+        return layout.row_base, layout.row_bits, layout.channels, loops
+
+    def _codes(self, i: int, values: int) -> dict:
+        """{value: its code} in field i for 0 to `values` - 1, each given one now if it
+        has none yet, the initial state's value first (it packs to 0)."""
+        offset, first = self.layout.offsets[i, WHOLE][0], self.system.initial_states()[0][i]
+        order = [first] + [v for v in range(values) if v != first]
+        return {v: self.layout.code(i, WHOLE, v) >> offset for v in order}
 
     def _thread_plan(self, thread):
         """(thread, offset of its pc, pc mask, per pc code: None or [reads, mask, steps])."""
@@ -211,7 +249,10 @@ class PackedSystem:
         return thread, offset, (1 << bits) - 1, [None] * (1 << bits)
 
     def initial_states(self) -> list:
-        return [self.layout.pack(s) for s in self.system.initial_states()]
+        """The initial states packed (their representatives, under symmetry)."""
+        states = [self.layout.pack(s) for s in self.system.initial_states()]
+        canon = getattr(self, "canonical", None)
+        return [canon(x) for x in states] if canon else states
 
     def successors(self, x: int) -> list:
         """Every enabled step as (label, next state), in the System's order."""

@@ -29,7 +29,13 @@ from .movers import B, L, R, accesses, other_outcome
 from .stepcache import EntryWrite, Recorder, StepCache
 from .tracking import TrackingRecorder
 
-__all__ = ["Product"]
+__all__ = ["Product", "SymmetryLost"]
+
+
+class SymmetryLost(RuntimeError):
+    """A state of the search with a loop over channels in index order stopped half way:
+    the channels are not interchangeable there, and the run starts over without
+    symmetry (checks/verify.py)."""
 
 
 class Product:
@@ -48,7 +54,8 @@ class Product:
         # the declared transaction starts.
         self.knowledge = knowledge if transactions else None
         self.state = protocol.state
-        self.threads = protocol.threads
+        self.threads = tuple(map(_quiet_joined, protocol.threads)) if self.merge_waits \
+            else protocol.threads
         self.loops = protocol.loops
         self._halted = protocol.halted
         self._channels = tuple(range(protocol.channels))
@@ -82,23 +89,40 @@ class Product:
     def symmetry_sound(self) -> bool:
         """Whether permuting channel identities is an automorphism of this model.
 
-        With loops over channels in index order (--loops index) it is not: which
-        channel a loop's wait comes first on can decide a hang. Symmetry is then only
-        forced on (`--symmetry`), and `canonical` never moves a channel across a running
-        loop's position; verdicts agreed on every matrix entry (tests/test_reduction.py),
-        but a counterexample may relabel channels at a step where the permutation is not
-        an automorphism.
+        It is, given transactions and channels the protocol calls interchangeable (no
+        round-robin scan, no variant singling out a channel, no channel left
+        uninitialized), where every loop over channels either runs whole inside one
+        transaction, where its order does not show, or:
 
-        With --loops any it is, given transactions and channels the protocol calls
-        interchangeable: every loop either picks among the channels it has not
-        visited, counts posts of a shared semaphore, or runs whole inside one
-        transaction, where its order does not show. `_canonical_any` checks the last on
-        every state it sees."""
-        return self.protocol.loops_any_order and self.symmetry_sound_with_any_order()
+        - with --loops any, picks among the channels it has not visited, or counts
+          posts of a shared semaphore;
+        - with QEMU's index order, is a run of merged waits (`loops_run_whole`), taken
+          as one step when every channel's wait can go: which channel a wait comes first
+          on cannot decide a hang then, as it can where each wait is a step.
+
+        `pinned` checks, on every state the search keeps, that no loop stopped where
+        this argument says it cannot (SymmetryLost otherwise)."""
+        if not self.symmetry_sound_with_any_order():
+            return False
+        return self.protocol.loops_any_order or self.loops_run_whole()
 
     def symmetry_sound_with_any_order(self) -> bool:
         """Whether `symmetry_sound` holds with --loops any, whatever this run's loops."""
         return self.transactions and self.protocol.interchangeable_with_any_order()
+
+    def loops_run_whole(self) -> bool:
+        """Whether each loop over channels in index order runs as one step: every state
+        of it that its thread can reach is a merged wait (with the quiet ones:
+        model/machine.py) or inside a loop that runs in one transaction."""
+        if not self.merge_waits:
+            return False
+        for thread in self.threads:
+            loop = next((lp for lp in self.loops if lp.pc_index == thread.pc_index), None)
+            if loop is not None and not thread.per_channel and any(
+                    pc in loop.states and not (pc in loop.atomic or thread.waits[pc])
+                    for pc in _reachable(thread, self.protocol.initial_states()[0])):
+                return False
+        return True
 
     def _canonical(self, s):
         """The representative of `s` under channel permutations: channels sorted by
@@ -114,9 +138,10 @@ class Product:
         return _reordered(s, order)
 
     def _canonical_any(self, s):
-        """The representative of `s` under channel permutations, with --loops any:
-        channels sorted by their per-channel values, the channel a wait committed to
-        last, and the loop's position following it."""
+        """The representative of `s` under channel permutations, where they are
+        automorphisms (`symmetry_sound`): channels sorted by their per-channel values,
+        the channel a wait committed to (--loops any) last, and the loop's position
+        following it."""
         current, index = self.pinned(s.__getitem__)
         rows = _rows(s)
         order = sorted(range(len(rows)), key=lambda k: (k == current, rows[k]))
@@ -130,13 +155,16 @@ class Product:
     def pinned(self, get) -> tuple:
         """(the channel a running loop's wait committed to, or -1; the field holding
         it), with `get(i)` reading field i. A loop that runs whole inside one transaction
-        is never seen half done: that raises."""
+        is never seen half done, and with QEMU's index order (`loops_run_whole`) no loop
+        is seen half done nor committed to a channel: SymmetryLost."""
         n, pinned = len(self._channels), (-1, -1)
+        index_order = not self.protocol.loops_any_order
         for loop in self.loops:
             pc, i = get(loop.pc_index), get(loop.index)
-            if pc in loop.atomic and 0 < i < n:
-                raise RuntimeError("symmetry: a loop over channels in index order stopped "
-                                   "half way, so the channels are not interchangeable here")
+            if pc in loop.states and 0 < i < n and (index_order or pc in loop.atomic) or \
+                    index_order and pc in loop.committed:
+                raise SymmetryLost("a loop over channels in index order stopped half way, "
+                                   "so the channels are not interchangeable here")
             if pc in loop.committed:
                 pinned = (i, loop.index)
         return pinned
@@ -314,8 +342,8 @@ class Product:
         A transaction ends at a declared start, where the thread is blocked, where the
         last row changed nothing (a spin, which must stay a visible step), or where the
         protocol halts (nothing runs on after a crash, inside a transaction either).
-        A start that is a merged wait, come back to by a wait of its run, is no end.
-        One that blocks in a run of merged waits ends where the run began."""
+        A start that is a merged wait, come to from a state of a run, is no end. One
+        that blocks in a run of merged waits ends where the run began."""
         todo = [(chain, (before, s))]
         while todo:
             chain, path = todo.pop()
@@ -323,7 +351,7 @@ class Product:
             pc = self.pc(s, thread)
             ends = not self.transactions or _same(s, before) or self._halted(s) or \
                 (thread.starts[pc] and not (self.merge_waits and thread.waits[pc] and
-                                            self.pc(before, thread) == pc))
+                                            thread.waits[self.pc(before, thread)]))
             more = [] if ends else self._enabled(s, thread)
             if not more:
                 k = len(chain) if ends else self._unblocked(thread, path)
@@ -440,6 +468,29 @@ def _peek(recorder, loc):
 
 def _same(a, b) -> bool:
     return not a.differs_from(b) if isinstance(a, Recorder) else a == b
+
+
+def _reachable(thread, initial) -> set:
+    """The control states the thread's table leads to from where it starts (whatever
+    the guards say)."""
+    pcs = initial[thread.pc_index]
+    todo = [pcs[thread.t] if thread.per_channel else pcs]
+    seen = set(todo)
+    while todo:
+        for r in thread.table[todo.pop()]:
+            if r.dest not in seen:
+                seen.add(r.dest)
+                todo.append(r.dest)
+    return seen
+
+
+def _quiet_joined(thread):
+    """The thread with its quiet states (Protocol's Thread.quiet) in its runs of merged
+    waits, and transaction starts (model/machine.py)."""
+    if not any(thread.quiet):
+        return thread
+    return thread._replace(starts=tuple(map(max, thread.starts, thread.quiet)),
+                           waits=tuple(map(max, thread.waits, thread.quiet)))
 
 
 def _rows(s) -> list:

@@ -59,6 +59,9 @@ class Result:
     loop: str = "python"              # the search loop that ran: compiled or python (core.py)
     threads: int = 1                  # the threads it ran on
     merged_waits: bool = False        # a run of waits was one step (Product.merge_waits)
+    symmetry: str = "off"             # "on": states up to a relabelling of channels (sound
+                                      # here), "forced" (--symmetry), or "lost": on until a
+                                      # state showed it fails (verify.py)
     _readable: dict = field(default_factory=dict, repr=False)   # name -> chosen path
 
     @property

@@ -83,7 +83,8 @@ def _header(system, result) -> list:
     return forced + [f"variant {v.name} ({v.stands_for})", f"config  {cfg.label()}",
             f"verdict {result.verdict.upper()}: {result.states:,} states, "
             f"{result.transitions:,} transitions, depth {result.depth}"] + \
-        _steps_line(result) + (_any_order_lines(result, symmetric) if cfg.any_order else [])
+        _steps_line(result) + (_any_order_lines(result, symmetric) if cfg.any_order else
+                               _symmetry_lines(result))
 
 
 def _steps_line(result) -> list:
@@ -96,6 +97,17 @@ def _steps_line(result) -> list:
         return ["steps   one step per row (--fine-grained)"]
     if result.transactions == "declared" and not result.merged_waits:
         return ["steps   each wait of a run of waits its own step (--split-waits)"]
+    return []
+
+
+def _symmetry_lines(result) -> list:
+    """What channel symmetry did, in QEMU's loop order, where it was on or fell back."""
+    if result.symmetry == "on":
+        return ["symmetry on (the channels are interchangeable here): states counted up to "
+                "a relabelling of channels"]
+    if result.symmetry == "lost":
+        return ["symmetry off: a loop over channels stopped half way, so the search ran "
+                "again without it"]
     return []
 
 
@@ -227,6 +239,7 @@ def result_json(system, result) -> dict:
            "seconds": round(result.seconds, 3), "bound": result.bound,
            "fingerprint": result.fingerprint, "unchecked": result.unchecked,
            "transactions": result.transactions, "merged_waits": result.merged_waits,
+           "symmetry": result.symmetry,
            "expected": expectation(system, result)[0],
            "as_expected": expectation(system, result)[1],
            "collision_probability": result.collision_probability,

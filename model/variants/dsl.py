@@ -275,21 +275,34 @@ def apply_variant(variant: Variant) -> dict:
 
 
 def _kept_waits(base, edited):
-    """`edited` with the merged waits (model/machine.py) its author declared, but for the
-    runs the variant touched: a run is a set of merged states its rows link, and an edit
-    of one of those rows, or of a function they name, voids the argument for that run,
-    whose waits are then split again. (b5-destroy-in-join-loop makes a join destroy its
-    channel, which other threads touch: its joins are split, its sync's waits are not.)"""
-    kept = tuple(state for run in _runs(base) if _run_rows(base, run) == _run_rows(edited, run)
-                 for state in sorted(run, key=base.merged_waits.index))
-    return edited if kept == edited.merged_waits else replace(edited, merged_waits=kept)
+    """`edited` with the merged and quiet waits (model/machine.py) its author declared,
+    but for the runs the variant touched: a run is a set of merged states its rows link,
+    and an edit of one of those rows, or of a function they name, voids the argument for
+    that run, whose waits are then split again. A quiet state is kept only where its run
+    with the quiet states in it is untouched, with every row leaving a quiet state.
+    (b5-destroy-in-join-loop makes a join destroy its channel, which other threads touch:
+    its joins are split, its sync's waits are not.)"""
+    merged = _untouched(base, edited, base.merged_waits)
+    quiet = tuple(state for state in _untouched(base, edited, base.merged_waits +
+                                                base.quiet_waits)
+                  if state in base.quiet_waits)
+    if (merged, quiet) == (edited.merged_waits, edited.quiet_waits):
+        return edited
+    return replace(edited, merged_waits=merged, quiet_waits=quiet)
 
 
-def _runs(role) -> list:
-    """The role's merged states, in sets linked by its rows from one to another."""
-    runs = [{state} for state in role.merged_waits]
+def _untouched(base, edited, states: tuple) -> tuple:
+    """Those of `states` whose run (`_runs`) the variant left as it was, in order."""
+    kept = {state for run in _runs(base, states)
+            if _run_rows(base, run) == _run_rows(edited, run) for state in run}
+    return tuple(state for state in states if state in kept)
+
+
+def _runs(role, states: tuple) -> list:
+    """`states` of the role in sets linked by its rows from one to another."""
+    runs = [{state} for state in states]
     for r in role.rows:
-        if r["source"] in role.merged_waits and r["dest"] in role.merged_waits:
+        if r["source"] in states and r["dest"] in states:
             a, b = (next(x for x in runs if state in x) for state in (r["source"], r["dest"]))
             if a is not b:
                 a |= b
@@ -298,8 +311,10 @@ def _runs(role) -> list:
 
 
 def _run_rows(role, run) -> tuple:
-    """The rows of a role from one state of `run` to another, and the functions they name."""
-    rows = [r for r in role.rows if r["source"] in run and r["dest"] in run]
+    """The rows of a role from one state of `run` to another, or from a quiet state of
+    it, and the functions they name."""
+    rows = [r for r in role.rows if r["source"] in run and
+            (r["dest"] in run or r["source"] in role.quiet_waits)]
     names = {n for r in rows for n in r["conditions"] + r["unless"] + r["after"]}
     return rows, {n: role.functions.get(n) for n in names}
 
