@@ -15,10 +15,11 @@ class System(Product):
 
     def __init__(self, config: Config, variant: Variant = SEED, transactions: bool = True,
                  symmetry: bool = None, cache: bool = True, knowledge=None,
-                 merge_waits: bool = True):
+                 merge_waits: bool = True, quiet: bool = True):
         protocol = Protocol(config, variant)
         self.config, self.variant, self.roles = config, variant, protocol.roles
-        super().__init__(protocol, transactions, symmetry, cache, knowledge, merge_waits)
+        super().__init__(protocol, transactions, symmetry, cache, knowledge, merge_waits,
+                         quiet)
 
     def end_kind(self, s) -> str:
         return self.protocol.end_kind(s)

@@ -24,7 +24,7 @@ from model.variants import CATALOGUE, Variant
 
 from .engine.bounds import BoundHit, Watchdog, acknowledge, stop_reason
 from .engine.explorer import explore
-from .engine.verdict import Result
+from .engine.verdict import Property, Result
 from .properties import properties_for
 
 __all__ = ["verify", "transactions_for", "TRANSACTIONS"]
@@ -79,8 +79,8 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
             else:
                 options = dict(transactions=mode == "declared", cache=cache,
                                merge_waits=merge_waits)
-                system, result = _symmetric(config, variant, props, bounds, pack, symmetry,
-                                            options)
+                system, result = _declared(config, variant, props, bounds, pack, symmetry,
+                                           options)
                 _settle_hangs(system, result)
     except (BoundHit, RecursionError) as e:
         acknowledge()
@@ -91,16 +91,40 @@ def verify(config: Config, variant: Variant, *, max_states=None, max_memory_mb=N
     return system, result
 
 
+QUIET = "quiet_waits_hold"
+
+
+def _declared(config, variant, props, bounds, pack, symmetry, options) -> tuple:
+    """(system, result) of the search with the catalogue's transactions; where a state
+    broke what a quiet wait rests on (model/machine.py `quiet_holds`), the search over
+    again with the quiet states their own steps, the result saying so."""
+    system, result = _symmetric(config, variant, props, bounds, pack, symmetry, options)
+    if QUIET in result.violations:
+        system, result = _symmetric(config, variant, props, bounds, pack, symmetry,
+                                    dict(options, quiet=False))
+        result.quiet_lost = True
+    return system, result
+
+
+def _guarded(system, props: list) -> list:
+    """`props`, and what the system's quiet waits rest on as one more invariant."""
+    holds = system.quiet_holds()
+    if not holds:
+        return props
+    return props + [Property(QUIET, "always", lambda s: all(h(s) for h in holds),
+                             "what the quiet waits rest on holds", False)]
+
+
 def _symmetric(config, variant, props, bounds, pack, symmetry, options) -> tuple:
     """(system, result) of the search, with channel symmetry as `symmetry` asks; where
     it was on and a state showed the channels not interchangeable (SymmetryLost), the
     search over again without it, the result saying so."""
     system = System(config, variant, symmetry=symmetry, **options)
     try:
-        result = _explore(system, props, bounds, pack)[1]
+        result = _explore(system, _guarded(system, props), bounds, pack)[1]
     except SymmetryLost:
         system = System(config, variant, symmetry=False, **options)
-        result = _explore(system, props, bounds, pack)[1]
+        result = _explore(system, _guarded(system, props), bounds, pack)[1]
         result.symmetry = "lost"
         return system, result
     if system.symmetric and config.channels > 1:

@@ -49,7 +49,9 @@ loop's waits, which besides the waiting thread itself only a failing channel or 
 sets, so: with no fault layer on): such a read commutes with every other thread's step,
 so the state joins the run, and the whole loop is one step. It is a transaction start
 too, so that the posts before the loop end their transaction there. Elsewhere those
-states are as the role declares them.
+states are as the role declares them. `quiet_holds` states the argument at a state;
+the search checks it on every state it keeps, and starts over without the quiet waits
+where it fails (checks/verify.py).
 """
 
 import inspect
@@ -123,6 +125,7 @@ class Role:
     quiet_waits: tuple = ()           # states that join those runs where `quiet_if` says
                                       # (above), as transaction starts too
     quiet_if: Callable = None         # config -> whether they do
+    quiet_holds: Callable = None      # (config, state) -> whether what they rest on holds
     start: Mapping = field(default_factory=dict)   # transport -> first state, if not states[0]
     start_if: Callable = None         # config -> first state name, or None (then `start`)
     # The role's loops over channels in index order, which channel symmetry must respect:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from checks.engine import core
 from checks.engine.product import Product, _rows
+from checks.reports.counterexample import render
 from checks.system import System
 from checks.verify import verify
 from model.config import Config
@@ -28,6 +29,7 @@ ORBIT_CASES = [
     ("no-recv-park", Config(channels=2, pages=1, rounds=2)),
     ("free-before-join", Config(channels=3, pages=1, rounds=1, live=False)),
     ("stuck-pending-job", Config(channels=2, pages=2, rounds=1, live=False)),
+    ("stuck-pending-job", Config(channels=2, pages=3, rounds=1, live=False)),   # a livelock
 ]
 
 
@@ -181,3 +183,30 @@ def test_no_thread_but_the_migration_thread_sets_exiting_with_no_fault_layer():
                    if fields[loc[0]] == "send_exiting" for thread, accs in by_thread.items()
                    if any(a.kind != "read" for a in accs)}
         assert writers <= {"mig"}, (variant.name, writers)
+
+
+def test_a_state_that_breaks_the_quiet_wait_s_argument_starts_the_run_over(monkeypatch):
+    """The argument for the quiet wait, stated at a state (Role.quiet_holds), is checked
+    on every state the search keeps: told that it fails once a round has started, the
+    run starts over with the collect's check its own step, which is the search without
+    the quiet wait, and the report says so."""
+    config = Config(channels=2, pages=1, rounds=2)
+    _, plain = verify(config, get_variant("seed"))
+    assert not plain.quiet_lost
+    monkeypatch.setattr(Product, "quiet_holds", lambda self: [lambda s: s.mig_round < 1]
+                        if self.quiet else [])
+    system, result = verify(config, get_variant("seed"))
+    _, split = verify(config, get_variant("seed"), symmetry=False)
+    assert result.quiet_lost and not system.quiet and result.verdict == "pass"
+    assert result.states == split.states > plain.states
+    assert "check of exiting its own step" in render(system, result, {})
+
+
+def test_the_quiet_wait_needs_qemu_s_loop_order_and_no_fault_layer():
+    """With --loops any the collect picks its channels, and one step would take every
+    order of them; with a fault layer a failing channel sets `exiting`; with
+    zero-copy-send the flush reads the channels' jobs: no quiet wait in any of them."""
+    def quiet(**config):
+        return System(Config(channels=2, pages=1, rounds=1, live=False, **config)).quiet
+    assert quiet() and not quiet(loops="any") and not quiet(zero_copy=True)
+    assert not quiet(faults=("send-write-error",))

@@ -74,7 +74,8 @@ def _symmetry(model):
     """The model's plan for channel symmetry in the core (PackedSystem.symmetry_plan),
     or None."""
     plan = getattr(model, "symmetry_plan", lambda: None)()
-    return plan if plan is not None and plan[2] <= MAX_CHANNELS else None
+    return plan if plan is not None and plan[2] <= MAX_CHANNELS and len(plan[3]) <= 4 \
+        else None
 
 
 class Hooks:

@@ -206,6 +206,9 @@ class _Real:
         for s in states:
             self.id(s)
 
+    def successors_of(self, v: int):
+        return self.succ[self.start[v]:self.start[v + 1]]
+
     def id(self, s) -> int:
         if s not in self.ids:
             self.ids[s] = len(self.states)

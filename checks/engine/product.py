@@ -45,7 +45,8 @@ class Product:
     MAX_TRANSACTION = 1_000
 
     def __init__(self, protocol, transactions: bool = True, symmetry: bool = None,
-                 cache: bool = True, knowledge=None, merge_waits: bool = True):
+                 cache: bool = True, knowledge=None, merge_waits: bool = True,
+                 quiet: bool = True):
         self.protocol = protocol
         self.transactions = transactions
         # Declared transactions take a run of merged waits as one step (model/machine.py).
@@ -54,7 +55,10 @@ class Product:
         # the declared transaction starts.
         self.knowledge = knowledge if transactions else None
         self.state = protocol.state
-        self.threads = tuple(map(_quiet_joined, protocol.threads)) if self.merge_waits \
+        # Quiet states join the runs (model/machine.py), each role's argument for them
+        # checked on every state the search keeps (`quiet_holds`; checks/verify.py).
+        self.quiet = self.merge_waits and quiet and any(any(t.quiet) for t in protocol.threads)
+        self.threads = tuple(map(_quiet_joined, protocol.threads)) if self.quiet \
             else protocol.threads
         self.loops = protocol.loops
         self._halted = protocol.halted
@@ -109,6 +113,15 @@ class Product:
     def symmetry_sound_with_any_order(self) -> bool:
         """Whether `symmetry_sound` holds with --loops any, whatever this run's loops."""
         return self.transactions and self.protocol.interchangeable_with_any_order()
+
+    def quiet_holds(self) -> list:
+        """The state predicates the quiet states rest on (Role.quiet_holds), where they
+        joined their runs."""
+        if not self.quiet:
+            return []
+        roles = {t.role for t in self.protocol.threads if any(t.quiet)}
+        return [partial(self.protocol.roles[name].quiet_holds, self.protocol.config)
+                for name in sorted(roles) if self.protocol.roles[name].quiet_holds]
 
     def loops_run_whole(self) -> bool:
         """Whether each loop over channels in index order runs as one step: every state

@@ -59,6 +59,8 @@ class Result:
     loop: str = "python"              # the search loop that ran: compiled or python (core.py)
     threads: int = 1                  # the threads it ran on
     merged_waits: bool = False        # a run of waits was one step (Product.merge_waits)
+    quiet_lost: bool = False          # a state broke what a quiet wait rests on: run again
+                                      # with the quiet states their own steps (verify.py)
     symmetry: str = "off"             # "on": states up to a relabelling of channels (sound
                                       # here), "forced" (--symmetry), or "lost": on until a
                                       # state showed it fails (verify.py)

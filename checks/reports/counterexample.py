@@ -97,6 +97,9 @@ def _steps_line(result) -> list:
         return ["steps   one step per row (--fine-grained)"]
     if result.transactions == "declared" and not result.merged_waits:
         return ["steps   each wait of a run of waits its own step (--split-waits)"]
+    if result.quiet_lost:
+        return ["steps   the sync's check of exiting its own step: a state broke what "
+                "taking it with the waits rests on"]
     return []
 
 
