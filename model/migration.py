@@ -93,8 +93,10 @@ MERGED_WAITS = ("SYNC_WAIT_READY", "SYNC_WAIT_SYNC", "JOIN")
 # With no fault layer on, phase B's loop top joins its waits (machine.py `quiet_waits`):
 # "if (multifd_send_should_exit()) { return -1; }" reads `exiting`, which then only this
 # thread sets (in migrate_fd_cleanup(), after the sync returned); a send thread sets it
-# only on an error (multifd_send_set_error(): the send-write-error and
-# channel-create-error layers), the monitor only on a cancel. The run reads nothing else
+# only on an error (multifd_send_set_error(): a write that fails, under a fault layer or
+# to a peer that shut its socket down), the monitor only on a cancel; and
+# `_quiet_undisturbed` checks on every state that it is not set while this thread waits
+# at the collect's top (model/machine.py `quiet_holds`). The run reads nothing else
 # another thread writes but the two semaphores, and its own mig_i and mig_caller; not
 # with zero-copy-send, whose flush of each channel reads the channel's pending_job and
 # pending_sync (`_quiet`). So the collect of every channel is one step, taken when every
@@ -116,6 +118,8 @@ def _quiet(cfg) -> bool:
     and QEMU's loop order (with --loops any the collect picks its channels, and one step
     would take every order of them, each to the same state)."""
     return not cfg.faults and not cfg.zero_copy and not cfg.any_order
+
+
 # States inside a loop over channels in index order, with mig_i the position: symmetry
 # may only permute channels on the same side of mig_i there (Role's channel_loops).
 CHANNEL_LOOPS = ("CREATE", "WAIT_CREATED", "SYNC_REQUEST", "SYNC_COLLECT", "SYNC_WAIT_READY",

@@ -106,19 +106,21 @@ def test_a_hang_ends_where_the_split_model_ends():
 
 def test_merged_waits_cut_the_states_where_a_run_is_part_taken():
     """With the waits merged no state the search keeps has the load thread part way
-    through multifd_recv_sync_main()'s waits, or either side part way through its joins;
-    with them split, some do."""
+    through multifd_recv_sync_main()'s waits, either side part way through its joins,
+    or (no fault layer: the quiet wait) the migration thread part way through the
+    sync's collect; with them split, some do."""
     def part_taken(merge):
         system, result = verify(Config(channels=2, pages=1, rounds=2), get_variant("seed"),
                                 merge_waits=merge, pack=False)
         states = [result.graph.state_of(i) for i in range(result.states)]
         runs = (("load", "SYNC_WAIT", "load_pc", "load_i"), ("load", "CLEANUP", "load_pc",
-                "load_i"), ("migration", "JOIN", "mig_pc", "mig_i"))
+                "load_i"), ("migration", "JOIN", "mig_pc", "mig_i"),
+                ("migration", "SYNC_WAIT_READY", "mig_pc", "mig_i"))
         return result.states, [sum(getattr(s, pc) == system.roles[role].states.index(wait)
                                    and 0 < getattr(s, i) < 2 for s in states)
                                for role, wait, pc, i in runs]
     (merged, merged_part), (split, split_part) = part_taken(True), part_taken(False)
-    assert merged_part == [0, 0, 0] and all(split_part)
+    assert merged_part == [0, 0, 0, 0] and all(split_part)
     assert merged < split
 
 
