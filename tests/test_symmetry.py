@@ -151,6 +151,9 @@ def test_fairness_is_judged_on_the_real_states_of_a_quotient_cycle():
         def actors_of(self, v):
             return ["send[0]", "send[1]"] if v == 0 else []
 
+        def successors_of(self, v):
+            return self.succ[self.start[v]:self.start[v + 1]]
+
     def canonical(s):
         return "a" if s in "ab" else "x"
 

@@ -34,7 +34,8 @@ __all__ = ["available", "usable", "search", "why_python", "files_bound", "peel",
            "backward_closure", "sccs"]
 
 MAX_BITS = 1024
-MAX_CHANNELS = 16       # channels whose rows the core sorts under symmetry
+MAX_CHANNELS = 16       # channels whose rows the core sorts under symmetry (MAXCH),
+MAX_LOOPS = 4           # and loops over channels it watches (MAXLOOPS, _core.pyx)
 # What a run still adds a state after a memory check: until the next one, the visited
 # set's doubling (a new table of 8-byte slots, four a state, written at once while the old
 # one is held) and the arrays' growth; then `_fill`, whose Graph takes the loop's arrays
@@ -59,7 +60,7 @@ def why_python() -> str:
     if not available():
         return "SEARCH_LOOP=python"
     return ("the compiled loop takes packed states, with symmetry only in QEMU's loop "
-            f"order and at most 16 channels, and at most {MAX_BITS:,} properties")
+            f"order and at most {MAX_CHANNELS} channels, and at most {MAX_BITS:,} properties")
 
 
 def usable(model, properties: int = 0) -> bool:
@@ -74,8 +75,8 @@ def _symmetry(model):
     """The model's plan for channel symmetry in the core (PackedSystem.symmetry_plan),
     or None."""
     plan = getattr(model, "symmetry_plan", lambda: None)()
-    return plan if plan is not None and plan[2] <= MAX_CHANNELS and len(plan[3]) <= 4 \
-        else None
+    return plan if plan is not None and plan[2] <= MAX_CHANNELS and \
+        len(plan[3]) <= MAX_LOOPS else None
 
 
 class Hooks:

@@ -165,14 +165,18 @@ def sccs_py(g: Graph, excluded: bytearray) -> list:
 
 def is_fair(g: Graph, component: list) -> bool:
     """Weak fairness: each thread steps inside the set, or is disabled in one of its states."""
+    return _weakly_fair(component, lambda v: zip(g.successors_of(v), g.actors_of(v)))
+
+
+def _weakly_fair(component: list, steps_of) -> bool:
+    """is_fair, with `steps_of(v)` giving (the target, the thread) of every step out of
+    state v: each thread enabled in every state of the set steps inside it."""
     inside = set(component)
     steps_inside, enabled_everywhere = set(), None
     for v in component:
-        actors, first = g.actors_of(v), g.start[v]
-        enabled = set(actors)
-        for k in range(first, g.start[v + 1]):
-            if g.succ[k] in inside:
-                steps_inside.add(actors[k - first])
+        steps = list(steps_of(v))
+        enabled = {actor for _, actor in steps}
+        steps_inside |= {actor for w, actor in steps if w in inside}
         enabled_everywhere = enabled if enabled_everywhere is None else enabled_everywhere & enabled
     return enabled_everywhere <= steps_inside
 
@@ -187,22 +191,23 @@ def is_fair_lifted(g: Graph, component: list, successors, canon) -> bool:
     inside = {g.states[v] for v in component}
     real = _Real([g.states[v] for v in component])
     for s in real.states:                  # grows as real states are met
-        steps = successors(s)
-        real.enabled.append({label[0] for label, _ in steps})
-        real.edges.append([(real.id(t), label[0]) for label, t in steps if canon(t) in inside])
-    for edges in real.edges:
-        real.succ.extend(w for w, _ in edges)
+        real.steps.append([(real.id(t) if canon(t) in inside else -1, label[0])
+                           for label, t in successors(s)])
+    for steps in real.steps:
+        real.succ.extend(w for w, _ in steps if w >= 0)
         real.start.append(len(real.succ))
-    return any(real.fair(c) for c in sccs_py(real, bytearray(len(real.states))))
+    return any(_weakly_fair(c, real.steps.__getitem__)
+               for c in sccs_py(real, bytearray(len(real.states))))
 
 
 class _Real:
-    """The real states is_fair_lifted meets, by id: each one's threads enabled and
-    edges among them (id, thread), and those edges as sccs_py reads a Graph's."""
+    """The real states is_fair_lifted meets, by id: each one's steps as (the target's
+    id, or -1 outside, the thread), and those among them as sccs_py reads a Graph's
+    edges."""
 
     def __init__(self, states: list):
         self.states, self.ids = [], {}
-        self.enabled, self.edges, self.start, self.succ = [], [], array("q", [0]), array("i")
+        self.steps, self.start, self.succ = [], array("q", [0]), array("i")
         for s in states:
             self.id(s)
 
@@ -214,12 +219,6 @@ class _Real:
             self.ids[s] = len(self.states)
             self.states.append(s)
         return self.ids[s]
-
-    def fair(self, component: list) -> bool:
-        """is_fair on these states."""
-        inside = set(component)
-        steps_inside = {actor for v in component for w, actor in self.edges[v] if w in inside}
-        return set.intersection(*(self.enabled[v] for v in component)) <= steps_inside
 
 
 def lasso_into(g: Graph, prop: Property, component: list) -> Violation:

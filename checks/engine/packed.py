@@ -221,11 +221,11 @@ class PackedSystem:
         position gets its code here, before any state is packed. None with more than 64
         codes for a loop's pcs or positions."""
         system, layout = self.system, self.layout
-        loops = []
+        initial, loops = system.initial_states()[0], []
         for loop in system.loops:
             thread = next(t for t in system.threads if t.pc_index == loop.pc_index)
-            pcs = self._codes(loop.pc_index, len(thread.table))
-            places = self._codes(loop.index, 2 * layout.channels + 1)
+            pcs = self._codes(loop.pc_index, len(thread.table), initial)
+            places = self._codes(loop.index, 2 * layout.channels + 1, initial)
             if max(pcs.values()) >= 64 or max(places.values()) >= 64:
                 return None
             loops.append((*layout.offsets[loop.pc_index, WHOLE],
@@ -235,10 +235,10 @@ class PackedSystem:
                           sum(1 << places[i] for i in range(1, layout.channels))))
         return layout.row_base, layout.row_bits, layout.channels, loops
 
-    def _codes(self, i: int, values: int) -> dict:
+    def _codes(self, i: int, values: int, initial) -> dict:
         """{value: its code} in field i for 0 to `values` - 1, each given one now if it
-        has none yet, the initial state's value first (it packs to 0)."""
-        offset, first = self.layout.offsets[i, WHOLE][0], self.system.initial_states()[0][i]
+        has none yet, the `initial` state's value first (it packs to 0)."""
+        offset, first = self.layout.offsets[i, WHOLE][0], initial[i]
         order = [first] + [v for v in range(values) if v != first]
         return {v: self.layout.code(i, WHOLE, v) >> offset for v in order}
 

@@ -129,11 +129,12 @@ class Product:
         model/machine.py) or inside a loop that runs in one transaction."""
         if not self.merge_waits:
             return False
+        initial = self.protocol.initial_states()[0]
         for thread in self.threads:
             loop = next((lp for lp in self.loops if lp.pc_index == thread.pc_index), None)
             if loop is not None and not thread.per_channel and any(
                     pc in loop.states and not (pc in loop.atomic or thread.waits[pc])
-                    for pc in _reachable(thread, self.protocol.initial_states()[0])):
+                    for pc in _reachable(thread, initial)):
                 return False
         return True
 
