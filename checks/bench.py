@@ -28,6 +28,9 @@ same run, so the ratios are comparable on a shared machine.  Reductions:
   rr-split      `round-robin` with `--split-waits`
   rr-fingerprint  `round-robin` with `--fingerprint`: safety and deadlock at the sizes
                 where the whole graph does not fit (the compiled loop's hash compaction)
+  rr-2-threads  `round-robin` on two threads (`--threads 2`)
+  rr-fp-2-threads  `rr-fingerprint` on two threads: with `rr-fingerprint`, issue 21's
+                transitions a second on one core and on two, in one run
 
 `--modes=a,b` measures only those modes. `--matrix` measures every entry of the
 verification matrix instead of the configurations below (for example
@@ -58,7 +61,8 @@ MODES = {"none": dict(transactions=False), "transactions": dict(),
          "python-loop": dict(loop="python"), "split-waits": dict(merge_waits=False),
          "rr-split": dict(pick="round-robin", merge_waits=False),
          "rr-fingerprint": dict(pick="round-robin", fingerprint=True),
-         "rr-2-threads": dict(pick="round-robin", threads=2)}
+         "rr-2-threads": dict(pick="round-robin", threads=2),
+         "rr-fp-2-threads": dict(pick="round-robin", fingerprint=True, threads=2)}
 
 
 def _socket(n, p, r):
@@ -103,6 +107,7 @@ def _measure(variant, config, options, mode, seconds):
             "states": result.states,
             "transitions": result.transitions, "seconds": round(took, 2),
             "states_per_second": round(result.states / took) if took else 0,
+            "transitions_per_second": round(result.transitions / took) if took else 0,
             "peak_mb": round(peak / 2**20),
             "bytes_per_state": round((peak - base) / max(result.states, 1)),
             "bound": result.bound, "loop": result.loop}
@@ -122,12 +127,12 @@ def _line(r):
     if r["verdict"] == "error":
         return f"{r['config']:<40} {r['mode']:<14} error: {r['error'][0]}"
     return (f"{r['config']:<40} {r['mode']:<14} {r['verdict']:<12} {r['states']:>10,} "
-            f"{r['seconds']:>8.1f} {r['states_per_second']:>9,} {r['peak_mb']:>7,} "
-            f"{r['bytes_per_state']:>7,}")
+            f"{r['seconds']:>8.1f} {r['states_per_second']:>9,} "
+            f"{r['transitions_per_second']:>11,} {r['peak_mb']:>7,} {r['bytes_per_state']:>7,}")
 
 
 HEAD = (f"{'configuration':<40} {'reduction':<14} {'verdict':<12} {'states':>10} "
-        f"{'seconds':>8} {'states/s':>9} {'peak MB':>7} {'B/state':>7}")
+        f"{'seconds':>8} {'states/s':>9} {'trans./s':>11} {'peak MB':>7} {'B/state':>7}")
 
 
 def _configs(argv, quick) -> list:

@@ -15,8 +15,11 @@ def test_measure_reports_states_speed_and_memory():
         rows["no-symmetry"]["states"] < rows["none"]["states"]
     assert rows["no-cache"]["states"] == rows["tuples"]["states"] == \
         rows["2-threads"]["states"] == rows["transactions"]["states"]
+    assert rows["rr-fingerprint"]["transitions"] == rows["rr-fp-2-threads"]["transitions"] == \
+        rows["rr-2-threads"]["transitions"] == rows["round-robin"]["transitions"]
     for r in rows.values():
         assert r["states_per_second"] > 0 and r["peak_mb"] > 0 and r["bound"] is None
+        assert r["transitions_per_second"] >= r["states_per_second"] // 2
 
 
 def test_measure_is_bounded_in_time():

@@ -128,14 +128,14 @@ def test_both_loops_agree_on_a_sweep_in_fingerprint_mode(**drawn):
     _swept(**drawn, fingerprint=True)
 
 
-def _threaded(config, variant, monkeypatch, batches=(1, 7), **bounds) -> tuple:
+def _threaded(config, variant, monkeypatch, batches=(1, 7), batched=2, **bounds) -> tuple:
     """The report (text and JSON) and the graph's digest (in fingerprint mode, its tree)
-    of a run on one thread, then on two, expanding batches of `batches` states (least,
-    most). (The Python loop, which runs where the compiled one cannot, as with symmetry,
-    runs on one.)"""
+    of a run on one thread expanding one state at a time, then on `batched` threads
+    expanding batches of `batches` states (least, most). (The Python loop, which runs
+    where the compiled one cannot, as with symmetry, runs on one.)"""
     out = []
-    for threads in (1, 2):
-        monkeypatch.setattr(core, "BATCH_STATES", batches)
+    for threads, sizes in ((1, (1 << 40, 7)), (batched, batches)):
+        monkeypatch.setattr(core, "BATCH_STATES", sizes)
         system, result = verify(config, variant, threads=threads, **bounds)
         data = result_json(system, result)
         data.pop("seconds")
@@ -154,6 +154,17 @@ def test_two_threads_give_the_one_thread_graph_on_the_matrix(entry, monkeypatch)
     and the same graph state for state, edge for edge."""
     one, two = _threaded(entry.config, get_variant(entry.variant), monkeypatch)
     assert one == two
+
+
+@pytest.mark.skipif(core._core is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("entry", MATRIX[::6], ids=lambda e: f"{e.variant}-{e.config.slug()}")
+def test_one_thread_in_batches_gives_the_one_state_graph(entry, monkeypatch):
+    """One thread expands in batches too (full mode): batches of up to 64 states, so that
+    a run of states has more new states than `_place` fetches ahead, give the graph that
+    one state at a time gives, state for state and edge for edge."""
+    one, batched = _threaded(entry.config, get_variant(entry.variant), monkeypatch,
+                             batches=(1, 64), batched=1)
+    assert one == batched
 
 
 @pytest.mark.skipif(core._core is None, reason="the compiled core is not built")

@@ -422,19 +422,100 @@ cdef extern from *:
                                                        __ATOMIC_RELAXED)) {}
     }
     typedef void* (*core_routine)(void*);
-    static inline int core_spawn(pthread_t* t, core_routine f, void* arg) {
-        return pthread_create(t, NULL, f, arg);
+    /* The search's threads, made once and woken for each phase of a batch (three or
+       four a batch), where each phase used to make its own (docs/scale.md, eleventh
+       step). */
+    typedef struct {
+        pthread_mutex_t mu;
+        pthread_cond_t go, done;
+        core_routine job;
+        void* arg;
+        long long round;      /* bumped for each job */
+        int busy;             /* threads still on this round's job */
+        int size, stop, ready;
+        pthread_t tids[64];
+    } core_pool;
+
+    static void* core_pool_loop(void* p) {
+        core_pool* pool = (core_pool*)p;
+        long long seen = 0;
+        pthread_mutex_lock(&pool->mu);
+        for (;;) {
+            while (pool->round == seen && !pool->stop)
+                pthread_cond_wait(&pool->go, &pool->mu);
+            if (pool->stop)
+                break;
+            seen = pool->round;
+            core_routine job = pool->job;
+            void* arg = pool->arg;
+            pthread_mutex_unlock(&pool->mu);
+            job(arg);
+            pthread_mutex_lock(&pool->mu);
+            if (--pool->busy == 0)
+                pthread_cond_signal(&pool->done);
+        }
+        pthread_mutex_unlock(&pool->mu);
+        return NULL;
+    }
+
+    /* Up to n threads (as many as could be made); 0 if none was. */
+    static int core_pool_open(core_pool* pool, int n) {
+        if (pool->ready)
+            return pool->size;
+        pthread_mutex_init(&pool->mu, NULL);
+        pthread_cond_init(&pool->go, NULL);
+        pthread_cond_init(&pool->done, NULL);
+        pool->round = pool->busy = pool->size = pool->stop = 0;
+        pool->ready = 1;
+        while (pool->size < n && pool->size < 64 &&
+               pthread_create(&pool->tids[pool->size], NULL, core_pool_loop, pool) == 0)
+            pool->size++;
+        return pool->size;
+    }
+
+    /* job(arg) on the pool's threads and this one; back when all are done. */
+    static void core_pool_run(core_pool* pool, core_routine job, void* arg) {
+        pthread_mutex_lock(&pool->mu);
+        pool->job = job;
+        pool->arg = arg;
+        pool->busy = pool->size;
+        pool->round++;
+        pthread_cond_broadcast(&pool->go);
+        pthread_mutex_unlock(&pool->mu);
+        job(arg);
+        pthread_mutex_lock(&pool->mu);
+        while (pool->busy)
+            pthread_cond_wait(&pool->done, &pool->mu);
+        pthread_mutex_unlock(&pool->mu);
+    }
+
+    static void core_pool_close(core_pool* pool) {
+        int i;
+        if (!pool->ready)
+            return;
+        pthread_mutex_lock(&pool->mu);
+        pool->stop = 1;
+        pthread_cond_broadcast(&pool->go);
+        pthread_mutex_unlock(&pool->mu);
+        for (i = 0; i < pool->size; i++)
+            pthread_join(pool->tids[i], NULL);
+        pthread_mutex_destroy(&pool->mu);
+        pthread_cond_destroy(&pool->go);
+        pthread_cond_destroy(&pool->done);
+        pool->ready = pool->size = 0;
     }
     """
-    ctypedef unsigned long pthread_t
     ctypedef void* (*core_routine)(void*) noexcept nogil
     uint64_t core_cas(uint64_t* p, uint64_t expect, uint64_t want) noexcept nogil
     uint64_t core_load(const uint64_t* p) noexcept nogil
     void core_store(uint64_t* p, uint64_t v) noexcept nogil
     int64_t core_take(int64_t* p, int64_t n) noexcept nogil
     void core_lower(uint64_t* p, uint64_t v) noexcept nogil
-    int core_spawn(pthread_t* t, core_routine f, void* arg) noexcept nogil
-    int pthread_join(pthread_t t, void** out) noexcept nogil
+    ctypedef struct core_pool:
+        pass
+    int core_pool_open(core_pool* pool, int n) noexcept nogil
+    void core_pool_run(core_pool* pool, core_routine job, void* arg) noexcept nogil
+    void core_pool_close(core_pool* pool) noexcept nogil
 
 DEF NEWBIT = 2147483648       # a visited-set slot naming a provisional state, not an id
 DEF NS = 5                    # a provisional state: pair, hash, slot, news + 3, id
@@ -573,7 +654,7 @@ cdef struct Batch:
     const int64_t* sput
     int64_t head0, heads, level_end, room      # room: the successors a state may have
     const uint64_t* xs        # the batch's states (in fingerprint mode, read back)
-    int fp                    # fingerprint mode: `_visit_fp`, `_place_fp`, no edges kept
+    int fp                    # fingerprint mode: `_visit_fp`, `_place_one`'s files, no edges
     uint64_t* newtab          # fingerprint mode: the batch's new hashes, 2 words a slot:
     int64_t newcap            # the hash, its provisional state + 1
     int phase                 # what the threads do: EXPAND, COUNT, PLACE, LINK
@@ -651,6 +732,8 @@ cdef int64_t _apply(const Batch* b, int64_t pool_id, const uint64_t* x, uint64_t
             h = _mix(y, w)
         hs[m], ls[m] = h, <int32_t>b.labels[k]
         __builtin_prefetch(&b.ids[(h >> 32) & <uint64_t>(b.idcap - 1)])
+        if b.fp:                 # and in fingerprint mode, the batch's own table's
+            __builtin_prefetch(&b.newtab[2 * ((h | (h == 0)) & <uint64_t>(b.newcap - 1))])
         m += 1
     return m
 
@@ -837,42 +920,66 @@ cdef void _count(Batch* b, int64_t at, int64_t end) noexcept nogil:
     b.firsts[at // PER_TAKE], b.spans[at // PER_TAKE] = found, edges
 
 
-cdef void _place(Batch* b, int64_t at, int64_t end) noexcept nogil:
-    """Each new state batch states at .. end - 1 found first, given its id: its words,
-    parent, label and depth in the Graph's arrays, its id in the visited set."""
-    cdef int64_t k, j, sid = b.firsts[at // PER_TAKE]
-    cdef uint64_t* e
-    for k in range(at, end):
-        for j in range(b.count[k]):
-            if _first_at(b, k, j):
-                e = _new_at(b, -b.erow[k][j] - 1)
-                e[4] = <uint64_t>sid
-                memcpy(b.out_states + sid * b.w, e + NS, b.w * sizeof(uint64_t))
-                b.out_news[sid - b.n0] = <int64_t>e[3]
-                b.ids[e[2]] = (e[1] >> 32) << 32 | <uint64_t>(sid + 1)
-                b.out_parent[sid] = <int>(b.head0 + k)
-                b.out_label[sid] = b.lrow[k][j]
-                b.out_depth[sid] = b.out_depth[b.head0 + k] + 1
-                sid += 1
+DEF PLACE_AHEAD = 16         # new states whose visited-set slots `_place` fetches ahead
 
 
-cdef void _place_fp(Batch* b, int64_t at, int64_t end) noexcept nogil:
-    """Fingerprint mode's `_place`: each new state's parent, hash and words where its
-    id says, for the files, and its hash in the visited set."""
-    cdef int64_t k, j, sid = b.firsts[at // PER_TAKE], q
+cdef inline uint64_t* _slot_of(const Batch* b, const uint64_t* e) noexcept nogil:
+    """The visited-set slot provisional state e goes to (in fingerprint mode, where its
+    probe starts)."""
+    if b.fp:
+        return &b.ids[(e[1] >> 32) & <uint64_t>(b.idcap - 1)]
+    return &b.ids[e[2]]
+
+
+cdef void _place_one(Batch* b, uint64_t* e, int64_t parent, int32_t label,
+                     int64_t sid) noexcept nogil:
+    """New state e given id `sid`: in full mode its words, parent, label and depth in the
+    Graph's arrays and its id in the visited set; in fingerprint mode its parent, hash
+    and words where its id says, for the files, and its hash in the visited set."""
+    cdef int64_t q = sid - b.n0
     cdef uint64_t mask = <uint64_t>(b.idcap - 1), i
+    if b.fp:
+        b.out_up[q], b.out_fp[q], b.out_news[q] = <int32_t>parent, e[1], e[3]
+        memcpy(b.out_front + q * b.w, e + NS, b.w * sizeof(uint64_t))
+        i = (e[1] >> 32) & mask
+        while core_cas(&b.ids[i], 0, e[1]):
+            i = (i + 1) & mask
+        return
+    e[4] = <uint64_t>sid
+    memcpy(b.out_states + sid * b.w, e + NS, b.w * sizeof(uint64_t))
+    b.out_news[q] = <int64_t>e[3]
+    b.ids[e[2]] = (e[1] >> 32) << 32 | <uint64_t>(sid + 1)
+    b.out_parent[sid] = <int>parent
+    b.out_label[sid] = label
+    b.out_depth[sid] = b.out_depth[parent] + 1
+
+
+cdef void _place(Batch* b, int64_t at, int64_t end) noexcept nogil:
+    """Each new state batch states at .. end - 1 found first, given its id in order
+    (`_place_one`). Its visited-set slot is fetched PLACE_AHEAD new states before it is
+    written: a slot lands anywhere in the table, and one thread waiting on each in turn
+    made a batch cost more than expanding the states one at a time."""
+    cdef int64_t k, j, n = 0, r, sid = b.firsts[at // PER_TAKE]
+    cdef uint64_t* ring[PLACE_AHEAD]
+    cdef int64_t parents[PLACE_AHEAD]
+    cdef int32_t labels[PLACE_AHEAD]
     cdef uint64_t* e
     for k in range(at, end):
         for j in range(b.count[k]):
-            if _first_at(b, k, j):
-                e = _new_at(b, -b.erow[k][j] - 1)
-                q = sid - b.n0
-                b.out_up[q], b.out_fp[q], b.out_news[q] = <int32_t>(b.head0 + k), e[1], e[3]
-                memcpy(b.out_front + q * b.w, e + NS, b.w * sizeof(uint64_t))
-                i = (e[1] >> 32) & mask
-                while core_cas(&b.ids[i], 0, e[1]):
-                    i = (i + 1) & mask
+            if not _first_at(b, k, j):
+                continue
+            e = _new_at(b, -b.erow[k][j] - 1)
+            __builtin_prefetch(_slot_of(b, e))
+            r = n % PLACE_AHEAD
+            if n >= PLACE_AHEAD:
+                _place_one(b, ring[r], parents[r], labels[r], sid)
                 sid += 1
+            ring[r], parents[r], labels[r] = e, b.head0 + k, b.lrow[k][j]
+            n += 1
+    for r in range(max(0, n - PLACE_AHEAD), n):
+        _place_one(b, ring[r % PLACE_AHEAD], parents[r % PLACE_AHEAD],
+                   labels[r % PLACE_AHEAD], sid)
+        sid += 1
 
 
 cdef void _link(Batch* b, int64_t at, int64_t end) noexcept nogil:
@@ -908,8 +1015,6 @@ cdef void* _batch_work(void* arg) noexcept nogil:
                 _expand_cached(b, k, ys, hs, ls)
         elif b.phase == COUNT:
             _count(b, at, end)
-        elif b.phase == PLACE and b.fp:
-            _place_fp(b, at, end)
         elif b.phase == PLACE:
             _place(b, at, end)
         else:
@@ -918,6 +1023,37 @@ cdef void* _batch_work(void* arg) noexcept nogil:
     free(hs)
     free(ls)
     return NULL
+
+
+cdef struct Touch:
+    # A fresh table's pages to fault in (`_touched`), TOUCH bytes at a time.
+    char* p
+    int64_t size, taken
+
+
+DEF TOUCH = 1 << 21          # a huge page
+
+
+cdef void* _touch_work(void* arg) noexcept nogil:
+    """One thread's share of `_touched`: a write to each 4 KB page of each piece it takes."""
+    cdef Touch* t = <Touch*>arg
+    cdef int64_t at, off
+    while True:
+        at = core_take(&t.taken, TOUCH)
+        if at >= t.size:
+            return NULL
+        for off in range(at, min(at + TOUCH, t.size), 4096):
+            t.p[off] = 0
+
+
+cdef void _touched(core_pool* pool, void* p, int64_t size) noexcept nogil:
+    """The pages of a fresh mapping faulted in by the pool's threads and this one at
+    once. The kernel zeroes a page at its first touch, and on these machines that was
+    most of what a doubling of the visited set cost, all on the main thread
+    (docs/scale.md, eleventh step)."""
+    cdef Touch t
+    t.p, t.size, t.taken = <char*>p, size, 0
+    core_pool_run(pool, _touch_work, &t)
 
 
 cdef int _regrow(void** p, size_t size) except -1:
@@ -964,7 +1100,8 @@ cdef class Search:
     cdef public int64_t back_edges, limit
     cdef public int lost         # a state had a loop where symmetry fails (`_canon`)
     cdef public object bound
-    cdef public int workers      # threads expanding a batch (1: one state at a time)
+    cdef public int workers      # threads expanding a batch (fingerprint mode, 1: one state
+                                 # at a time)
     cdef public int64_t batch_least, batch_most    # a batch's states (tests make them few)
     cdef Batch b                 # the batch the threads expand (`expand_batch`)
     cdef int64_t bcap, hcap      # its arrays' room: edges, states
@@ -973,6 +1110,7 @@ cdef class Search:
     cdef int64_t* found_news     # per new state of the batch: its news + 3
     cdef int64_t found_cap
     cdef int64_t* tmax           # per thread: the most steps one pool entry gives it
+    cdef core_pool pool          # the threads besides this one (`threads_pool`)
 
     def __cinit__(self, int w, hooks, list plan, list always, int64_t limit):
         self.w = w
@@ -1028,6 +1166,7 @@ cdef class Search:
             raise MemoryError()
 
     def __dealloc__(self):
+        core_pool_close(&self.pool)
         _unzeroed(self.ids, self.idcap * sizeof(uint64_t))
         free(self.ys)
         free(self.hs)
@@ -1088,10 +1227,15 @@ cdef class Search:
         cdef uint64_t* old = self.ids
         cdef uint64_t slot
         cdef int64_t i, cap = self.idcap
+        cdef core_pool* pool
         self.ids = <uint64_t*>_zeroed(cap * 2 * sizeof(uint64_t))
         if not self.ids:
             self.ids = old
             raise MemoryError()
+        if self.workers > 1 and cap * 2 * sizeof(uint64_t) >= BIG:
+            pool = self.threads_pool()
+            with nogil:
+                _touched(pool, self.ids, cap * 2 * sizeof(uint64_t))
         self.idcap = cap * 2
         for i in range(cap):
             if old[i]:
@@ -1358,11 +1502,13 @@ cdef class Search:
 
     cdef int64_t batch_size(self, int64_t head, int64_t level_end):
         """How many states from `head` (at most batch_most, all of one depth) the threads
-        expand at once, or 0 for one at a time here: with one thread, a small batch, or
-        a bound on states the batch could reach (so the search stops where it does with
-        one thread, on the same state)."""
+        expand at once, or 0 for one at a time here: a small batch, or a bound on states
+        the batch could reach (so the search stops where it does one state at a time, on
+        the same state). One thread expands batches too: their successors are all made
+        before any is looked up, so the visited set's cache misses overlap (docs/scale.md,
+        eleventh step)."""
         cdef int64_t size = min(self.batch_most, level_end - head), room
-        if self.workers < 2 or size < self.batch_least:
+        if size < self.batch_least:
             return 0
         room = self.room()
         if room >= 1 << JBITS or \
@@ -1400,18 +1546,17 @@ cdef class Search:
 
     cdef int run_phase(self, int phase) except -1:
         """One phase of the batch on `workers` threads, this one among them."""
-        cdef pthread_t tids[WORKERS_MAX]
-        cdef int i, made = 0, workers = min(self.workers, WORKERS_MAX)
         cdef Batch* b = &self.b
+        cdef core_pool* pool = self.threads_pool()
         b.phase, b.taken = phase, 0
         with nogil:
-            for i in range(workers - 1):
-                if core_spawn(&tids[made], _batch_work, b) == 0:
-                    made += 1
-            _batch_work(b)
-            for i in range(made):
-                pthread_join(tids[i], NULL)
+            core_pool_run(pool, _batch_work, b)
         return 0
+
+    cdef core_pool* threads_pool(self) noexcept:
+        """The search's `workers` - 1 threads besides this one, made the first time."""
+        core_pool_open(&self.pool, min(self.workers, WORKERS_MAX) - 1)
+        return &self.pool
 
     cdef int64_t settle_batch(self) except -2:
         """The batch's new states given their ids, and its edges written, by the threads
@@ -1644,7 +1789,8 @@ cdef class Search:
                 "properties' values": _memos_held(self.verdicts, self.nprops)}
 
     cdef void release(self):
-        """Free the caches and let go of the hooks: the search is over."""
+        """Free the caches and the threads, and let go of the hooks: the search is over."""
+        core_pool_close(&self.pool)
         self.free_caches()
         self.keep_words = self.put_words = self.first = self.sizes = self.labels = None
         self.sstart = self.sword = self.skeep = self.sput = None
@@ -1824,7 +1970,9 @@ cdef class Fingerprints(Search):
 
     cdef int64_t batch_size(self, int64_t head, int64_t level_end):
         """Search.batch_size, but a batch may hold the bound on states: `tell_fp` stops
-        on the state `visit` stops on."""
+        on the state `visit` stops on. One thread expands one state at a time here: a
+        batch's own table and provisional states cost it more than the overlapping cache
+        misses gain (docs/scale.md, eleventh step)."""
         if self.workers < 2 or level_end - head < self.batch_least or \
                 self.room() >= 1 << JBITS:
             return 0
@@ -1885,6 +2033,10 @@ cdef class Fingerprints(Search):
         cdef Batch* b = &self.b
         cdef int64_t p
         cdef uint64_t* e
+        if b.nnews * 8 > b.newcap:      # many slots taken: one sweep costs less than a miss each
+            memset(b.newtab, 0, 2 * b.newcap * sizeof(uint64_t))
+            b.fp = 0
+            return
         for p in range(b.nnews):
             e = _new_at(b, p)
             if e[0] != <uint64_t>-1:
@@ -1913,7 +2065,7 @@ cdef class Fingerprints(Search):
         return self.tell_fp(self.n - f, f)
 
     cdef int grow_out(self, int64_t found) except -1:
-        """Room for `found` new states in the arrays `_place_fp` writes."""
+        """Room for `found` new states in the arrays `_place_one` writes for the files."""
         cdef Batch* b = &self.b
         if found > self.outcap:
             self.outcap = max(found, 2 * self.outcap)
@@ -1942,7 +2094,7 @@ cdef class Fingerprints(Search):
                 if found >= 0:
                     self.note(sid, found)
                 sid += 1
-            self.classify(b.head0 + k, b.xs + k * self.w, b.count[k], 0)
+            self.settle_end(b.head0 + k, b.xs + k * self.w, b.proper[k], b.count[k])
         return 0
 
     cdef int64_t reserve(self) noexcept:
@@ -2012,7 +2164,12 @@ cdef class Fingerprints(Search):
     cdef int classify(self, int64_t head, const uint64_t* x, int64_t nsucc,
                       int64_t loops) except -1:
         """A proper end is kept whole (reports count its kind); a dead end is told."""
-        if self.flag(&self.flags[1], self.on_proper, x):
+        return self.settle_end(head, x, self.flag(&self.flags[1], self.on_proper, x), nsucc)
+
+    cdef int settle_end(self, int64_t head, const uint64_t* x, int64_t proper,
+                        int64_t nsucc) except -1:
+        """`classify` once the end test is known (in a batch, the threads made it)."""
+        if proper:
             _push_q(self.ends, head)
             carray.extend_buffer(self.end_words, <char*>x, self.w)
         elif nsucc == 0:
