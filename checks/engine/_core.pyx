@@ -458,7 +458,8 @@ cdef extern from *:
         return NULL;
     }
 
-    /* Up to n threads (as many as could be made); 0 if none was. */
+    /* Up to n threads (as many as could be made), made once: an open pool keeps
+       the threads it has. */
     static int core_pool_open(core_pool* pool, int n) {
         if (pool->ready)
             return pool->size;
@@ -1504,8 +1505,8 @@ cdef class Search:
         """How many states from `head` (at most batch_most, all of one depth) the threads
         expand at once, or 0 for one at a time here: a small batch, or a bound on states
         the batch could reach (so the search stops where it does one state at a time, on
-        the same state). One thread expands batches too: their successors are all made
-        before any is looked up, so the visited set's cache misses overlap (docs/scale.md,
+        the same state). One thread expands batches too, in full mode: paired runs
+        measured that 1.16 times faster than one state at a time (docs/scale.md,
         eleventh step)."""
         cdef int64_t size = min(self.batch_most, level_end - head), room
         if size < self.batch_least:
