@@ -125,13 +125,13 @@ def _child(variant, config, mode, seconds):
 
 def _line(r):
     if r["verdict"] == "error":
-        return f"{r['config']:<40} {r['mode']:<14} error: {r['error'][0]}"
-    return (f"{r['config']:<40} {r['mode']:<14} {r['verdict']:<12} {r['states']:>10,} "
+        return f"{r['config']:<40} {r['mode']:<15} error: {r['error'][0]}"
+    return (f"{r['config']:<40} {r['mode']:<15} {r['verdict']:<12} {r['states']:>10,} "
             f"{r['seconds']:>8.1f} {r['states_per_second']:>9,} "
             f"{r['transitions_per_second']:>11,} {r['peak_mb']:>7,} {r['bytes_per_state']:>7,}")
 
 
-HEAD = (f"{'configuration':<40} {'reduction':<14} {'verdict':<12} {'states':>10} "
+HEAD = (f"{'configuration':<40} {'reduction':<15} {'verdict':<12} {'states':>10} "
         f"{'seconds':>8} {'states/s':>9} {'trans./s':>11} {'peak MB':>7} {'B/state':>7}")
 
 
