@@ -702,11 +702,7 @@ cdef inline uint64_t* _new_at(Batch* b, int64_t p) noexcept nogil:
 
 cdef inline uint64_t _pc(const Batch* b, int t, const uint64_t* x) noexcept nogil:
     """Thread t's control state in x."""
-    cdef int64_t word = b.offsets[t] >> 6, shift = b.offsets[t] & 63
-    cdef uint64_t pc = x[word] >> shift
-    if shift and word + 1 < b.w:
-        pc |= x[word + 1] << (64 - shift)
-    return pc & b.pcmasks[t]
+    return _bits(x, b.w, b.offsets[t], 64) & b.pcmasks[t]
 
 
 cdef int64_t _apply(const Batch* b, int64_t pool_id, const uint64_t* x, uint64_t sum_x,
